@@ -1,0 +1,223 @@
+//! Why a leftover likely survived.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::inventory::ObjectEntry;
+use crate::primitives::PurgeRecord;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Reason {
+    /// Being deleted, but a finalizer holds it.
+    Terminating { finalizers: Vec<String> },
+    /// Has finalizers (never deleted, or they will block deletion).
+    FinalizerPresent { finalizers: Vec<String> },
+    /// Its owners are gone; the garbage collector did not (or could not) remove it.
+    OwnerGone { owner: String },
+    /// Annotated `helm.sh/resource-policy: keep`.
+    KeptByPolicy,
+    /// Has no labels at all, so the purge selector could not match.
+    NoLabels { selector: String },
+    /// Lacks the key the purge selected on.
+    LabelMissing { key: String, selector: String },
+    /// Has the key, with another value than the one purged.
+    LabelValueDiffers { key: String, value: String, purged: String },
+    /// Matched a purge selector but is still here (recreated or deletion failed).
+    SurvivedPurge { selector: String },
+    /// No purge covered this kind.
+    KindNotPurged { kind: String },
+    /// It lives in a namespace that is itself left over.
+    InLeftoverNamespace { namespace: String },
+    /// Modified in place (same uid) since the baseline.
+    Modified { fields: Vec<String> },
+    Unknown,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Terminating { finalizers } => write!(f, "terminating, held by finalizer {}", finalizers.join(", ")),
+            Reason::FinalizerPresent { finalizers } => write!(f, "finalizer present: {}", finalizers.join(", ")),
+            Reason::OwnerGone { owner } => write!(f, "owner gone ({owner}) but the object stayed"),
+            Reason::KeptByPolicy => f.write_str("kept by policy (helm.sh/resource-policy: keep)"),
+            Reason::NoLabels { selector } => write!(f, "no labels, so selector `{selector}` could not match"),
+            Reason::LabelMissing { key, selector } => {
+                write!(f, "no label `{key}`, so selector `{selector}` could not match")
+            }
+            Reason::LabelValueDiffers { key, value, purged } => {
+                write!(f, "label {key}={value} differs from the purged value `{purged}`")
+            }
+            Reason::SurvivedPurge { selector } => {
+                write!(f, "matches purge selector `{selector}` but survived (recreated, or deletion failed)")
+            }
+            Reason::KindNotPurged { kind } => write!(f, "no purge covered kind {kind}"),
+            Reason::InLeftoverNamespace { namespace } => write!(f, "inside leftover namespace {namespace}"),
+            Reason::Modified { fields } => write!(f, "modified since baseline: {}", fields.join(", ")),
+            Reason::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+/// A parsed selector requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Req {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+fn parse_selector(sel: &str) -> Vec<Req> {
+    // Split on commas that are not inside parentheses.
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in sel.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&sel[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&sel[start..]);
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let set = |s: &str| s.trim().trim_start_matches('(').trim_end_matches(')').split(',').map(|v| v.trim().to_string()).collect();
+            if let Some((k, v)) = p.split_once("!=") {
+                Req::NotEq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+                Req::Eq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = p.split_once(" notin ") {
+                Req::NotIn(k.trim().into(), set(v))
+            } else if let Some((k, v)) = p.split_once(" in ") {
+                Req::In(k.trim().into(), set(v))
+            } else if let Some(k) = p.strip_prefix('!') {
+                Req::NotExists(k.trim().into())
+            } else {
+                Req::Exists(p.into())
+            }
+        })
+        .collect()
+}
+
+/// Does `labels` match the selector?
+pub fn selector_matches(sel: &str, labels: &BTreeMap<String, String>) -> bool {
+    parse_selector(sel).iter().all(|r| match r {
+        Req::Eq(k, v) => labels.get(k) == Some(v),
+        Req::NotEq(k, v) => labels.get(k) != Some(v),
+        Req::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
+        Req::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
+        Req::Exists(k) => labels.contains_key(k),
+        Req::NotExists(k) => !labels.contains_key(k),
+    })
+}
+
+fn purge_covers(p: &PurgeRecord, o: &ObjectEntry) -> bool {
+    let kind_ok = p.kinds.is_empty()
+        || p.kinds.iter().any(|k| {
+            let k = k.to_ascii_lowercase();
+            k == o.kind.to_ascii_lowercase() || k == o.plural || k == format!("{}.{}", o.plural, o.group)
+        });
+    let ns_ok = match (&p.namespace, &o.namespace) {
+        (Some(pn), Some(on)) => pn == on,
+        (Some(_), None) => true,
+        (None, _) => true,
+    };
+    kind_ok && ns_ok
+}
+
+/// Why an added object likely survived.
+pub fn explain(
+    o: &ObjectEntry,
+    present_uids: &HashSet<&str>,
+    leftover_namespaces: &HashSet<&str>,
+    purges: &[PurgeRecord],
+) -> Reason {
+    if o.deletion_timestamp.is_some() && !o.finalizers.is_empty() {
+        return Reason::Terminating { finalizers: o.finalizers.clone() };
+    }
+    if o.resource_policy.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case("keep")) {
+        return Reason::KeptByPolicy;
+    }
+    if !o.owners.is_empty() && o.owners.iter().all(|r| !present_uids.contains(r.uid.as_str())) {
+        let first = &o.owners[0];
+        return Reason::OwnerGone { owner: format!("{} {}", first.kind, first.name) };
+    }
+    let covering: Vec<&PurgeRecord> = purges.iter().filter(|p| purge_covers(p, o)).collect();
+    if let Some(reason) = label_reason(o, &covering) {
+        return reason;
+    }
+    if !o.finalizers.is_empty() {
+        return Reason::FinalizerPresent { finalizers: o.finalizers.clone() };
+    }
+    if let Some(ns) = o.namespace.as_deref() {
+        if leftover_namespaces.contains(ns) {
+            return Reason::InLeftoverNamespace { namespace: ns.to_string() };
+        }
+    }
+    if covering.is_empty() && !purges.is_empty() {
+        return Reason::KindNotPurged { kind: o.kind.clone() };
+    }
+    Reason::Unknown
+}
+
+fn label_reason(o: &ObjectEntry, covering: &[&PurgeRecord]) -> Option<Reason> {
+    let first = covering.first()?;
+    if covering.iter().any(|p| selector_matches(&p.selector, &o.labels)) {
+        let p = covering.iter().find(|p| selector_matches(&p.selector, &o.labels))?;
+        if !o.finalizers.is_empty() {
+            return Some(Reason::FinalizerPresent { finalizers: o.finalizers.clone() });
+        }
+        return Some(Reason::SurvivedPurge { selector: p.selector.clone() });
+    }
+    if o.labels.is_empty() {
+        return Some(Reason::NoLabels { selector: first.selector.clone() });
+    }
+    // A key the object has with another value beats a key it lacks: it is the likelier slip.
+    for p in covering {
+        for r in parse_selector(&p.selector) {
+            if let Req::Eq(k, v) = &r {
+                if let Some(have) = o.labels.get(k) {
+                    if have != v {
+                        return Some(Reason::LabelValueDiffers { key: k.clone(), value: have.clone(), purged: v.clone() });
+                    }
+                }
+            }
+        }
+    }
+    for p in covering {
+        for r in parse_selector(&p.selector) {
+            if let Req::Eq(k, _) | Req::In(k, _) | Req::Exists(k) = &r {
+                if !o.labels.contains_key(k) {
+                    return Some(Reason::LabelMissing { key: k.clone(), selector: p.selector.clone() });
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn selectors() {
+        let l: BTreeMap<String, String> = [("app".to_string(), "a".to_string()), ("tier".into(), "db".into())].into();
+        assert!(selector_matches("app=a", &l));
+        assert!(selector_matches("app==a,tier in (db, web)", &l));
+        assert!(!selector_matches("app!=a", &l));
+        assert!(selector_matches("!missing,tier", &l));
+        assert!(!selector_matches("tier notin (db)", &l));
+    }
+}

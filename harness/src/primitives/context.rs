@@ -1,0 +1,102 @@
+//! State that flows through a scenario's steps.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use kube::discovery::ApiResource;
+
+use super::resolve::ResourceCache;
+use crate::oracle::{Inventory, Leftover};
+
+/// Optional provider capabilities (separate small traits on the provider side).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    pub helm: bool,
+    pub nodes: bool,
+}
+
+/// An object the run created; teardown deletes what is still there, in reverse order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjRef {
+    pub api: ApiResource,
+    pub namespaced: bool,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjRef {
+    pub fn display(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.api.kind, self.name),
+            None => format!("{} {}", self.api.kind, self.name),
+        }
+    }
+}
+
+/// A purge that ran: the oracle uses it to explain why a leftover survived.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurgeRecord {
+    pub selector: String,
+    /// Kinds the purge covered (empty: all).
+    pub kinds: Vec<String>,
+    pub namespace: Option<String>,
+}
+
+pub struct StepContext {
+    pub client: kube::Client,
+    pub provider: String,
+    pub capabilities: Capabilities,
+    pub run_id: String,
+    /// Directory of the scenario file: relative manifest paths resolve from here.
+    pub base_dir: PathBuf,
+    pub snapshots: HashMap<String, Inventory>,
+    pub purges: Vec<PurgeRecord>,
+    pub created: Vec<ObjRef>,
+    /// Leftovers named by the last `oracle.assert-clean`.
+    pub leftovers: Vec<Leftover>,
+    /// Notable things for the report (finalizers removed, ...).
+    pub findings: Vec<String>,
+    /// What a running wait saw last (quoted in timeout errors).
+    pub observed: String,
+    pub(crate) resources: ResourceCache,
+}
+
+impl StepContext {
+    pub fn new(client: kube::Client, provider: &str, capabilities: Capabilities, run_id: &str) -> Self {
+        StepContext {
+            client,
+            provider: provider.to_string(),
+            capabilities,
+            run_id: run_id.to_string(),
+            base_dir: PathBuf::from("."),
+            snapshots: HashMap::new(),
+            purges: Vec::new(),
+            created: Vec::new(),
+            leftovers: Vec::new(),
+            findings: Vec::new(),
+            observed: String::new(),
+            resources: ResourceCache::default(),
+        }
+    }
+
+    /// `cleanroom.dev/run=<id>` label value for this run.
+    pub fn run_label(&self) -> (String, String) {
+        (crate::RUN_LABEL.to_string(), self.run_id.clone())
+    }
+
+    pub fn track(&mut self, obj: ObjRef) {
+        if !self.created.contains(&obj) {
+            self.created.push(obj);
+        }
+    }
+
+    pub fn observe(&mut self, what: impl Into<String>) {
+        self.observed = what.into();
+    }
+
+    pub fn finding(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::warn!("{text}");
+        self.findings.push(text);
+    }
+}

@@ -1,0 +1,170 @@
+//! The primitive catalogue. One module per family; every primitive is a typed argument struct that
+//! implements [`Primitive`]. The same structs are the YAML format (via [`Action`]) and a Rust library.
+
+pub mod assert;
+pub mod cluster;
+mod context;
+pub mod helm;
+pub mod manifests;
+pub mod namespace;
+pub mod node;
+pub mod oracle;
+pub mod purge;
+mod resolve;
+pub mod sabotage;
+pub mod wait;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use context::{Capabilities, ObjRef, PurgeRecord, StepContext};
+pub use resolve::{Resolved, discover as discover_resources, dyn_api, is_listable};
+pub(crate) mod ops;
+
+/// What every primitive implements. A primitive may return a skip (with a reason) when the provider
+/// cannot do it; a skip is never a pass.
+pub trait Primitive: Send + Sync {
+    fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>>;
+    /// What the step does or waits for, in words (used in timeout errors and progress lines).
+    fn describe(&self) -> String;
+}
+
+/// The result of a step that did not fail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// One line of detail for reports ("applied 132 objects").
+    pub detail: Option<String>,
+    /// Set when the step was skipped, with the reason.
+    pub skipped: Option<String>,
+}
+
+impl StepOutcome {
+    pub fn done(detail: impl Into<String>) -> Self {
+        StepOutcome { detail: Some(detail.into()), skipped: None }
+    }
+    pub fn skip(reason: impl Into<String>) -> Self {
+        StepOutcome { detail: None, skipped: Some(reason.into()) }
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{action}: {source}")]
+    Kube { action: String, source: kube::Error },
+    #[error("timed out after {} waiting for {waited_for}{}", crate::scenario::duration::format_duration(*after), if observed.is_empty() { String::new() } else { format!(" (last seen: {observed})") })]
+    Timeout { waited_for: String, after: Duration, observed: String },
+    #[error("{0}")]
+    Failed(String),
+    #[error("{count} leftover object(s) differ from baseline `{baseline}`:\n{listing}")]
+    Leftovers { baseline: String, count: usize, listing: String },
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl StepError {
+    pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> StepError {
+        let action = action.into();
+        move |source| StepError::Kube { action, source }
+    }
+}
+
+/// One entry of the catalogue (for hints, `cleanroom schema` and docs).
+pub struct PrimitiveInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub args: &'static [&'static str],
+}
+
+macro_rules! catalogue {
+    ($( $name:literal => $variant:ident($args:ty) [$($arg:literal),*] $summary:literal; )*) => {
+        /// A step's primitive with its arguments: the YAML key is the primitive name.
+        #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+        pub enum Action {
+            $(
+                #[doc = $summary]
+                #[serde(rename = $name)]
+                $variant($args),
+            )*
+        }
+
+        pub const PRIMITIVES: &[PrimitiveInfo] = &[
+            $( PrimitiveInfo { name: $name, summary: $summary, args: &[$($arg),*] }, )*
+        ];
+
+        impl Action {
+            pub fn primitive(&self) -> &dyn Primitive {
+                match self { $( Action::$variant(a) => a, )* }
+            }
+            pub fn name(&self) -> &'static str {
+                match self { $( Action::$variant(_) => $name, )* }
+            }
+        }
+    };
+}
+
+catalogue! {
+    "cluster.ensure" => ClusterEnsure(cluster::Ensure) [] "Check the cluster answers (version, namespaces).";
+    "cluster.reset" => ClusterReset(cluster::Reset) ["baseline", "removeFinalizers"] "Delete everything added since a snapshot (default: the run's start).";
+    "namespace.create" => NamespaceCreate(namespace::Create) ["name", "labels"] "Create (apply) a namespace.";
+    "namespace.delete" => NamespaceDelete(namespace::Delete) ["name", "wait"] "Delete a namespace and wait until it is gone.";
+    "manifests.apply" => ManifestsApply(manifests::Apply) ["file", "files", "inline", "objects", "namespace"] "Server-side apply manifests (files, inline YAML, objects); CRDs first.";
+    "manifests.delete" => ManifestsDelete(manifests::Delete) ["file", "files", "inline", "objects", "namespace", "wait"] "Delete the objects of manifests, in reverse order.";
+    "wait.pods-ready" => WaitPodsReady(wait::PodsReady) ["namespace", "selector", "count"] "Wait until pods matching a selector are Ready.";
+    "wait.rollout" => WaitRollout(wait::Rollout) ["kind", "name", "namespace"] "Wait for a Deployment/StatefulSet/DaemonSet rollout to complete.";
+    "wait.daemonset-per-node" => WaitDaemonSetPerNode(wait::DaemonSetPerNode) ["name", "namespace"] "Wait until a DaemonSet has one Ready pod on every eligible node.";
+    "wait.deleted" => WaitDeleted(wait::Deleted) ["apiVersion", "kind", "name", "namespace"] "Wait until an object is gone.";
+    "wait.pvc-bound" => WaitPvcBound(wait::PvcBound) ["name", "namespace"] "Wait until a PersistentVolumeClaim is Bound.";
+    "wait.crd-established" => WaitCrdEstablished(wait::CrdEstablished) ["name"] "Wait until a CustomResourceDefinition is Established.";
+    "wait.condition" => WaitCondition(wait::ConditionWait) ["apiVersion", "kind", "name", "namespace", "type", "status"] "Wait until an object has a status condition.";
+    "assert.exists" => AssertExists(assert::Exists) ["apiVersion", "kind", "name", "namespace", "selector", "match"] "Assert an object exists (optionally partially matching).";
+    "assert.absent" => AssertAbsent(assert::Absent) ["apiVersion", "kind", "name", "namespace", "selector", "match"] "Assert no object matches.";
+    "assert.count" => AssertCount(assert::Count) ["apiVersion", "kind", "namespace", "selector", "count", "min", "max"] "Assert how many objects match a selector.";
+    "assert.field" => AssertField(assert::Field) ["apiVersion", "kind", "name", "namespace", "path", "equals"] "Assert one field of an object equals a value.";
+    "purge.by-selector" => PurgeBySelector(purge::BySelector) ["kinds", "selector", "namespace", "wait"] "Delete objects matching a label selector across kinds.";
+    "purge.crds" => PurgeCrds(purge::Crds) ["group", "wait"] "Delete every CRD of an API group.";
+    "purge.released-pvs" => PurgeReleasedPvs(purge::ReleasedPvs) ["selector", "wait"] "Delete PersistentVolumes in phase Released.";
+    "purge.remove-finalizers" => PurgeRemoveFinalizers(purge::RemoveFinalizers) ["apiVersion", "kind", "name", "namespace", "selector"] "Remove finalizers from objects (reported loudly).";
+    "sabotage.pvc-missing-class" => SabotagePvc(sabotage::PvcMissingClass) ["name", "namespace", "storageClass", "labels"] "Plant a PVC naming a storage class that does not exist.";
+    "sabotage.webhook-fail-closed" => SabotageWebhook(sabotage::WebhookFailClosed) ["name", "webhookType", "service", "serviceNamespace", "resources", "labels"] "Plant a webhook configuration with failurePolicy Fail pointing at a missing service.";
+    "sabotage.orphan-crd" => SabotageCrd(sabotage::OrphanCrd) ["group", "kind", "labels"] "Plant a CRD nothing owns.";
+    "sabotage.stale-statefulset" => SabotageStatefulSet(sabotage::StaleStatefulSet) ["name", "namespace", "labels"] "Plant a StatefulSet left from an earlier install.";
+    "sabotage.stale-clusterrole" => SabotageClusterRole(sabotage::StaleClusterRole) ["name", "labels"] "Plant a ClusterRole left from an earlier install.";
+    "sabotage.released-pv" => SabotagePv(sabotage::ReleasedPv) ["name", "storageClass", "labels"] "Plant a PersistentVolume in phase Released.";
+    "oracle.snapshot" => OracleSnapshot(oracle::Snapshot) ["name"] "Take an inventory of every object in the cluster.";
+    "oracle.assert-clean" => OracleAssertClean(oracle::AssertClean) ["baseline", "ignore", "defaultChurn"] "Fail when objects were added or changed since a snapshot, with the likely reason for each.";
+    "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "values", "wait"] "Install a Helm chart (needs the helm capability).";
+    "helm.uninstall" => HelmUninstall(helm::Uninstall) ["release", "namespace", "wait"] "Uninstall a Helm release (needs the helm capability).";
+    "node.cordon" => NodeCordon(node::Cordon) ["node"] "Cordon a node (needs the nodes capability).";
+    "node.drain" => NodeDrain(node::Drain) ["node"] "Drain a node (needs the nodes capability).";
+}
+
+impl Action {
+    /// Short text for reports when a step has no name: `namespace.create demo`.
+    pub fn summary(&self) -> String {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let args = v.get(self.name()).cloned().unwrap_or_default();
+        let main = ["name", "file", "release", "selector", "group", "baseline", "kind", "node"]
+            .iter()
+            .find_map(|k| args.get(*k).and_then(|x| x.as_str()).map(str::to_string));
+        match main {
+            Some(m) => format!("{} {m}", self.name()),
+            None => self.name().to_string(),
+        }
+    }
+
+    /// Semantic checks that serde cannot express (run at parse time).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Action::ManifestsApply(a) => a.source.validate(),
+            Action::ManifestsDelete(a) => a.source.validate(),
+            Action::AssertCount(a) => a.validate(),
+            Action::PurgeBySelector(a) => a.validate(),
+            Action::WaitRollout(a) => a.validate(),
+            _ => Ok(()),
+        }
+    }
+}

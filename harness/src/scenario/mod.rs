@@ -1,0 +1,100 @@
+//! Scenario files: the data model, the parser (with file:line errors and hints), variables, the JSON Schema.
+
+pub mod duration;
+pub mod node;
+pub mod parse;
+pub mod schema;
+pub mod vars;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use duration::StepTimeout;
+pub use parse::{ParseError, load_dir, load_file, parse_str};
+
+use crate::primitives::Action;
+
+/// A scenario: an ordered list of steps against one cluster, then a `finally` block that always runs.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name, used by `cleanroom run NAME`.
+    pub name: String,
+    /// One line shown by `cleanroom list`.
+    #[serde(default)]
+    pub description: String,
+    /// What the provider must offer; a scenario whose needs are not met is reported as skipped.
+    #[serde(default)]
+    pub requires: Requirements,
+    /// `${NAME}` in any string of a step is replaced by the value. Built-ins: `RUN_ID`, `SCENARIO`,
+    /// `RUN_LABEL` (`cleanroom.dev/run=<id>`), `PROVIDER`.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Steps, run in order; the first unexpected failure stops the run (then `finally` runs).
+    pub steps: Vec<Step>,
+    /// Steps that always run, even after a failure or an interrupt; each runs even if a previous one failed.
+    #[serde(default)]
+    pub finally: Vec<Step>,
+    /// Where the scenario was read from (not part of the file format).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// Provider requirements.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// Providers this scenario may run on (`sim`, `kind`, `existing`); empty means any.
+    #[serde(default)]
+    pub providers: Vec<String>,
+    /// Optional capabilities needed (`helm`, `nodes`).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Minimum number of nodes (control plane included).
+    #[serde(default)]
+    pub min_nodes: Option<u32>,
+}
+
+/// One step: exactly one primitive key (e.g. `namespace.create`) with its arguments, plus optional envelope keys.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Step {
+    /// Human name in reports; defaults to the primitive name and its main argument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Per-step timeout like `30s`, `2m`, `500ms`; default 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<StepTimeout>,
+    /// `succeeds` (default) or `fails` — for sabotage steps where the failure is the point.
+    #[serde(default)]
+    pub expect: Expect,
+    /// With `expect: fails`: a regular expression the failure message must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub action: Action,
+    /// Line in the scenario file (not part of the format).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub line: u64,
+}
+
+impl Step {
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.action.summary(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    #[default]
+    Succeeds,
+    Fails,
+}

@@ -1,0 +1,143 @@
+//! `SimCluster`: start, reach and stop an embedded cluster.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::server::ApiServer;
+
+/// How to start an embedded cluster (mirrors a kind cluster's shape).
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Cluster name; nodes are `<name>-control-plane`, `<name>-worker`, `<name>-worker2`, ...
+    pub name: String,
+    /// Number of worker nodes (kind's default for cleanroom: 2).
+    pub workers: usize,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Where node filesystems live; a temp dir when `None`.
+    pub root_dir: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot bind the embedded API server to 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot write kubeconfig {path}: {source}")]
+    Kubeconfig { path: PathBuf, source: std::io::Error },
+    #[error("cannot build a client for the embedded cluster: {0}")]
+    Client(String),
+    #[error("cannot prepare node filesystems in {path}: {source}")]
+    NodeRoot { path: PathBuf, source: std::io::Error },
+}
+
+/// A running embedded cluster. Dropping it stops the server.
+pub struct SimCluster {
+    pub(crate) addr: SocketAddr,
+    pub(crate) name: String,
+    server: Arc<ApiServer>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    root: PathBuf,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl SimCluster {
+    /// Start the API server (and controllers) and return once it serves requests.
+    pub async fn start(options: SimOptions) -> Result<SimCluster, SimError> {
+        let listener = TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|source| SimError::Bind { port: options.port, source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { port: options.port, source })?;
+        let (tempdir, root) = match &options.root_dir {
+            Some(p) => {
+                std::fs::create_dir_all(p).map_err(|source| SimError::NodeRoot { path: p.clone(), source })?;
+                (None, p.clone())
+            }
+            None => {
+                let t = tempfile::Builder::new().prefix("cleanroom-sim-").tempdir()
+                    .map_err(|source| SimError::NodeRoot { path: std::env::temp_dir(), source })?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let server = Arc::new(ApiServer::new());
+        let (tx, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
+        let setup = crate::ClusterSetup { name: options.name.clone(), workers: options.workers, root: root.clone() };
+        tasks.extend(crate::setup_cluster(&server, &setup, rx.clone()));
+        Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, _tempdir: tempdir })
+    }
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The in-process API server (for benchmarks and white-box tests).
+    pub fn api(&self) -> &Arc<ApiServer> {
+        &self.server
+    }
+    /// Where the node filesystems live.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The kubeconfig context name.
+    pub fn context(&self) -> String {
+        format!("sim-{}", self.name)
+    }
+    /// The kubeconfig YAML (context `sim-<name>`) that reaches this cluster.
+    pub fn kubeconfig_yaml(&self) -> String {
+        let ctx = self.context();
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {ctx}\n  cluster:\n    server: {url}\ncontexts:\n- name: {ctx}\n  context:\n    cluster: {ctx}\n    user: {ctx}\ncurrent-context: {ctx}\npreferences: {{}}\nusers:\n- name: {ctx}\n  user:\n    token: cleanroom-sim\n",
+            url = self.url()
+        )
+    }
+    /// Write the kubeconfig atomically (temp file + rename).
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SimError> {
+        let err = |source| SimError::Kubeconfig { path: path.to_path_buf(), source };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+        std::io::Write::write_all(&mut tmp, self.kubeconfig_yaml().as_bytes()).map_err(err)?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
+        Ok(())
+    }
+    /// A kube-rs client for this cluster.
+    pub fn client(&self) -> kube::Client {
+        let url: http::Uri = self.url().parse().expect("loopback url");
+        let config = kube::Config::new(url);
+        kube::Client::try_from(config).expect("client for loopback http")
+    }
+    /// Stop serving and stop the controllers.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+        }
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

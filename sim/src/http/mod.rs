@@ -1,0 +1,58 @@
+//! The HTTP front end: hyper on 127.0.0.1, routing into `ApiServer`.
+
+mod codec;
+mod handlers;
+pub mod route;
+mod watch;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch as tokio_watch;
+
+use crate::server::ApiServer;
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Serve `server` on `listener` until `shutdown` flips to true.
+pub async fn serve(listener: TcpListener, server: Arc<ApiServer>, mut shutdown: tokio_watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let Ok((stream, peer)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(handle(server, req, peer).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = conn_shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+async fn handle(server: Arc<ApiServer>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = handlers::dispatch(server, req).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    resp
+}

@@ -1,0 +1,33 @@
+//! cleanroom-sim: an embedded Kubernetes cluster served over real HTTP on loopback.
+//!
+//! Layout: `api/` is the HTTP surface (routing, discovery, codecs, errors, patches),
+//! `store/` holds objects, versions and watch fan-out, `server` implements the API
+//! semantics (defaulting, validation, admission, deletion), `controllers/`, `admission/`,
+//! `nodes/` and `operators/` are the behaviour of a kind cluster.
+
+pub mod api;
+pub mod registry;
+pub mod store;
+pub mod cluster;
+
+pub use cluster::{SimCluster, SimError, SimOptions};
+pub mod controllers;
+pub mod http;
+pub mod server;
+
+/// What a new cluster looks like (nodes, storage) — filled in by `setup_cluster`.
+#[derive(Debug, Clone)]
+pub struct ClusterSetup {
+    pub name: String,
+    pub workers: usize,
+    pub root: std::path::PathBuf,
+}
+
+/// Create the cluster's initial objects and start its controllers; returns their tasks.
+pub fn setup_cluster(
+    server: &std::sync::Arc<server::ApiServer>,
+    _setup: &ClusterSetup,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    controllers::builtin().into_iter().map(|c| controllers::spawn(server.clone(), c, shutdown.clone())).collect()
+}

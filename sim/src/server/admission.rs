@@ -1,0 +1,94 @@
+//! The admission chain. Built-in plugins live here; webhooks and storage plugins are added
+//! by the cluster (see `crate::admission`).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::ApiServer;
+use crate::api::errors::{ApiError, ApiResult, Cause};
+use crate::registry::ResourceType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
+pub struct AdmissionRequest<'a> {
+    pub op: Operation,
+    pub rt: &'a ResourceType,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    pub subresource: Option<&'a str>,
+    /// The object being written (mutable for mutating plugins); None on DELETE.
+    pub object: Option<&'a mut Value>,
+    pub old: Option<&'a Value>,
+    pub dry_run: bool,
+}
+
+/// One admission plugin: may mutate the object or reject the request with an API error.
+pub trait AdmissionPlugin: Send + Sync {
+    fn name(&self) -> &str;
+    fn admit(&self, server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()>;
+}
+
+pub(super) fn builtin_plugins() -> Vec<Arc<dyn AdmissionPlugin>> {
+    vec![Arc::new(NamespaceLifecycle)]
+}
+
+/// NamespaceLifecycle: no creates in missing or terminating namespaces; system namespaces
+/// cannot be deleted.
+struct NamespaceLifecycle;
+
+const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+impl AdmissionPlugin for NamespaceLifecycle {
+    fn name(&self) -> &str {
+        "NamespaceLifecycle"
+    }
+
+    fn admit(&self, server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
+        let is_ns = req.rt.group.is_empty() && req.rt.kind == "Namespace";
+        if is_ns && req.op == Operation::Delete && IMMORTAL.contains(&req.name) {
+            return Err(ApiError::forbidden("namespaces", "", req.name, "this namespace may not be deleted"));
+        }
+        if req.op != Operation::Create || !req.rt.namespaced {
+            return Ok(());
+        }
+        let Some(ns) = req.namespace else { return Ok(()) };
+        match server.store.get("namespaces", "", ns) {
+            None => Err(ApiError::not_found("namespaces", "", ns)),
+            Some(nsobj) => {
+                let terminating = nsobj.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating")
+                    || super::meta::is_deleting(&nsobj);
+                // Events may still be written into a terminating namespace.
+                if terminating && req.rt.kind != "Event" {
+                    let mut e = ApiError::forbidden(
+                        &req.rt.plural,
+                        &req.rt.group,
+                        req.name,
+                        &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                    );
+                    if let Some(d) = e.details.as_mut() {
+                        d.causes.push(Cause::new("NamespaceTerminating", format!("namespace {ns} is being terminated"), "metadata.namespace"));
+                    }
+                    Err(e)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}

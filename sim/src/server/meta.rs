@@ -1,0 +1,97 @@
+//! Small helpers for object metadata.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use serde_json::{Map, Value};
+
+use crate::registry::ResourceType;
+
+/// RFC 3339 with second precision, as metav1.Time marshals.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The alphabet and length of `names.SimpleNameGenerator` (no vowels, no confusable digits).
+pub fn random_suffix(n: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..n).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+pub fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(|m| m.is_object()) {
+        obj["metadata"] = Value::Object(Map::new());
+    }
+    obj["metadata"].as_object_mut().unwrap()
+}
+
+pub fn str_at<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
+    obj.pointer(ptr).and_then(|v| v.as_str())
+}
+
+pub fn name_of(obj: &Value) -> &str {
+    str_at(obj, "/metadata/name").unwrap_or("")
+}
+
+pub fn rv_of(obj: &Value) -> Option<u64> {
+    str_at(obj, "/metadata/resourceVersion").and_then(|s| s.parse().ok())
+}
+
+pub fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(|f| f.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+pub fn is_deleting(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+}
+
+/// Present an object in the version the request asked for (all versions share storage,
+/// conversion strategy None, as for most CRDs).
+pub fn as_version(obj: Arc<Value>, rt: &ResourceType) -> Arc<Value> {
+    let want = rt.api_version();
+    if obj.get("apiVersion").and_then(|v| v.as_str()) == Some(want.as_str()) {
+        return obj;
+    }
+    let mut o = (*obj).clone();
+    o["apiVersion"] = Value::String(want);
+    Arc::new(o)
+}
+
+/// True when anything outside metadata and status differs (what bumps `generation`).
+pub fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        let mut m = v.as_object().cloned().unwrap_or_default();
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+        m
+    };
+    strip(old) != strip(new)
+}
+
+/// Kinds whose strategies keep `metadata.generation` (plus every custom resource).
+pub fn tracks_generation(rt: &ResourceType) -> bool {
+    rt.is_custom()
+        || matches!(
+            rt.kind.as_str(),
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob" | "Pod"
+                | "CustomResourceDefinition" | "HorizontalPodAutoscaler" | "PodDisruptionBudget" | "Ingress"
+                | "NetworkPolicy" | "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+                | "ReplicationController" | "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding"
+                | "FlowSchema" | "PriorityLevelConfiguration" | "IngressClass" | "ServiceCIDR"
+        )
+}
+
+/// Label map of an object (empty when absent).
+pub fn labels(obj: &Value) -> Option<&Map<String, Value>> {
+    obj.pointer("/metadata/labels").and_then(|l| l.as_object())
+}

@@ -1,0 +1,123 @@
+//! API semantics on top of the store: what kube-apiserver's generic registry, strategies and
+//! admission chain do for create, read, update, patch and delete.
+
+mod admission;
+mod defaults;
+mod delete;
+pub mod glue;
+mod list;
+pub mod meta;
+mod eviction;
+mod write;
+
+pub use admission::{AdmissionPlugin, AdmissionRequest, Operation};
+pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
+pub use list::{ListOptions, ListResult};
+pub use eviction::evict;
+pub use meta::{now_rfc3339, random_suffix};
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::api::errors::{ApiError, ApiResult};
+use crate::registry::{Registry, ResourceType};
+use crate::store::{Store, StoreError};
+
+/// Options every write carries (query parameters of the request).
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub field_manager: Option<String>,
+    pub dry_run: bool,
+    pub strict: bool,
+    pub force: bool,
+}
+
+impl WriteOptions {
+    pub fn manager(&self, fallback: &str) -> String {
+        self.field_manager.clone().unwrap_or_else(|| fallback.to_string())
+    }
+}
+
+/// The embedded API server's brain, shared by the HTTP layer and the in-process controllers.
+pub struct ApiServer {
+    pub store: Store,
+    pub registry: Registry,
+    plugins: RwLock<Vec<Arc<dyn AdmissionPlugin>>>,
+    /// Pods are deleted gracefully (kubelet finishes the delete) once a kubelet runs.
+    pub graceful_pods: std::sync::atomic::AtomicBool,
+}
+
+impl Default for ApiServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApiServer {
+    pub fn new() -> Self {
+        let s = ApiServer {
+            store: Store::new(),
+            registry: Registry::builtin(),
+            plugins: RwLock::new(admission::builtin_plugins()),
+            graceful_pods: std::sync::atomic::AtomicBool::new(false),
+        };
+        s.bootstrap();
+        s
+    }
+
+    /// Append an admission plugin (runs after the built-in ones, in registration order).
+    pub fn add_admission(&self, plugin: Arc<dyn AdmissionPlugin>) {
+        self.plugins.write().push(plugin);
+    }
+
+    /// The objects every fresh cluster has: system namespaces and the default service.
+    fn bootstrap(&self) {
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            self.create_internal("", "v1", "namespaces", None, obj).expect("bootstrap namespace");
+        }
+        let svc = serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}
+        });
+        self.create_internal("", "v1", "services", Some("default"), svc).expect("bootstrap service");
+    }
+
+    /// Look up a served type or fail like kube-apiserver does for an unknown resource (404).
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> ApiResult<Arc<ResourceType>> {
+        self.registry.get(group, version, plural).ok_or_else(ApiError::no_route)
+    }
+
+    /// Convenience for in-process callers (controllers, bootstrap): create by group/version/plural.
+    pub fn create_internal(&self, group: &str, version: &str, plural: &str, ns: Option<&str>, obj: Value) -> ApiResult<Arc<Value>> {
+        let rt = self.resource(group, version, plural)?;
+        self.create(&rt, ns, obj, &WriteOptions { field_manager: Some("kube-controller-manager".into()), ..Default::default() })
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> ApiResult<Arc<Value>> {
+        self.store
+            .get(&rt.key, ns.unwrap_or(""), name)
+            .map(|o| meta::as_version(o, rt))
+            .ok_or_else(|| ApiError::not_found(&rt.plural, &rt.group, name))
+    }
+
+    pub(crate) fn store_err(&self, rt: &ResourceType, name: &str, e: StoreError) -> ApiError {
+        match e {
+            StoreError::AlreadyExists => ApiError::already_exists(&rt.plural, &rt.group, name),
+            StoreError::NotFound => ApiError::not_found(&rt.plural, &rt.group, name),
+            StoreError::Conflict => ApiError::stale(&rt.plural, &rt.group, name),
+            StoreError::Gone { requested, oldest } => ApiError::gone(format!("too old resource version: {requested} ({oldest})")),
+        }
+    }
+
+    fn run_admission(&self, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
+        let plugins: Vec<Arc<dyn AdmissionPlugin>> = self.plugins.read().clone();
+        for p in plugins {
+            p.admit(self, req)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,329 @@
+//! Create, update and patch (including server-side apply).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::admission::{AdmissionRequest, Operation};
+use super::meta::{self, metadata_mut, name_of, now_rfc3339, rv_of};
+use super::{defaults, ApiServer, WriteOptions};
+use crate::api::errors::{ApiError, ApiResult, Cause};
+use super::glue;
+use crate::api::patch::PatchType;
+use crate::registry::ResourceType;
+use crate::store::StoreError;
+
+/// How many times a read-modify-write retries after losing a race (GuaranteedUpdate).
+const MAX_RETRIES: usize = 64;
+
+impl ApiServer {
+    pub fn create(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+        check_body_type(rt, &obj)?;
+        let ns = self.effective_namespace(rt, ns, &mut obj)?;
+        {
+            let md = metadata_mut(&mut obj);
+            let has_name = md.get("name").and_then(|n| n.as_str()).is_some_and(|n| !n.is_empty());
+            if !has_name {
+                if let Some(generate) = md.get("generateName").and_then(|g| g.as_str()).filter(|g| !g.is_empty()) {
+                    let mut prefix = generate.to_string();
+                    // names.SimpleNameGenerator: keep the whole name within 63 chars.
+                    prefix.truncate(58);
+                    md.insert("name".into(), json!(format!("{prefix}{}", meta::random_suffix(5))));
+                }
+            }
+            for k in ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+                md.remove(k);
+            }
+            md.insert("uid".into(), json!(meta::new_uid()));
+            md.insert("creationTimestamp".into(), json!(now_rfc3339()));
+            if meta::tracks_generation(rt) {
+                md.insert("generation".into(), json!(1));
+            } else {
+                md.remove("generation");
+            }
+        }
+        let name = name_of(&obj).to_string();
+        let mut causes = glue::validate_object_meta(&obj, rt.namespaced, &rt.group, &rt.kind);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
+        }
+        defaults::apply_create_defaults(rt, &mut obj);
+        if !rt.is_custom() {
+            causes = glue::validate_create(&rt.group, &rt.kind, &obj);
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
+            }
+        }
+        let manager = opts.manager("unknown");
+        glue::record_update(None, &mut obj, &manager, &now_rfc3339(), None);
+        let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
+        self.run_admission(&mut req)?;
+        defaults::after_admission(rt, &mut obj);
+        if opts.dry_run {
+            return Ok(Arc::new(obj));
+        }
+        let created = self
+            .store
+            .create(&rt.key, ns.as_deref().unwrap_or(""), &name, obj)
+            .map_err(|e| self.store_err(rt, &name, e))?;
+        self.after_write(rt, &created);
+        Ok(meta::as_version(created, rt))
+    }
+
+    /// PUT: replace the object (or one subresource of it).
+    pub fn update(&self, rt: &ResourceType, ns: Option<&str>, name: &str, mut new: Value, sub: Option<&str>, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+        check_body_type(rt, &new).or_else(|e| if sub.is_some() { Ok(()) } else { Err(e) })?;
+        let url_ns = ns.unwrap_or("");
+        let body_name = name_of(&new).to_string();
+        if !body_name.is_empty() && body_name != name {
+            return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+        }
+        if rt.namespaced {
+            if let Some(bns) = meta::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty()) {
+                if bns != url_ns {
+                    return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                }
+            }
+        }
+        let wanted_rv = meta::str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()).map(String::from);
+        if wanted_rv.is_none() && rt.is_custom() && sub.is_none() {
+            return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![Cause::invalid("metadata.resourceVersion", &json!("0x0"), "must be specified for an update")]));
+        }
+        metadata_mut(&mut new).insert("name".into(), json!(name));
+        self.guaranteed_update(rt, url_ns, name, sub, opts, Operation::Update, move |cur| {
+            if let Some(w) = &wanted_rv {
+                if w.parse::<u64>().ok() != rv_of(cur) {
+                    return Err(ApiError::stale(&rt.plural, &rt.group, name));
+                }
+            }
+            Ok(new.clone())
+        })
+    }
+
+    /// PATCH in any of the four patch types. Apply creates the object when absent.
+    pub fn patch(&self, rt: &ResourceType, ns: Option<&str>, name: &str, ptype: PatchType, body: &Value, sub: Option<&str>, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+        let url_ns = ns.unwrap_or("");
+        let manager = match (&ptype, &opts.field_manager) {
+            (PatchType::Apply, None) => {
+                return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", vec![Cause::new("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")]));
+            }
+            (_, m) => m.clone().unwrap_or_else(|| "unknown".into()),
+        };
+        if ptype == PatchType::StrategicMerge && rt.is_custom() {
+            return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+        }
+        if ptype == PatchType::Apply && sub.is_none() && self.store.get(&rt.key, url_ns, name).is_none() {
+            // Create-if-absent: apply onto nothing, then create.
+            let mut obj = glue::apply(None, body, &manager, opts.force, &now_rfc3339())?;
+            let md = metadata_mut(&mut obj);
+            md.insert("name".into(), json!(name));
+            if rt.namespaced {
+                md.insert("namespace".into(), json!(url_ns));
+            }
+            match self.create(rt, ns, obj, &WriteOptions { field_manager: Some(manager.clone()), ..opts.clone() }) {
+                Err(e) if e.reason == "AlreadyExists" => {} // lost a race; patch the winner below
+                other => return other,
+            }
+        }
+        let op = Operation::Update;
+        self.guaranteed_update(rt, url_ns, name, sub, opts, op, |cur| {
+            let patched = match ptype {
+                PatchType::Json => glue::json_patch(cur, body)?,
+                PatchType::Merge => glue::merge_patch(cur, body),
+                PatchType::StrategicMerge => {
+                    let av = cur["apiVersion"].as_str().unwrap_or("").to_string();
+                    glue::strategic_merge_patch(cur, body, &av, &rt.kind)?
+                }
+                PatchType::Apply => glue::apply(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
+            };
+            // A resourceVersion inside the patch is a precondition.
+            if let Some(prv) = meta::str_at(&patched, "/metadata/resourceVersion") {
+                if !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
+                    return Err(ApiError::stale(&rt.plural, &rt.group, name));
+                }
+            }
+            if name_of(&patched) != name {
+                return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", name_of(&patched))));
+            }
+            Ok(patched)
+        })
+    }
+
+    /// Read-modify-write with retries on lost races; `make` builds the desired object from
+    /// the current one. Handles subresource scoping, system fields, generation, admission.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn guaranteed_update(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        sub: Option<&str>,
+        opts: &WriteOptions,
+        op: Operation,
+        make: impl Fn(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Arc<Value>> {
+        let manager = opts.manager("unknown");
+        for _ in 0..MAX_RETRIES {
+            let cur = self.store.get(&rt.key, ns, name).ok_or_else(|| ApiError::not_found(&rt.plural, &rt.group, name))?;
+            let desired = make(&cur)?;
+            let mut next = scope_to_subresource(rt, &cur, desired, sub);
+            preserve_system_fields(&cur, &mut next);
+            if meta::tracks_generation(rt) && sub.is_none() && meta::spec_changed(&cur, &next) {
+                let g = cur.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(0);
+                metadata_mut(&mut next).insert("generation".into(), json!(g + 1));
+            }
+            if next == *cur {
+                // No-op writes do not bump resourceVersion (as the registry short-circuits).
+                return Ok(meta::as_version(cur, rt));
+            }
+            let mut causes = glue::validate_object_meta(&next, rt.namespaced, &rt.group, &rt.kind);
+            if !rt.is_custom() {
+                causes.extend(glue::validate_update(&rt.group, &rt.kind, &cur, &next));
+            }
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(&rt.kind, &rt.group, name, causes));
+            }
+            glue::record_update(Some(&cur), &mut next, &manager, &now_rfc3339(), sub);
+            let nsopt = if rt.namespaced { Some(ns) } else { None };
+            let mut req = AdmissionRequest { op, rt, namespace: nsopt, name, subresource: sub, object: Some(&mut next), old: Some(&cur), dry_run: opts.dry_run };
+            self.run_admission(&mut req)?;
+            if opts.dry_run {
+                return Ok(Arc::new(next));
+            }
+            // Finalization: a deleting object whose last finalizer went away is removed now.
+            if meta::is_deleting(&next) && meta::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
+                return match self.store.remove(&rt.key, ns, name, rv_of(&cur)) {
+                    Ok(gone) => {
+                        self.after_remove(rt, &gone);
+                        Ok(meta::as_version(gone, rt))
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => Err(self.store_err(rt, name, e)),
+                };
+            }
+            match self.store.update(&rt.key, ns, name, next, rv_of(&cur)) {
+                Ok(updated) => {
+                    self.after_write(rt, &updated);
+                    return Ok(meta::as_version(updated, rt));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(self.store_err(rt, name, e)),
+            }
+        }
+        Err(ApiError::stale(&rt.plural, &rt.group, name))
+    }
+
+    /// Namespace scoping for a create: URL vs body namespace, and cluster-scoped types.
+    fn effective_namespace(&self, rt: &ResourceType, ns: Option<&str>, obj: &mut Value) -> ApiResult<Option<String>> {
+        let md = metadata_mut(obj);
+        if !rt.namespaced {
+            md.remove("namespace");
+            return Ok(None);
+        }
+        let body_ns = md.get("namespace").and_then(|n| n.as_str()).filter(|s| !s.is_empty()).map(String::from);
+        let ns = match (ns, body_ns) {
+            (Some(u), Some(b)) if u != b => {
+                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            }
+            (Some(u), _) => u.to_string(),
+            (None, Some(b)) => b,
+            (None, None) => "default".to_string(),
+        };
+        md.insert("namespace".into(), json!(ns));
+        Ok(Some(ns))
+    }
+
+    /// Side effects of a stored write that kube-apiserver performs synchronously enough that
+    /// clients cannot tell (CRD naming/establishing).
+    pub(crate) fn after_write(&self, rt: &ResourceType, obj: &Arc<Value>) {
+        if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
+            crate::server::defaults::establish_crd(self, obj);
+        }
+    }
+
+    pub(crate) fn after_remove(&self, rt: &ResourceType, obj: &Arc<Value>) {
+        if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
+            self.registry.remove_crd(name_of(obj));
+        }
+    }
+
+    /// Namespaces are removed only when both spec.finalizers and metadata.finalizers are empty.
+    fn blocks_removal(&self, rt: &ResourceType, obj: &Value) -> bool {
+        rt.group.is_empty() && rt.kind == "Namespace"
+            && obj.pointer("/spec/finalizers").and_then(|f| f.as_array()).is_some_and(|a| !a.is_empty())
+    }
+}
+
+/// The body's apiVersion/kind must match the URL's resource.
+fn check_body_type(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the object provided is unrecognized (must be of type object)"));
+    }
+    let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let av = obj.get("apiVersion").and_then(|k| k.as_str()).unwrap_or("");
+    if kind.is_empty() {
+        return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", truncate(&obj.to_string(), 1024))));
+    }
+    if !av.is_empty() && av != rt.api_version() {
+        let (g, _) = crate::registry::split_api_version(av);
+        if g != rt.group {
+            return Err(ApiError::bad_request(format!("the API version in the data ({av}) does not match the expected API version ({})", rt.api_version())));
+        }
+    }
+    if kind != rt.kind {
+        return Err(ApiError::bad_request(format!("the kind in the data ({kind}) does not match the expected kind ({})", rt.kind)));
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    if s.len() <= n { s } else { let mut i = n; while !s.is_char_boundary(i) { i -= 1; } &s[..i] }
+}
+
+/// Main-resource writes keep status (when a status subresource exists); status writes keep
+/// everything but status; finalize writes change only spec.finalizers.
+fn scope_to_subresource(rt: &ResourceType, cur: &Value, mut desired: Value, sub: Option<&str>) -> Value {
+    match sub {
+        None => {
+            if rt.has_subresource("status") {
+                match cur.get("status") {
+                    Some(s) => desired["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = desired.as_object_mut() { m.remove("status"); }
+                    }
+                }
+            }
+            desired
+        }
+        Some("status") => {
+            let mut next = cur.clone();
+            match desired.get("status") {
+                Some(s) => next["status"] = s.clone(),
+                None => { next.as_object_mut().unwrap().remove("status"); }
+            }
+            next
+        }
+        Some("finalize") => {
+            let mut next = cur.clone();
+            next["spec"]["finalizers"] = desired.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            next
+        }
+        Some(_) => desired,
+    }
+}
+
+/// Fields clients cannot change.
+fn preserve_system_fields(cur: &Value, next: &mut Value) {
+    let cm = cur.get("metadata").and_then(|m| m.as_object()).cloned().unwrap_or_default();
+    let md = metadata_mut(next);
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name", "resourceVersion"] {
+        match cm.get(k) {
+            Some(v) => { md.insert(k.into(), v.clone()); }
+            None => { md.remove(k); }
+        }
+    }
+    if next.get("apiVersion").is_none() { next["apiVersion"] = cur["apiVersion"].clone(); }
+    if next.get("kind").is_none() { next["kind"] = cur["kind"].clone(); }
+    // Storage keeps the apiVersion the object was written with.
+    next["apiVersion"] = cur["apiVersion"].clone();
+}
