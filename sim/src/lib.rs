@@ -12,6 +12,7 @@ pub mod cluster;
 
 pub use cluster::{SimCluster, SimError, SimOptions};
 pub mod controllers;
+pub mod events;
 pub mod http;
 pub mod server;
 

@@ -9,7 +9,7 @@ use super::inventory::ObjectEntry;
 use crate::primitives::PurgeRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "code", rename_all = "kebab-case")]
 pub enum Reason {
     /// Being deleted, but a finalizer holds it.
     Terminating { finalizers: Vec<String> },

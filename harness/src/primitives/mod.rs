@@ -159,8 +159,9 @@ impl Action {
     /// Semantic checks that serde cannot express (run at parse time).
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Action::ManifestsApply(a) => a.source.validate(),
-            Action::ManifestsDelete(a) => a.source.validate(),
+            Action::ManifestsApply(a) if a.0.wait.is_some() => Err("`wait` is an argument of manifests.delete only".into()),
+            Action::ManifestsApply(a) => a.0.validate(),
+            Action::ManifestsDelete(a) => a.0.validate(),
             Action::AssertCount(a) => a.validate(),
             Action::PurgeBySelector(a) => a.validate(),
             Action::WaitRollout(a) => a.validate(),

@@ -45,7 +45,15 @@ pub async fn dispatch(server: Arc<ApiServer>, req: Request<Incoming>) -> Respons
         Route::ResourceList { group, version } => {
             server.registry.resource_list(&group, &version).map(|d| json_response(200, &d)).ok_or_else(ApiError::no_route)
         }
-        Route::OpenApi | Route::NotFound => Err(ApiError::no_route()),
+        Route::OpenApi => {
+            let path = req.uri().path();
+            if path.trim_end_matches('/') == "/openapi/v3" {
+                Ok(json_response(200, &super::openapi::root(&server.registry)))
+            } else {
+                super::openapi::group_version(&server.registry, path).map(|d| json_response(200, &d)).ok_or_else(ApiError::no_route)
+            }
+        }
+        Route::NotFound => Err(ApiError::no_route()),
         Route::Resource(rp) => {
             let body = match read_body(req).await {
                 Ok(b) => b,

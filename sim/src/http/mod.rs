@@ -2,6 +2,7 @@
 
 mod codec;
 mod handlers;
+mod openapi;
 pub mod route;
 mod watch;
 

@@ -71,10 +71,10 @@ pub(super) fn merge_map(
             continue;
         }
         let Some(ov) = original.get_mut(&key) else {
-            if !is_delete_list {
-                if let Some(v) = clean_new(pv) {
-                    original.insert(key, v);
-                }
+            if !is_delete_list
+                && let Some(v) = clean_new(pv)
+            {
+                original.insert(key, v);
             }
             continue;
         };

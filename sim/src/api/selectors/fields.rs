@@ -213,12 +213,15 @@ const EVENTS_V1_FIELDS: &[&str] = &[
     "metadata.name",
 ];
 
+/// An allow-list and the conversion func's rejection message.
+type Rule<'a> = (&'a [&'a str], &'a dyn Fn(&str) -> String);
+
 /// Check every field label against kube-apiserver's allow-list for the kind; the error
 /// is the Status message of the 400 BadRequest. Terms are checked in sorted order, as
 /// `Transform` visits them.
 pub fn validate_field_selector(group: &str, kind: &str, sel: &FieldSelector) -> Result<(), String> {
     let default_err = |l: &str| format!("field label not supported: {l}");
-    let (allowed, err): (&[&str], &dyn Fn(&str) -> String) = match (group, kind) {
+    let (allowed, err): Rule<'_> = match (group, kind) {
         ("", "Pod") => (POD_FIELDS, &default_err),
         ("", "Node") => (&["metadata.name", "spec.unschedulable"], &default_err),
         ("", "ReplicationController") => (&["metadata.name", "metadata.namespace", "status.replicas"], &default_err),

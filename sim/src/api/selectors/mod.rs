@@ -143,6 +143,35 @@ impl LabelSelector {
     }
 }
 
+impl std::fmt::Display for Requirement {
+    /// `Requirement.String()`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.op {
+            Op::DoesNotExist => return write!(f, "!{}", self.key),
+            Op::Exists => return write!(f, "{}", self.key),
+            Op::Equals => "=",
+            Op::DoubleEquals => "==",
+            Op::NotEquals => "!=",
+            Op::GreaterThan => ">",
+            Op::LessThan => "<",
+            Op::In => " in ",
+            Op::NotIn => " notin ",
+        };
+        let mut vals = self.values.clone();
+        vals.sort();
+        let v = vals.join(",");
+        if matches!(self.op, Op::In | Op::NotIn) { write!(f, "{}{op}({v})", self.key) } else { write!(f, "{}{op}{v}", self.key) }
+    }
+}
+
+impl std::fmt::Display for LabelSelector {
+    /// `Selector.String()`: requirements joined by ',' (empty for everything/nothing).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.requirements.iter().map(|r| r.to_string()).collect();
+        write!(f, "{}", parts.join(","))
+    }
+}
+
 /// The Status message kube-apiserver returns (400 BadRequest) for a bad `labelSelector`
 /// query parameter: the `labels.Parse` error unwrapped.
 pub fn label_selector_error_message(parse_error: &str) -> String {

@@ -207,10 +207,10 @@ pub fn validate_object_meta_update(old: &Value, new: &Value) -> Vec<Cause> {
     let om = old.get("metadata").unwrap_or(&empty);
     let nm = new.get("metadata").unwrap_or(&empty);
     let mut out = Vec::new();
-    if let (Some(o), Some(n)) = (om.get("generation").and_then(Value::as_i64), nm.get("generation").and_then(Value::as_i64)) {
-        if n < o {
-            out.push(invalid("metadata.generation", &Value::from(n), "must not be decremented"));
-        }
+    if let (Some(o), Some(n)) = (om.get("generation").and_then(Value::as_i64), nm.get("generation").and_then(Value::as_i64))
+        && n < o
+    {
+        out.push(invalid("metadata.generation", &Value::from(n), "must not be decremented"));
     }
     for k in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
         let (o, n) = (om.get(k).unwrap_or(&Value::Null), nm.get(k).unwrap_or(&Value::Null));

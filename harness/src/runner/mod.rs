@@ -1,0 +1,285 @@
+//! Runs scenarios: steps in order with per-step timeouts and timings, `expect: fails`, diagnostics on
+//! failure, `finally` always, then a teardown of everything the run created. SIGINT/SIGTERM cancel the
+//! current step and go straight to `finally` + teardown; a second signal aborts.
+
+pub mod diagnostics;
+pub mod progress;
+pub mod signals;
+mod teardown;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::oracle::Leftover;
+use crate::primitives::cluster::RUN_START_SNAPSHOT;
+use crate::primitives::{Capabilities, StepContext, StepError, StepOutcome};
+use crate::scenario::{Expect, Scenario, Step};
+pub use progress::Progress;
+pub use signals::Cancel;
+
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// One executed (or not executed) step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepResult {
+    pub name: String,
+    pub primitive: String,
+    /// `steps`, `finally` or `teardown`.
+    pub section: String,
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    /// Why it failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Line in the scenario file.
+    #[serde(default)]
+    pub line: u64,
+    /// Time the primitive itself took (the rest of `duration_ms` is harness overhead), in microseconds.
+    #[serde(skip)]
+    pub primitive_us: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub provider: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    pub steps: Vec<StepResult>,
+    pub leftovers: Vec<Leftover>,
+    pub findings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics_dir: Option<PathBuf>,
+}
+
+/// What the runner needs from the outside.
+pub struct RunEnv<'a> {
+    pub client: kube::Client,
+    pub provider: String,
+    pub capabilities: Capabilities,
+    pub run_id: String,
+    pub report_dir: PathBuf,
+    pub cancel: Cancel,
+    pub progress: &'a dyn Progress,
+}
+
+/// Why a scenario cannot run on this provider, if it cannot.
+pub fn unmet_requirements(s: &Scenario, provider: &str, caps: Capabilities) -> Option<String> {
+    let r = &s.requires;
+    if !r.providers.is_empty() && !r.providers.iter().any(|p| p == provider) {
+        return Some(format!("needs provider {} (running on {provider})", r.providers.join(" or ")));
+    }
+    for c in &r.capabilities {
+        let ok = match c.as_str() {
+            "helm" => caps.helm,
+            "nodes" => caps.nodes,
+            _ => false,
+        };
+        if !ok {
+            return Some(format!("needs the `{c}` capability, which provider {provider} does not offer yet"));
+        }
+    }
+    None
+}
+
+pub fn skipped_result(s: &Scenario, provider: &str, reason: String) -> ScenarioResult {
+    ScenarioResult {
+        name: s.name.clone(),
+        provider: provider.to_string(),
+        outcome: Outcome::Skipped,
+        reason: Some(reason),
+        duration_ms: 0,
+        steps: Vec::new(),
+        leftovers: Vec::new(),
+        findings: Vec::new(),
+        diagnostics_dir: None,
+    }
+}
+
+/// Run one scenario to completion (steps, finally, teardown).
+pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResult {
+    let started = Instant::now();
+    env.progress.scenario_started(&scenario.name, &env.provider);
+    let mut ctx = StepContext::new(env.client.clone(), &env.provider, env.capabilities, &env.run_id);
+    if let Some(dir) = scenario.source.as_ref().and_then(|p| p.parent()) {
+        ctx.base_dir = dir.to_path_buf();
+    }
+    let mut results = Vec::new();
+    let mut failure: Option<String> = None;
+    let mut diagnostics_dir = None;
+
+    // The run's own baseline: cluster.reset and the post-teardown check compare against it.
+    match crate::oracle::snapshot(&ctx.client).await {
+        Ok(inv) => {
+            ctx.snapshots.insert(RUN_START_SNAPSHOT.into(), inv);
+        }
+        Err(e) => failure = Some(format!("cannot take the run-start snapshot: {e}")),
+    }
+
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if failure.is_some() || env.cancel.is_cancelled() {
+            let why = if env.cancel.is_cancelled() { "not run: interrupted".to_string() } else { "not run: an earlier step failed".to_string() };
+            results.push(not_run(step, "steps", why));
+            continue;
+        }
+        env.progress.step_started(&step.display_name());
+        let r = run_step(step, &mut ctx, "steps", Some(&env.cancel)).await;
+        env.progress.step_finished(&r);
+        if r.outcome == Outcome::Failed {
+            failure = Some(format!("step {} `{}` failed: {}", i + 1, r.name, r.reason.clone().unwrap_or_default()));
+            let dir = env.report_dir.join(&scenario.name).join("diagnostics");
+            diagnostics::collect(&ctx, &dir, &r).await;
+            diagnostics_dir = Some(dir);
+        }
+        results.push(r);
+    }
+    if env.cancel.is_cancelled() && failure.is_none() {
+        failure = Some("interrupted by signal".into());
+    }
+    for step in &scenario.finally {
+        env.progress.step_started(&step.display_name());
+        let r = run_step(step, &mut ctx, "finally", None).await;
+        env.progress.step_finished(&r);
+        if r.outcome == Outcome::Failed && failure.is_none() {
+            failure = Some(format!("finally step `{}` failed: {}", r.name, r.reason.clone().unwrap_or_default()));
+        }
+        results.push(r);
+    }
+    env.progress.step_started("teardown");
+    let td = teardown::teardown(&mut ctx).await;
+    env.progress.step_finished(&td);
+    if td.outcome == Outcome::Failed {
+        failure.get_or_insert_with(|| format!("cleanup failed: {}", td.reason.clone().unwrap_or_default()));
+    }
+    results.push(td);
+
+    let any_skipped = results.iter().any(|r| r.outcome == Outcome::Skipped && r.reason.as_deref().is_some_and(|r| !r.starts_with("not run")));
+    let (outcome, reason) = match failure {
+        Some(f) => (Outcome::Failed, Some(f)),
+        None if any_skipped => {
+            let why = results.iter().find(|r| r.outcome == Outcome::Skipped).and_then(|r| r.reason.clone());
+            (Outcome::Skipped, why)
+        }
+        None => (Outcome::Passed, None),
+    };
+    let result = ScenarioResult {
+        name: scenario.name.clone(),
+        provider: env.provider.clone(),
+        outcome,
+        reason,
+        duration_ms: started.elapsed().as_millis() as u64,
+        steps: results,
+        leftovers: ctx.leftovers.clone(),
+        findings: ctx.findings.clone(),
+        diagnostics_dir,
+    };
+    env.progress.scenario_finished(&result);
+    result
+}
+
+fn not_run(step: &Step, section: &str, why: String) -> StepResult {
+    StepResult {
+        name: step.display_name(),
+        primitive: step.action.name().to_string(),
+        section: section.into(),
+        outcome: Outcome::Skipped,
+        duration_ms: 0,
+        reason: Some(why),
+        detail: None,
+        line: step.line,
+        primitive_us: 0,
+    }
+}
+
+/// Run one step with its timeout and expectation. `cancel` (None in `finally`) interrupts it.
+pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel: Option<&Cancel>) -> StepResult {
+    let started = Instant::now();
+    let timeout = step.timeout.map(|t| t.0).unwrap_or(DEFAULT_STEP_TIMEOUT);
+    let prim = step.action.primitive();
+    ctx.observed.clear();
+    enum Ended {
+        Done(Result<StepOutcome, StepError>),
+        TimedOut,
+        Cancelled,
+    }
+    let prim_started = Instant::now();
+    let ended = {
+        let fut = tokio::time::timeout(timeout, prim.run(ctx));
+        match cancel {
+            Some(c) => tokio::select! {
+                r = fut => r.map(Ended::Done).unwrap_or(Ended::TimedOut),
+                _ = c.cancelled() => Ended::Cancelled,
+            },
+            None => fut.await.map(Ended::Done).unwrap_or(Ended::TimedOut),
+        }
+    };
+    let primitive_us = prim_started.elapsed().as_micros() as u64;
+    let result = match ended {
+        Ended::Done(r) => r,
+        Ended::TimedOut => Err(StepError::Timeout {
+            waited_for: prim.describe(),
+            after: timeout,
+            observed: std::mem::take(&mut ctx.observed),
+        }),
+        Ended::Cancelled => Err(StepError::Cancelled),
+    };
+    let (outcome, reason, detail) = judge(step, result);
+    StepResult {
+        name: step.display_name(),
+        primitive: step.action.name().to_string(),
+        section: section.into(),
+        outcome,
+        duration_ms: started.elapsed().as_millis() as u64,
+        reason: reason.map(|r| crate::report::redact(&r)),
+        detail: detail.map(|d| crate::report::redact(&d)),
+        line: step.line,
+        primitive_us,
+    }
+}
+
+fn judge(step: &Step, result: Result<StepOutcome, StepError>) -> (Outcome, Option<String>, Option<String>) {
+    match (step.expect, result) {
+        (_, Err(StepError::Cancelled)) => (Outcome::Failed, Some("interrupted by signal".into()), None),
+        (Expect::Succeeds, Ok(o)) => match o.skipped {
+            Some(why) => (Outcome::Skipped, Some(why), o.detail),
+            None => (Outcome::Passed, None, o.detail),
+        },
+        (Expect::Succeeds, Err(e)) => (Outcome::Failed, Some(e.to_string()), None),
+        (Expect::Fails, Ok(o)) => match o.skipped {
+            Some(why) => (Outcome::Skipped, Some(why), o.detail),
+            None => (
+                Outcome::Failed,
+                Some(format!("expected this step to fail, but it succeeded ({})", o.detail.unwrap_or_default())),
+                None,
+            ),
+        },
+        (Expect::Fails, Err(e)) => {
+            let msg = e.to_string();
+            match &step.message {
+                Some(pat) => {
+                    let re = regex::Regex::new(pat).expect("validated at parse time");
+                    if re.is_match(&msg) {
+                        (Outcome::Passed, None, Some(format!("failed as expected: {msg}")))
+                    } else {
+                        (Outcome::Failed, Some(format!("failed as expected, but the message does not match /{pat}/: {msg}")), None)
+                    }
+                }
+                None => (Outcome::Passed, None, Some(format!("failed as expected: {msg}"))),
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! SIGINT/SIGTERM: the first cancels the running step (then `finally` and teardown run), the second aborts.
+
+use tokio::sync::watch;
+
+#[derive(Clone)]
+pub struct Cancel {
+    rx: watch::Receiver<u32>,
+}
+
+/// The sending side (held by the signal task, or by tests).
+pub struct CancelHandle {
+    tx: watch::Sender<u32>,
+}
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        self.tx.send_modify(|n| *n += 1);
+    }
+}
+
+impl Cancel {
+    pub fn new() -> (CancelHandle, Cancel) {
+        let (tx, rx) = watch::channel(0);
+        (CancelHandle { tx }, Cancel { rx })
+    }
+    /// A token that never fires.
+    pub fn never() -> Cancel {
+        let (h, c) = Cancel::new();
+        std::mem::forget(h);
+        c
+    }
+    pub fn is_cancelled(&self) -> bool {
+        *self.rx.borrow() > 0
+    }
+    pub async fn cancelled(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|n| *n > 0).await;
+    }
+}
+
+/// Install the handlers: first signal → cancel, second → `on_abort` then exit 130.
+pub fn install(on_abort: impl Fn() + Send + 'static) -> Cancel {
+    let (handle, cancel) = Cancel::new();
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            wait_signal().await;
+            count += 1;
+            if count == 1 {
+                eprintln!("\ninterrupted: stopping the current step, then running `finally` and teardown (press Ctrl-C again to abort)");
+                handle.cancel();
+            } else {
+                eprintln!("\nsecond signal: aborting without cleanup");
+                on_abort();
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}
+
+#[cfg(unix)]
+pub async fn wait_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+#[cfg(not(unix))]
+pub async fn wait_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,8 @@
+//! Admission webhooks: Validating/MutatingWebhookConfigurations evaluated on every matching
+//! request, with the failure texts kube-apiserver on kind produces when a webhook cannot be
+//! reached.
+
+pub mod matching;
+pub mod webhooks;
+
+pub use webhooks::{AdmissionView, WebhookAdmission, WebhookResponder, WebhookTarget, WebhookVerdict};

@@ -1,0 +1,241 @@
+//! Helpers shared by the workload controllers: owner references, pod readiness, selectors,
+//! status writes, conditions and the pod-template hash.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::api::errors::ApiResult;
+use crate::api::selectors::{self, LabelSelector};
+use crate::registry::ResourceType;
+use crate::server::{meta, ApiServer, DeleteOptions, Operation, WriteOptions};
+
+pub const KCM: &str = "kube-controller-manager";
+
+pub fn opts(manager: &str) -> WriteOptions {
+    WriteOptions { field_manager: Some(manager.to_string()), ..Default::default() }
+}
+
+/// Look up a built-in type; they always exist.
+pub fn rt(server: &ApiServer, group: &str, version: &str, plural: &str) -> Arc<ResourceType> {
+    server.resource(group, version, plural).expect("built-in resource type")
+}
+
+pub fn uid_of(obj: &Value) -> &str {
+    meta::str_at(obj, "/metadata/uid").unwrap_or("")
+}
+
+pub fn ns_of(obj: &Value) -> &str {
+    meta::str_at(obj, "/metadata/namespace").unwrap_or("")
+}
+
+/// A controller ownerReference (controller + blockOwnerDeletion), as controllers set them.
+pub fn controller_ref(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta::name_of(owner),
+        "uid": uid_of(owner), "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+pub fn owner_refs(obj: &Value) -> &[Value] {
+    obj.pointer("/metadata/ownerReferences").and_then(|o| o.as_array()).map(|a| a.as_slice()).unwrap_or(&[])
+}
+
+/// The uid of the controlling owner, if any.
+pub fn controller_uid(obj: &Value) -> Option<&str> {
+    owner_refs(obj).iter().find(|r| r["controller"] == true).and_then(|r| r["uid"].as_str())
+}
+
+pub fn controller_kind(obj: &Value) -> Option<&str> {
+    owner_refs(obj).iter().find(|r| r["controller"] == true).and_then(|r| r["kind"].as_str())
+}
+
+/// Objects of `key` in `ns` whose controller is `owner`.
+pub fn owned(server: &ApiServer, key: &str, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
+    server.store.list(key, Some(ns)).0.into_iter().filter(|o| controller_uid(o) == Some(owner_uid)).collect()
+}
+
+pub fn selector(obj: &Value) -> LabelSelector {
+    match obj.pointer("/spec/selector") {
+        Some(s) => selectors::from_label_selector_json(s).unwrap_or_else(|_| LabelSelector::nothing()),
+        None => LabelSelector::nothing(),
+    }
+}
+
+pub fn phase(pod: &Value) -> &str {
+    meta::str_at(pod, "/status/phase").unwrap_or("")
+}
+
+pub fn is_terminal(pod: &Value) -> bool {
+    matches!(phase(pod), "Succeeded" | "Failed")
+}
+
+/// Counts toward a controller's replicas: not terminal and not being deleted.
+pub fn is_active(pod: &Value) -> bool {
+    !is_terminal(pod) && !meta::is_deleting(pod)
+}
+
+pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions").and_then(|c| c.as_array())?.iter().find(|c| c["type"] == ty)
+}
+
+pub fn is_ready(pod: &Value) -> bool {
+    phase(pod) == "Running" && condition(pod, "Ready").is_some_and(|c| c["status"] == "True")
+}
+
+/// `SetCondition` as the apps controllers do: unchanged status+reason keeps the old entry
+/// (message refreshed); a change moves the condition to the end with fresh timestamps.
+pub fn set_condition(status: &mut Map<String, Value>, cond: Value, with_update_time: bool) {
+    let now = meta::now_rfc3339();
+    let conds = status.entry("conditions").or_insert_with(|| json!([]));
+    let Some(list) = conds.as_array_mut() else { return };
+    if let Some(cur) = list.iter_mut().find(|c| c["type"] == cond["type"]) {
+        if cur["status"] == cond["status"] && cur["reason"] == cond["reason"] {
+            if cur["message"] != cond["message"] {
+                cur["message"] = cond["message"].clone();
+                if with_update_time {
+                    cur["lastUpdateTime"] = json!(now);
+                }
+            }
+            return;
+        }
+    }
+    let keep_transition = list.iter().find(|c| c["type"] == cond["type"]).filter(|c| c["status"] == cond["status"]).map(|c| c["lastTransitionTime"].clone());
+    list.retain(|c| c["type"] != cond["type"]);
+    let mut c = cond;
+    if with_update_time {
+        c["lastUpdateTime"] = json!(now);
+    }
+    c["lastTransitionTime"] = keep_transition.unwrap_or(json!(now));
+    list.push(c);
+}
+
+/// Write `status` through the status subresource when it differs from the current one.
+pub fn write_status(server: &ApiServer, rt: &ResourceType, ns: &str, name: &str, f: impl Fn(&Value) -> Option<Value>) -> ApiResult<()> {
+    let o = opts(KCM);
+    let r = server.guaranteed_update(rt, ns, name, Some("status"), &o, Operation::Update, |cur| {
+        let mut next = cur.clone();
+        if let Some(s) = f(cur) {
+            next["status"] = s;
+        }
+        Ok(next)
+    });
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Read-modify-write of the main resource (spec/metadata); `f` returns false for "no change".
+pub fn update(server: &ApiServer, rt: &ResourceType, ns: &str, name: &str, manager: &str, f: impl Fn(&mut Value) -> bool) -> ApiResult<()> {
+    let o = opts(manager);
+    let r = server.guaranteed_update(rt, ns, name, None, &o, Operation::Update, |cur| {
+        let mut next = cur.clone();
+        f(&mut next);
+        Ok(next)
+    });
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delete with a uid precondition (never hits a same-named successor).
+pub fn delete(server: &ApiServer, rt: &ResourceType, obj: &Value, propagation: Option<crate::server::Propagation>) -> bool {
+    let ns = meta::str_at(obj, "/metadata/namespace");
+    let o = DeleteOptions { propagation, precondition_uid: Some(uid_of(obj).to_string()), ..Default::default() };
+    server.delete(rt, ns, meta::name_of(obj), &o).is_ok()
+}
+
+/// `rand.SafeEncodeString`: every byte mapped into the no-vowel alphabet.
+pub fn safe_encode(s: &str) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    s.bytes().map(|b| ALPHANUMS[b as usize % ALPHANUMS.len()] as char).collect()
+}
+
+pub fn fnv32a(data: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c9dc5;
+    for b in data {
+        h ^= *b as u32;
+        h = h.wrapping_mul(0x01000193);
+    }
+    h
+}
+
+/// `controller.ComputeHash`: FNV-32a of the template (+ little-endian collision count),
+/// printed in decimal and safe-encoded. The template bytes are its canonical JSON (Go hashes
+/// a spew dump of the struct, which cannot be reproduced byte for byte outside Go).
+pub fn compute_hash(template: &Value, collision_count: Option<i64>) -> String {
+    let mut data = canonical_json(template).into_bytes();
+    if let Some(c) = collision_count {
+        data.extend_from_slice(&(c as u32).to_le_bytes());
+    }
+    safe_encode(&fnv32a(&data).to_string())
+}
+
+/// JSON with object keys sorted, so equal templates hash equally whatever their key order.
+pub fn canonical_json(v: &Value) -> String {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sort(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(v).to_string()
+}
+
+pub fn int_at(obj: &Value, ptr: &str, default: i64) -> i64 {
+    obj.pointer(ptr).and_then(|v| v.as_i64()).unwrap_or(default)
+}
+
+/// `intstr` percent or absolute, scaled against `total` (rounding up like maxSurge).
+pub fn int_or_percent(v: Option<&Value>, total: i64, round_up: bool, default: i64) -> i64 {
+    match v {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(default),
+        Some(Value::String(s)) if s.ends_with('%') => {
+            let p: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
+            let x = p * total as f64 / 100.0;
+            if round_up { x.ceil() as i64 } else { x.floor() as i64 }
+        }
+        Some(Value::String(s)) => s.parse().unwrap_or(default),
+        _ => default,
+    }
+}
+
+/// Pods of `ns` (all of them; callers filter).
+pub fn pods(server: &ApiServer, ns: Option<&str>) -> Vec<Arc<Value>> {
+    server.store.list("pods", ns).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_encode_maps_digits() {
+        // '0'..'9' are bytes 48..57 → indexes 48%27=21 .. 57%27=3.
+        assert_eq!(safe_encode("0123456789"), "456789bcdf");
+        assert_eq!(fnv32a(b""), 0x811c9dc5);
+        assert_eq!(fnv32a(b"a"), 0xe40c292c);
+    }
+
+    #[test]
+    fn hash_is_stable_and_collision_changes_it() {
+        let t = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+        let a = compute_hash(&t, None);
+        assert_eq!(a, compute_hash(&t, None));
+        assert_ne!(a, compute_hash(&t, Some(1)));
+        assert!(a.len() <= 10);
+    }
+}
