@@ -4,8 +4,12 @@
 //! `oracle/` the inventory and leftover diff, `runner/` executes scenarios, `providers/` give clusters,
 //! `report/` writes report.json, junit.xml and summary.md, `cli/` is the command line.
 
+pub mod cli;
 pub mod oracle;
+pub mod providers;
 pub mod primitives;
+pub mod report;
+pub mod runner;
 pub mod scenario;
 
 /// Label on everything a run creates or plants: `cleanroom.dev/run=<run id>`.

@@ -67,6 +67,8 @@ pub struct CrdVersionInfo {
     pub printer_columns: Vec<Value>,
     pub selectable_fields: Vec<String>,
     pub scale: Option<Value>,
+    /// `openAPIV3Schema` of this version (structural pruning, strict validation).
+    pub schema: Option<Value>,
 }
 
 impl ResourceType {
@@ -366,6 +368,7 @@ pub fn crd_types(crd: &Value) -> Vec<Arc<ResourceType>> {
                 selectable_fields: ver["selectableFields"].as_array().into_iter().flatten()
                     .filter_map(|f| f["jsonPath"].as_str().map(|s| s.trim_start_matches('.').to_string())).collect(),
                 scale: ver.pointer("/subresources/scale").cloned(),
+                schema: ver.pointer("/schema/openAPIV3Schema").cloned(),
             }),
         }));
     }

@@ -74,7 +74,16 @@ async fn invalid_objects_are_rejected_with_status() {
     let h = Harness::start().await;
     let r = h.kubectl(&["create", "configmap", "Bad_Name"]).await;
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: failed to create configmap: ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{}", r.stderr);
+    let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n".to_string();
+    let r = h.kubectl_stdin(&["create", "-f", "-"], Some(bad)).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\""), "{}", r.stderr);
+    // Unknown fields under kubectl's default strict validation.
+    let unknown = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict\nbogus: 1\n".to_string();
+    let r = h.kubectl_stdin(&["create", "-f", "-"], Some(unknown)).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("strict decoding error: unknown field \"bogus\""), "{}", r.stderr);
     let r = h.kubectl(&["create", "configmap", "x", "-n", "does-not-exist"]).await;
     assert_eq!(r.code, 1);
     assert_eq!(r.stderr.trim(), "error: failed to create configmap: namespaces \"does-not-exist\" not found");

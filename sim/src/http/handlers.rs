@@ -104,6 +104,7 @@ fn write_options(q: &Query) -> ApiResult<WriteOptions> {
         dry_run: q.get("dryRun").is_some_and(|d| d == "All"),
         strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
         force,
+        applying: false,
     })
 }
 
@@ -147,7 +148,7 @@ fn object_response(code: u16, obj: &Value, rt: &ResourceType, accept: &str, q: &
 
 fn table_for(rt: &ResourceType, items: &[&Value], q: &Query) -> Value {
     let cols = rt.crd.as_ref().map(|c| c.printer_columns.as_slice());
-    glue::table(&rt.group, &rt.kind, items, q.get("includeObject").map(|s| s.as_str()), cols)
+    glue::table(&rt.group, &rt.kind, items, q.get("includeObject").map(|s| s.as_str()), cols).unwrap_or_else(|e| e.to_status())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -348,17 +349,24 @@ fn review_answer(mut obj: Value) -> Value {
     obj
 }
 
-/// `fieldValidation=Strict`: reject fields the type does not declare.
+/// `fieldValidation=Strict`: reject fields the type does not declare, with the decoder's
+/// message (`<Kind> in version "<v>" cannot be handled as a <Kind>: strict decoding error: ...`).
 fn strict_check(rt: &ResourceType, obj: &Value, opts: &WriteOptions) -> ApiResult<()> {
     if !opts.strict {
         return Ok(());
     }
-    let unknown = glue::unknown_fields(&rt.group, &rt.kind, obj);
+    let unknown = match rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
+        Some(schema) => crate::server::strict::prune_custom(&mut obj.clone(), schema, false),
+        None => glue::unknown_fields(&rt.group, &rt.kind, obj),
+    };
     if unknown.is_empty() {
         return Ok(());
     }
     let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
-    Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))))
+    Err(ApiError::bad_request(format!(
+        "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+        rt.kind, rt.version, rt.kind, list.join(", ")
+    )))
 }
 
 pub(crate) fn post_subresource(server: &Arc<ApiServer>, rt: &ResourceType, ns: Option<&str>, name: &str, sub: Option<&str>, body: Value) -> ApiResult<Response<Body>> {

@@ -1,49 +1,47 @@
-//! Glue to the pure API modules (validation, patches, apply, selectors, tables), kept in one
-//! place so the server's call sites stay stable while those modules grow.
+//! Glue to the pure API modules (validation, patches, apply, tables), kept in one place so
+//! the server's call sites stay stable while those modules grow.
 
 use serde_json::Value;
 
 use crate::api::errors::{ApiError, Cause};
+use crate::api::{patch, ssa, table, validation};
 
-pub fn validate_object_meta(_obj: &Value, _namespaced: bool, _group: &str, _kind: &str) -> Vec<Cause> {
-    Vec::new()
+pub fn validate_object_meta(obj: &Value, namespaced: bool, group: &str, kind: &str) -> Vec<Cause> {
+    validation::validate_object_meta(obj, namespaced, validation::name_rule_for(group, kind))
 }
-pub fn validate_create(_group: &str, _kind: &str, _obj: &Value) -> Vec<Cause> {
-    Vec::new()
+pub fn validate_create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
+    validation::validate_create(group, kind, obj)
 }
-pub fn validate_update(_group: &str, _kind: &str, _old: &Value, _new: &Value) -> Vec<Cause> {
-    Vec::new()
+pub fn validate_update(group: &str, kind: &str, custom: bool, old: &Value, new: &Value) -> Vec<Cause> {
+    if custom {
+        validation::validate_object_meta_update(old, new)
+    } else {
+        validation::validate_update(group, kind, old, new)
+    }
 }
-pub fn unknown_fields(_group: &str, _kind: &str, _obj: &Value) -> Vec<String> {
-    Vec::new()
+pub fn unknown_fields(group: &str, kind: &str, obj: &Value) -> Vec<String> {
+    super::strict::unknown_fields(group, kind, obj)
 }
-pub fn record_update(_old: Option<&Value>, _new: &mut Value, _manager: &str, _now: &str, _sub: Option<&str>) {}
-pub fn apply(live: Option<&Value>, applied: &Value, _manager: &str, _force: bool, _now: &str) -> Result<Value, ApiError> {
-    Ok(match live {
-        Some(l) => json_patch_merge(l, applied),
-        None => applied.clone(),
-    })
+pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, now: &str, sub: Option<&str>) {
+    ssa::record_update(old, new, manager, now, sub)
 }
-fn json_patch_merge(l: &Value, p: &Value) -> Value {
-    let mut out = l.clone();
-    json_patch::merge(&mut out, p);
-    out
+pub fn apply(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApiError> {
+    let opts = ssa::ApplyOptions { manager, force, now, subresource: None, ignored: &["status"] };
+    ssa::apply_with(live, applied, &opts).map_err(|e| e.to_api_error("", "", ""))
 }
-pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let p: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut out = target.clone();
-    json_patch::patch(&mut out, &p).map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
-    Ok(out)
+pub fn json_patch(target: &Value, p: &Value) -> Result<Value, ApiError> {
+    patch::apply_json_patch(target, p).map_err(|e| e.to_api_error())
 }
-pub fn merge_patch(target: &Value, patch: &Value) -> Value {
-    json_patch_merge(target, patch)
+pub fn merge_patch(target: &Value, p: &Value) -> Value {
+    patch::apply_merge_patch(target, p)
 }
-pub fn strategic_merge_patch(target: &Value, patch: &Value, _api_version: &str, _kind: &str) -> Result<Value, ApiError> {
-    Ok(json_patch_merge(target, patch))
+pub fn strategic_merge_patch(target: &Value, p: &Value, api_version: &str, kind: &str) -> Result<Value, ApiError> {
+    patch::apply_strategic_merge_patch(target, p, api_version, kind).map_err(|e| e.to_api_error())
 }
-pub fn table(_group: &str, _kind: &str, items: &[&Value], _include_object: Option<&str>, _cols: Option<&[Value]>) -> Value {
-    let rows: Vec<Value> = items.iter().map(|o| serde_json::json!({"cells": [o["metadata"]["name"], "<unknown>"], "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})).collect();
-    serde_json::json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": [
-        {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
-        {"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0}], "rows": rows})
+pub fn unsupported_patch(group: &str) -> ApiError {
+    patch::unsupported_patch_error(group)
+}
+pub fn table(group: &str, kind: &str, items: &[&Value], include_object: Option<&str>, cols: Option<&[Value]>) -> Result<Value, ApiError> {
+    let include = table::IncludeObject::parse(include_object).map_err(ApiError::bad_request)?;
+    Ok(table::to_table(group, kind, items, chrono::Utc::now(), include, cols))
 }

@@ -5,6 +5,7 @@ mod admission;
 mod defaults;
 mod delete;
 pub mod glue;
+pub mod strict;
 mod list;
 pub mod meta;
 mod eviction;
@@ -32,6 +33,9 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub strict: bool,
     pub force: bool,
+    /// Set when the write is the create half of a server-side apply (managedFields are
+    /// already the Apply entry).
+    pub applying: bool,
 }
 
 impl WriteOptions {

@@ -48,6 +48,7 @@ impl ApiServer {
             return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
         }
         defaults::apply_create_defaults(rt, &mut obj);
+        prune_custom(rt, &mut obj);
         if !rt.is_custom() {
             causes = glue::validate_create(&rt.group, &rt.kind, &obj);
             if !causes.is_empty() {
@@ -55,7 +56,9 @@ impl ApiServer {
             }
         }
         let manager = opts.manager("unknown");
-        glue::record_update(None, &mut obj, &manager, &now_rfc3339(), None);
+        if !opts.applying {
+            glue::record_update(None, &mut obj, &manager, &now_rfc3339(), None);
+        }
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_admission(&mut req)?;
         defaults::after_admission(rt, &mut obj);
@@ -110,7 +113,7 @@ impl ApiServer {
             (_, m) => m.clone().unwrap_or_else(|| "unknown".into()),
         };
         if ptype == PatchType::StrategicMerge && rt.is_custom() {
-            return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+            return Err(glue::unsupported_patch(&rt.group));
         }
         if ptype == PatchType::Apply && sub.is_none() && self.store.get(&rt.key, url_ns, name).is_none() {
             // Create-if-absent: apply onto nothing, then create.
@@ -120,7 +123,7 @@ impl ApiServer {
             if rt.namespaced {
                 md.insert("namespace".into(), json!(url_ns));
             }
-            match self.create(rt, ns, obj, &WriteOptions { field_manager: Some(manager.clone()), ..opts.clone() }) {
+            match self.create(rt, ns, obj, &WriteOptions { field_manager: Some(manager.clone()), applying: true, ..opts.clone() }) {
                 Err(e) if e.reason == "AlreadyExists" => {} // lost a race; patch the winner below
                 other => return other,
             }
@@ -168,6 +171,7 @@ impl ApiServer {
             let desired = make(&cur)?;
             let mut next = scope_to_subresource(rt, &cur, desired, sub);
             preserve_system_fields(&cur, &mut next);
+            prune_custom(rt, &mut next);
             if meta::tracks_generation(rt) && sub.is_none() && meta::spec_changed(&cur, &next) {
                 let g = cur.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(0);
                 metadata_mut(&mut next).insert("generation".into(), json!(g + 1));
@@ -177,9 +181,7 @@ impl ApiServer {
                 return Ok(meta::as_version(cur, rt));
             }
             let mut causes = glue::validate_object_meta(&next, rt.namespaced, &rt.group, &rt.kind);
-            if !rt.is_custom() {
-                causes.extend(glue::validate_update(&rt.group, &rt.kind, &cur, &next));
-            }
+            causes.extend(glue::validate_update(&rt.group, &rt.kind, rt.is_custom(), &cur, &next));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&rt.kind, &rt.group, name, causes));
             }
@@ -251,6 +253,13 @@ impl ApiServer {
     fn blocks_removal(&self, rt: &ResourceType, obj: &Value) -> bool {
         rt.group.is_empty() && rt.kind == "Namespace"
             && obj.pointer("/spec/finalizers").and_then(|f| f.as_array()).is_some_and(|a| !a.is_empty())
+    }
+}
+
+/// Custom resources keep only what their structural schema declares.
+fn prune_custom(rt: &ResourceType, obj: &mut Value) {
+    if let Some(schema) = rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
+        super::strict::prune_custom(obj, schema, true);
     }
 }
 

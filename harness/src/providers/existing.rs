@@ -1,0 +1,58 @@
+//! An existing cluster from a kubeconfig context. Never deleted.
+
+use std::path::{Path, PathBuf};
+
+use futures::future::BoxFuture;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::{ClusterHandle, Provider, ProviderError};
+use crate::primitives::Capabilities;
+
+pub struct ExistingProvider {
+    pub context: Option<String>,
+}
+
+pub fn kubeconfig_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBECONFIG").and_then(|v| std::env::split_paths(&v).next()) {
+        return p;
+    }
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".kube").join("config")
+}
+
+/// A client for a kubeconfig file and optional context.
+pub async fn client_for(path: &Path, context: Option<&str>) -> Result<kube::Client, ProviderError> {
+    let kc = Kubeconfig::read_from(path).map_err(|e| ProviderError::Kubeconfig(format!("{}: {e}", path.display())))?;
+    let opts = KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .map_err(|e| ProviderError::Kubeconfig(format!("{}: {e}", path.display())))?;
+    kube::Client::try_from(cfg).map_err(|e| ProviderError::Kubeconfig(e.to_string()))
+}
+
+impl Provider for ExistingProvider {
+    fn name(&self) -> &'static str {
+        "existing"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
+        Box::pin(async move {
+            let path = kubeconfig_path();
+            let client = client_for(&path, self.context.as_deref()).await?;
+            Ok(ClusterHandle {
+                client,
+                kubeconfig: path.clone(),
+                context: self.context.clone(),
+                description: format!(
+                    "existing cluster (kubeconfig {}, context {})",
+                    path.display(),
+                    self.context.as_deref().unwrap_or("current")
+                ),
+            })
+        })
+    }
+    fn release<'a>(&'a mut self, _keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
+}

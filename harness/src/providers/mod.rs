@@ -1,0 +1,83 @@
+//! Cluster providers behind one trait. Optional capabilities (Helm, node operations) are separate small
+//! traits, so a provider implements only what it can.
+
+pub mod existing;
+pub mod kind;
+pub mod sim;
+
+use std::path::{Path, PathBuf};
+
+use futures::future::BoxFuture;
+
+use crate::primitives::Capabilities;
+
+/// A reachable cluster.
+pub struct ClusterHandle {
+    pub client: kube::Client,
+    pub kubeconfig: PathBuf,
+    pub context: Option<String>,
+    /// "embedded cluster cleanroom at http://127.0.0.1:PORT"
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the embedded cluster failed to start: {0}")]
+    Sim(String),
+    #[error("`{tool}` is not on PATH: {hint}")]
+    ToolMissing { tool: String, hint: String },
+    #[error("`{command}` failed: {message}")]
+    Command { command: String, message: String },
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("unknown provider `{0}`; known: sim, kind, existing")]
+    Unknown(String),
+}
+
+pub trait Provider: Send {
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    /// A cluster for the next scenario (fresh for `sim`, shared for `kind`, the given one for `existing`).
+    fn ensure<'a>(&'a mut self, scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>>;
+    /// Done with the cluster of the last `ensure`: destroy it unless `keep` (never for `existing`).
+    fn release<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Called once at the end of a run: destroy shared clusters unless `keep`.
+    fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = keep;
+        Box::pin(async { Ok(()) })
+    }
+    /// Clusters kept alive by `--keep` that live only as long as this process (the embedded one).
+    fn kept_in_process(&self) -> usize {
+        0
+    }
+}
+
+/// Seam for the Helm issue: a provider that can run Helm against its cluster.
+pub trait HelmCapable {
+    fn helm_binary(&self) -> Option<PathBuf>;
+}
+
+/// Seam for node-level operations (cordon, drain, kubelet restart, mounts, log dirs, image prune).
+pub trait NodeOps {
+    fn node_names(&self) -> Vec<String>;
+}
+
+pub fn by_name(name: &str, context: Option<String>, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {
+    match name {
+        "sim" => Ok(Box::new(sim::SimProvider::default())),
+        "existing" => Ok(Box::new(existing::ExistingProvider { context })),
+        "kind" => Ok(Box::new(kind::KindProvider::new(run_id)?)),
+        other => Err(ProviderError::Unknown(other.to_string())),
+    }
+}
+
+/// `kubectl --kubeconfig PATH` instructions for a kept cluster.
+pub fn reach_instructions(h: &ClusterHandle) -> String {
+    let ctx = h.context.as_deref().map(|c| format!(" --context {c}")).unwrap_or_default();
+    format!(
+        "cluster kept: {}\n  kubeconfig: {}\n  try: kubectl --kubeconfig {}{ctx} get all -A",
+        h.description,
+        h.kubeconfig.display(),
+        h.kubeconfig.display()
+    )
+}

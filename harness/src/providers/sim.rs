@@ -1,0 +1,77 @@
+//! The embedded cluster (default): a fresh `cleanroom-sim` cluster per scenario, in this process.
+
+use std::path::Path;
+
+use cleanroom_sim::{SimCluster, SimOptions};
+use futures::future::BoxFuture;
+
+use super::{ClusterHandle, Provider, ProviderError};
+use crate::primitives::Capabilities;
+
+#[derive(Default)]
+pub struct SimProvider {
+    current: Option<SimCluster>,
+    kept: Vec<SimCluster>,
+}
+
+impl SimProvider {
+    /// Start a standalone embedded cluster (used by tests and `cleanroom bench`).
+    pub async fn start(name: &str, workers: usize) -> Result<SimCluster, ProviderError> {
+        SimCluster::start(SimOptions { name: name.into(), workers, port: 0, root_dir: None })
+            .await
+            .map_err(|e| ProviderError::Sim(e.to_string()))
+    }
+}
+
+impl Provider for SimProvider {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { helm: false, nodes: false }
+    }
+    fn ensure<'a>(&'a mut self, scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
+        Box::pin(async move {
+            if let Some(old) = self.current.take() {
+                old.shutdown().await;
+            }
+            let sim = Self::start("cleanroom", 2).await?;
+            std::fs::create_dir_all(workdir).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
+            let kubeconfig = workdir.join(format!("{scenario}.kubeconfig"));
+            sim.write_kubeconfig(&kubeconfig).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
+            let handle = ClusterHandle {
+                client: sim.client(),
+                kubeconfig,
+                context: None,
+                description: format!("embedded cluster {} at {}", sim.name(), sim.url()),
+            };
+            self.current = Some(sim);
+            Ok(handle)
+        })
+    }
+    fn release<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            if let Some(sim) = self.current.take() {
+                if keep {
+                    self.kept.push(sim);
+                } else {
+                    sim.shutdown().await;
+                }
+            }
+            Ok(())
+        })
+    }
+    fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            if !keep {
+                for sim in self.kept.drain(..) {
+                    sim.shutdown().await;
+                }
+            }
+            Ok(())
+        })
+    }
+    fn kept_in_process(&self) -> usize {
+        self.kept.len()
+    }
+}

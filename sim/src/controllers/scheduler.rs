@@ -1,0 +1,329 @@
+//! kube-scheduler: binds pending pods to nodes. Filters run in the default profile's order
+//! (NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit, VolumeBinding);
+//! scoring is least-allocated with the scheduler's non-zero default requests. Failures are
+//! reported with `FitError`'s exact text and a PodScheduled=False condition.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+use super::placement;
+use super::util::{self, condition, is_terminal, pod_request};
+use super::Controller;
+use crate::events::{self, EventType};
+use crate::server::{meta, ApiServer};
+use crate::store::{EventType as Ev, StoreEvent};
+
+const COMPONENT: &str = "default-scheduler";
+pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
+/// The scheduler's defaults for containers without requests (for scoring only).
+const DEFAULT_MILLI_CPU: f64 = 0.1;
+const DEFAULT_MEMORY: f64 = 200.0 * 1024.0 * 1024.0;
+
+#[derive(Default)]
+pub struct Scheduler {
+    /// Pods to (re)try; `all` after cluster changes that may make pending pods fit.
+    queue: Mutex<(HashSet<(String, String)>, bool)>,
+}
+
+/// Why one node was rejected, and whether preemption could help (resource shortage).
+struct NodeFailure {
+    reasons: Vec<String>,
+    resolvable: bool,
+}
+
+enum Volumes {
+    /// Nodes the pod's bound volumes allow (None: any), and unbound WaitForFirstConsumer claims.
+    Ok { pv_nodes: Vec<Value>, delayed: Vec<Arc<Value>> },
+    /// PreFilter failure: the whole pod is unschedulable with this message.
+    Fail(String),
+}
+
+impl Controller for Scheduler {
+    fn name(&self) -> &'static str {
+        "scheduler"
+    }
+
+    fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        match &*ev.key {
+            "pods" => {
+                let unbound = ev.object.pointer("/spec/nodeName").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty());
+                let mut q = self.queue.lock();
+                if ev.kind == Ev::Deleted || (is_terminal(&ev.object) && ev.prev.as_ref().is_some_and(|p| !is_terminal(p))) {
+                    // Freed capacity may let pending pods fit.
+                    q.1 = true;
+                    return true;
+                }
+                if unbound {
+                    q.0.insert((ev.namespace.clone(), ev.name.clone()));
+                    return true;
+                }
+                false
+            }
+            "nodes" | "persistentvolumeclaims" | "persistentvolumes" | "storage.k8s.io/storageclasses" => {
+                self.queue.lock().1 = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn reconcile(&self, server: &ApiServer) {
+        let (wanted, all) = {
+            let mut q = self.queue.lock();
+            (std::mem::take(&mut q.0), std::mem::replace(&mut q.1, false))
+        };
+        let pending: Vec<Arc<Value>> = util::pods(server, None)
+            .into_iter()
+            .filter(|p| meta::str_at(p, "/spec/nodeName").is_none_or(|n| n.is_empty()))
+            .filter(|p| !meta::is_deleting(p) && !is_terminal(p))
+            .filter(|p| meta::str_at(p, "/spec/schedulerName").unwrap_or("default-scheduler") == "default-scheduler")
+            .filter(|p| all || wanted.contains(&(util::ns_of(p).to_string(), meta::name_of(p).to_string())))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let nodes = server.store.list("nodes", None).0;
+        for pod in pending {
+            self.schedule_one(server, &pod, &nodes);
+        }
+    }
+}
+
+impl Scheduler {
+    fn schedule_one(&self, server: &ApiServer, pod: &Arc<Value>, nodes: &[Arc<Value>]) {
+        let n = nodes.len();
+        if n == 0 {
+            return self.fail(server, pod, "no nodes available to schedule pods".into());
+        }
+        let (pv_nodes, delayed) = match self.check_volumes(server, pod) {
+            Volumes::Fail(msg) => {
+                let m = format!("0/{n} nodes are available: {msg}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.");
+                return self.fail(server, pod, m);
+            }
+            Volumes::Ok { pv_nodes, delayed } => (pv_nodes, delayed),
+        };
+        let spec = &pod["spec"];
+        let all_pods = util::pods(server, None);
+        let mut failures: Vec<NodeFailure> = Vec::new();
+        let mut feasible: Vec<(f64, usize, &Arc<Value>)> = Vec::new();
+        for node in nodes {
+            let on_node: Vec<&Arc<Value>> = all_pods.iter()
+                .filter(|p| meta::str_at(p, "/spec/nodeName") == Some(meta::name_of(node)) && !is_terminal(p))
+                .collect();
+            match filter(spec, pod, node, &on_node, &pv_nodes) {
+                Err(f) => failures.push(f),
+                Ok(score) => feasible.push((score, on_node.len(), node)),
+            }
+        }
+        // Claims already given a node wait there for their volume (the binder's PreBind wait).
+        let selected: Vec<&str> = delayed.iter().filter_map(|c| meta::str_at(c, &format!("/metadata/annotations/{}", SELECTED_NODE.replace('/', "~1")))).collect();
+        if !selected.is_empty() {
+            if feasible.iter().any(|(_, _, node)| selected.contains(&meta::name_of(node))) {
+                return;
+            }
+        }
+        let Some(best) = feasible.iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1))).map(|(_, _, node)| (*node).clone()) else {
+            return self.fail(server, pod, fit_error(n, &failures));
+        };
+        let node_name = meta::name_of(&best).to_string();
+        if !delayed.is_empty() {
+            // WaitForFirstConsumer: tell the provisioner where, bind the pod once the claims are Bound.
+            let pvcs = util::rt(server, "", "v1", "persistentvolumeclaims");
+            for c in &delayed {
+                let _ = util::update(server, &pvcs, util::ns_of(c), meta::name_of(c), COMPONENT, |o| {
+                    let md = meta::metadata_mut(o);
+                    let ann = md.entry("annotations").or_insert_with(|| json!({}));
+                    if ann.get(SELECTED_NODE).and_then(|v| v.as_str()) == Some(node_name.as_str()) {
+                        return false;
+                    }
+                    ann[SELECTED_NODE] = json!(node_name);
+                    true
+                });
+            }
+            return;
+        }
+        self.bind(server, pod, &node_name);
+    }
+
+    /// VolumeBinding's PreFilter: claims exist, are not deleting, are bound or delay-bindable.
+    fn check_volumes(&self, server: &ApiServer, pod: &Value) -> Volumes {
+        let ns = util::ns_of(pod);
+        let mut pv_nodes = Vec::new();
+        let mut delayed = Vec::new();
+        let mut immediate_unbound = false;
+        for vol in pod.pointer("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+            let Some(claim) = vol.pointer("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) else { continue };
+            let Some(pvc) = server.store.get("persistentvolumeclaims", ns, claim) else {
+                return Volumes::Fail(format!("persistentvolumeclaim \"{claim}\" not found"));
+            };
+            if meta::is_deleting(&pvc) {
+                return Volumes::Fail(format!("persistentvolumeclaim \"{claim}\" is being deleted"));
+            }
+            if let Some(pv_name) = meta::str_at(&pvc, "/spec/volumeName").filter(|v| !v.is_empty()) {
+                match server.store.get("persistentvolumes", "", pv_name) {
+                    Some(pv) => {
+                        if let Some(req) = pv.pointer("/spec/nodeAffinity/required") {
+                            pv_nodes.push(req.clone());
+                        }
+                    }
+                    None => return Volumes::Fail("node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)".into()),
+                }
+                continue;
+            }
+            let class = meta::str_at(&pvc, "/spec/storageClassName").unwrap_or("");
+            if class.is_empty() {
+                immediate_unbound = true;
+                continue;
+            }
+            match server.store.get("storage.k8s.io/storageclasses", "", class) {
+                None => return Volumes::Fail(format!("storageclass.storage.k8s.io \"{class}\" not found")),
+                Some(sc) if sc["volumeBindingMode"] == "WaitForFirstConsumer" => delayed.push(pvc.clone()),
+                Some(_) => immediate_unbound = true,
+            }
+        }
+        if immediate_unbound {
+            return Volumes::Fail("pod has unbound immediate PersistentVolumeClaims".into());
+        }
+        Volumes::Ok { pv_nodes, delayed }
+    }
+
+    /// pods/binding: set nodeName and PodScheduled=True in one storage write.
+    fn bind(&self, server: &ApiServer, pod: &Value, node: &str) {
+        let uid = util::uid_of(pod).to_string();
+        let now = meta::now_rfc3339();
+        let r = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
+            if util::uid_of(cur) != uid || meta::str_at(cur, "/spec/nodeName").is_some_and(|n| !n.is_empty()) {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            next["spec"]["nodeName"] = json!(node);
+            set_pod_scheduled(&mut next, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+            Ok(Some(next))
+        });
+        if let Ok(Ok(bound)) = r {
+            if meta::str_at(&bound, "/spec/nodeName") == Some(node) {
+                let msg = format!("Successfully assigned {}/{} to {node}", util::ns_of(pod), meta::name_of(pod));
+                events::record(server, &bound, EventType::Normal, "Scheduled", &msg, COMPONENT, None);
+            }
+        }
+    }
+
+    fn fail(&self, server: &ApiServer, pod: &Value, message: String) {
+        let uid = util::uid_of(pod).to_string();
+        let now = meta::now_rfc3339();
+        let msg = message.clone();
+        let _ = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
+            if util::uid_of(cur) != uid {
+                return Ok(None);
+            }
+            if condition(cur, "PodScheduled").is_some_and(|c| c["status"] == "False" && c["message"] == msg.as_str()) {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            set_pod_scheduled(&mut next, json!({"type": "PodScheduled", "status": "False", "lastProbeTime": null, "lastTransitionTime": now, "reason": "Unschedulable", "message": msg}));
+            Ok(Some(next))
+        });
+        events::record(server, pod, EventType::Warning, "FailedScheduling", &message, COMPONENT, None);
+    }
+}
+
+fn set_pod_scheduled(pod: &mut Value, mut cond: Value) {
+    if let Some(g) = pod.pointer("/metadata/generation").cloned() {
+        cond["observedGeneration"] = g;
+    }
+    if !pod["status"].is_object() {
+        pod["status"] = json!({"phase": "Pending"});
+    }
+    let st = pod["status"].as_object_mut().unwrap();
+    let list = st.entry("conditions").or_insert_with(|| json!([]));
+    if let Some(a) = list.as_array_mut() {
+        a.retain(|c| c["type"] != "PodScheduled");
+        a.push(cond);
+    }
+}
+
+/// Run the filters for one node; Ok(score) when it fits.
+fn filter(spec: &Value, pod: &Value, node: &Value, on_node: &[&Arc<Value>], pv_nodes: &[Value]) -> Result<f64, NodeFailure> {
+    let hard = |r: &str| NodeFailure { reasons: vec![r.to_string()], resolvable: false };
+    if node.pointer("/spec/unschedulable") == Some(&json!(true)) {
+        let taint = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+        if !placement::tolerations(spec).iter().any(|t| placement::tolerates(t, &taint)) {
+            return Err(hard("node(s) were unschedulable"));
+        }
+    }
+    if let Some(t) = placement::untolerated_taint(spec, node) {
+        return Err(hard(&format!("node(s) had untolerated taint {}", placement::taint_text(t))));
+    }
+    if !placement::matches_node_affinity(spec, node) {
+        return Err(hard("node(s) didn't match Pod's node affinity/selector"));
+    }
+    let alloc = |r: &str| node.pointer(&format!("/status/allocatable/{r}")).map(util::parse_quantity).unwrap_or(0.0);
+    let used = |r: &str| on_node.iter().map(|p| pod_request(p, r)).sum::<f64>();
+    let mut reasons = Vec::new();
+    if on_node.len() as f64 + 1.0 > alloc("pods") {
+        reasons.push("Too many pods".to_string());
+    }
+    for r in ["cpu", "memory", "ephemeral-storage"] {
+        let want = pod_request(pod, r);
+        if want > 0.0 && used(r) + want > alloc(r) {
+            reasons.push(format!("Insufficient {r}"));
+        }
+    }
+    if !reasons.is_empty() {
+        return Err(NodeFailure { reasons, resolvable: true });
+    }
+    if pv_nodes.iter().any(|sel| !placement::node_selector_matches(sel, node)) {
+        return Err(hard("node(s) had volume node affinity conflict"));
+    }
+    // Least allocated, counting containers without requests at the scheduler's defaults.
+    let nonzero = |p: &Value, r: &str, d: f64| {
+        let n = p.pointer("/spec/containers").and_then(|c| c.as_array()).map(|c| c.len()).unwrap_or(1) as f64;
+        let v = pod_request(p, r);
+        if v > 0.0 { v } else { d * n }
+    };
+    let cpu = on_node.iter().map(|p| nonzero(p, "cpu", DEFAULT_MILLI_CPU)).sum::<f64>() + nonzero(pod, "cpu", DEFAULT_MILLI_CPU);
+    let mem = on_node.iter().map(|p| nonzero(p, "memory", DEFAULT_MEMORY)).sum::<f64>() + nonzero(pod, "memory", DEFAULT_MEMORY);
+    let free = |u: f64, a: f64| if a <= 0.0 { 0.0 } else { ((a - u) / a).max(0.0) };
+    Ok((free(cpu, alloc("cpu")) + free(mem, alloc("memory"))) / 2.0)
+}
+
+/// `FitError.Error()`: sorted "<count> <reason>" histogram, then the preemption verdict.
+fn fit_error(n: usize, failures: &[NodeFailure]) -> String {
+    let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut helpless, mut no_victims) = (0, 0);
+    for f in failures {
+        for r in &f.reasons {
+            *hist.entry(r.clone()).or_default() += 1;
+        }
+        if f.resolvable { no_victims += 1 } else { helpless += 1 }
+    }
+    let mut parts: Vec<String> = hist.iter().map(|(r, c)| format!("{c} {r}")).collect();
+    parts.sort();
+    let mut pre = Vec::new();
+    if no_victims > 0 {
+        pre.push(format!("{no_victims} No preemption victims found for incoming pod"));
+    }
+    if helpless > 0 {
+        pre.push(format!("{helpless} Preemption is not helpful for scheduling"));
+    }
+    pre.sort();
+    format!("0/{n} nodes are available: {}. preemption: 0/{n} nodes are available: {}.", parts.join(", "), pre.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_error_text() {
+        let f = vec![
+            NodeFailure { reasons: vec!["node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }".into()], resolvable: false },
+            NodeFailure { reasons: vec!["node(s) didn't match Pod's node affinity/selector".into()], resolvable: false },
+            NodeFailure { reasons: vec!["node(s) didn't match Pod's node affinity/selector".into()], resolvable: false },
+        ];
+        assert_eq!(fit_error(3, &f), "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.");
+    }
+}

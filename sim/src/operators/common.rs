@@ -1,0 +1,205 @@
+//! Helpers shared by emulated operators: detection, create-or-update, owner references,
+//! labels, hashes, compressed config payloads, status conditions.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::admission::webhooks::pod_running_ready;
+use crate::api::errors::ApiResult;
+use crate::api::selectors::from_label_selector_json;
+use crate::registry::ResourceType;
+use crate::server::{meta, ApiServer, Operation, WriteOptions};
+
+pub const MANAGER: &str = "PrometheusOperator";
+
+/// The Deployment of an operator (a container image `image_matches` accepts) that has a
+/// Running+Ready pod.
+pub fn running_deployment(server: &ApiServer, image_matches: impl Fn(&str) -> bool) -> Option<Arc<Value>> {
+    let (deps, _) = server.store.list("apps/deployments", None);
+    deps.into_iter().find(|d| {
+        if meta::is_deleting(d) {
+            return false;
+        }
+        let uses_image = d
+            .pointer("/spec/template/spec/containers")
+            .and_then(|c| c.as_array())
+            .is_some_and(|cs| cs.iter().any(|c| c["image"].as_str().is_some_and(&image_matches)));
+        if !uses_image {
+            return false;
+        }
+        let Some(sel) = d.pointer("/spec/selector").and_then(|s| from_label_selector_json(s).ok()) else { return false };
+        let ns = meta::str_at(d, "/metadata/namespace").unwrap_or("");
+        let (pods, _) = server.store.list("pods", Some(ns));
+        pods.iter().any(|p| sel.matches(meta::labels(p)) && pod_running_ready(p))
+    })
+}
+
+/// The value of `--flag=value` in the first container's args of a Deployment.
+pub fn container_arg(dep: &Value, flag: &str) -> Option<String> {
+    let prefix = format!("{flag}=");
+    dep.pointer("/spec/template/spec/containers/0/args")
+        .and_then(|a| a.as_array())?
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find_map(|a| a.strip_prefix(&prefix).map(String::from))
+}
+
+/// The preferred served version of a custom resource, if its CRD is installed.
+pub fn cr_type(server: &ApiServer, group: &str, plural: &str) -> Option<Arc<ResourceType>> {
+    server.registry.preferred(group, plural)
+}
+
+/// `WithManagingOwner` (controller + blockOwnerDeletion) or `WithOwner` (neither).
+pub fn owner_ref(cr: &Value, managing: bool) -> Value {
+    let mut r = json!({
+        "apiVersion": cr["apiVersion"], "kind": cr["kind"],
+        "name": meta::name_of(cr), "uid": meta::str_at(cr, "/metadata/uid").unwrap_or(""),
+    });
+    if managing {
+        r["blockOwnerDeletion"] = json!(true);
+        r["controller"] = json!(true);
+    }
+    r
+}
+
+/// `UpdateObject`'s base labels: both managed-by keys.
+pub fn managed_labels() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("managed-by".into(), json!("prometheus-operator"));
+    m.insert("app.kubernetes.io/managed-by".into(), json!("prometheus-operator"));
+    m
+}
+
+/// A stable decimal hash of the inputs (the operator's `prometheus-operator-input-hash`).
+pub fn input_hash(parts: &[&Value]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.to_string().as_bytes());
+        h.update([0]);
+    }
+    let d = h.finalize();
+    u64::from_be_bytes(d[..8].try_into().unwrap()).to_string()
+}
+
+/// gzip, then base64 for a Secret's `data`.
+pub fn gzip_b64(text: &str) -> String {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = enc.write_all(text.as_bytes());
+    let bytes = enc.finish().unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+}
+
+/// Labels (as a map) of an object.
+pub fn labels_of(obj: &Value) -> Map<String, Value> {
+    meta::labels(obj).cloned().unwrap_or_default()
+}
+
+/// Create `desired`, or update the existing object when any of `fields` (top-level keys such
+/// as `data` or `spec`), its labels/annotations (merged over the existing ones) or its owner
+/// references differ. `merge_owners` keeps other owners (shared governing Services).
+pub fn ensure(server: &ApiServer, group: &str, version: &str, plural: &str, desired: Value, fields: &[&str], merge_owners: bool) -> ApiResult<()> {
+    let rt = server.resource(group, version, plural)?;
+    let ns = meta::str_at(&desired, "/metadata/namespace").map(String::from);
+    let name = meta::name_of(&desired).to_string();
+    let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
+    if server.store.get(&rt.key, ns.as_deref().unwrap_or(""), &name).is_none() {
+        match server.create(&rt, ns.as_deref(), desired.clone(), &opts) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.reason == "AlreadyExists" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    server.guaranteed_update(&rt, ns.as_deref().unwrap_or(""), &name, None, &opts, Operation::Update, |cur| {
+        let mut next = cur.clone();
+        for f in fields {
+            match desired.get(*f) {
+                Some(v) => next[*f] = v.clone(),
+                None => {
+                    if let Some(m) = next.as_object_mut() {
+                        m.remove(*f);
+                    }
+                }
+            }
+        }
+        let md = meta::metadata_mut(&mut next);
+        for key in ["labels", "annotations"] {
+            if let Some(want) = desired.pointer(&format!("/metadata/{key}")).and_then(|l| l.as_object()) {
+                let have = md.entry(key).or_insert_with(|| json!({}));
+                for (k, v) in want {
+                    have[k] = v.clone();
+                }
+            }
+        }
+        let want_owners = desired.pointer("/metadata/ownerReferences").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+        let mut owners = if merge_owners { md.get("ownerReferences").and_then(|o| o.as_array()).cloned().unwrap_or_default() } else { Vec::new() };
+        for o in want_owners {
+            owners.retain(|x| x["uid"] != o["uid"]);
+            owners.push(o);
+        }
+        if owners.is_empty() {
+            md.remove("ownerReferences");
+        } else {
+            md.insert("ownerReferences".into(), Value::Array(owners));
+        }
+        Ok(next)
+    })
+    .map(|_| ())
+}
+
+/// Set condition `ty` in a conditions list, keeping lastTransitionTime when status is unchanged.
+pub fn condition(existing: Option<&Value>, ty: &str, status: &str, reason: &str, message: &str, generation: i64) -> Value {
+    let prev = existing
+        .and_then(|s| s.get("conditions"))
+        .and_then(|c| c.as_array())
+        .and_then(|cs| cs.iter().find(|c| c["type"] == ty));
+    let ltt = match prev {
+        Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+        _ => json!(meta::now_rfc3339()),
+    };
+    let mut c = json!({"type": ty, "status": status, "lastTransitionTime": ltt, "observedGeneration": generation});
+    if !reason.is_empty() {
+        c["reason"] = json!(reason);
+    }
+    if !message.is_empty() {
+        c["message"] = json!(message);
+    }
+    c
+}
+
+/// Write a custom resource's status (through the status subresource when it has one).
+pub fn write_status(server: &ApiServer, rt: &ResourceType, cr: &Value, status: Value) {
+    let ns = meta::str_at(cr, "/metadata/namespace").unwrap_or("").to_string();
+    let name = meta::name_of(cr).to_string();
+    let sub = if rt.has_subresource("status") { Some("status") } else { None };
+    let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
+    let _ = server.guaranteed_update(rt, &ns, &name, sub, &opts, Operation::Update, |cur| {
+        let mut next = cur.clone();
+        next["status"] = status.clone();
+        Ok(next)
+    });
+}
+
+/// `StatefulSet` readiness numbers: (replicas, updated, available).
+pub fn sts_counts(sts: Option<&Value>) -> (i64, i64, i64) {
+    let g = |k: &str| sts.and_then(|s| s.pointer(&format!("/status/{k}"))).and_then(|v| v.as_i64()).unwrap_or(0);
+    (g("replicas"), g("updatedReplicas"), g("availableReplicas"))
+}
+
+/// The Available condition of a workload CR from its StatefulSet.
+pub fn available_condition(existing: Option<&Value>, desired: i64, available: i64, generation: i64) -> Value {
+    if desired > 0 && available >= desired {
+        condition(existing, "Available", "True", "", "", generation)
+    } else if available == 0 {
+        condition(existing, "Available", "False", "NoPodReady", "", generation)
+    } else {
+        condition(existing, "Available", "Degraded", "SomePodsNotReady", "", generation)
+    }
+}
