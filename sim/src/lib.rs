@@ -14,7 +14,11 @@ pub use cluster::{SimCluster, SimError, SimOptions};
 pub mod controllers;
 pub mod events;
 pub mod http;
+pub mod nodes;
 pub mod server;
+pub mod storage;
+pub mod admission;
+pub mod operators;
 
 /// What a new cluster looks like (nodes, storage) — filled in by `setup_cluster`.
 #[derive(Debug, Clone)]
@@ -27,8 +31,17 @@ pub struct ClusterSetup {
 /// Create the cluster's initial objects and start its controllers; returns their tasks.
 pub fn setup_cluster(
     server: &std::sync::Arc<server::ApiServer>,
-    _setup: &ClusterSetup,
+    setup: &ClusterSetup,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    controllers::builtin().into_iter().map(|c| controllers::spawn(server.clone(), c, shutdown.clone())).collect()
+    use std::sync::Arc;
+    let specs = nodes::create_nodes(server, &setup.name, setup.workers, &setup.root);
+    // Kubelets finish pod deletions (containers stopped, then the pod object is removed).
+    server.graceful_pods.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = controllers::builtin();
+    all.extend(controllers::workloads(server));
+    for spec in &specs {
+        all.push(Arc::new(controllers::kubelet::Kubelet::new(spec, &setup.root)));
+    }
+    all.into_iter().map(|c| controllers::spawn(server.clone(), c, shutdown.clone())).collect()
 }

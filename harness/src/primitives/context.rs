@@ -95,8 +95,13 @@ impl StepContext {
     }
 
     pub fn finding(&mut self, text: impl Into<String>) {
+        self.findings.push(text.into());
+    }
+
+    /// A finding that must not go unnoticed (finalizers removed): also printed at once on stderr.
+    pub fn loud_finding(&mut self, text: impl Into<String>) {
         let text = text.into();
-        tracing::warn!("{text}");
+        eprintln!("WARNING: {text}");
         self.findings.push(text);
     }
 }

@@ -188,7 +188,7 @@ pub async fn strip_finalizers(ctx: &mut StepContext, r: &Resolved, ns: Option<&s
         Err(e) => return Err(StepError::Kube { action: format!("removing finalizers of {} {name}", r.ar.kind), source: e }),
     }
     let target = format!("{} {}{name}", r.ar.kind, ns.map(|n| format!("{n}/")).unwrap_or_default());
-    ctx.finding(format!("FINALIZERS REMOVED from {target}: {} (the controllers that own them were bypassed)", fins.join(", ")));
+    ctx.loud_finding(format!("FINALIZERS REMOVED from {target}: {} (the controllers that own them were bypassed)", fins.join(", ")));
     Ok(fins)
 }
 

@@ -269,16 +269,17 @@ fn judge(step: &Step, result: Result<StepOutcome, StepError>) -> (Outcome, Optio
         },
         (Expect::Fails, Err(e)) => {
             let msg = e.to_string();
-            match &step.message {
-                Some(pat) => {
-                    let re = regex::Regex::new(pat).expect("validated at parse time");
-                    if re.is_match(&msg) {
-                        (Outcome::Passed, None, Some(format!("failed as expected: {msg}")))
-                    } else {
-                        (Outcome::Failed, Some(format!("failed as expected, but the message does not match /{pat}/: {msg}")), None)
-                    }
-                }
-                None => (Outcome::Passed, None, Some(format!("failed as expected: {msg}"))),
+            let unmatched: Vec<&str> = step
+                .message
+                .iter()
+                .flat_map(|m| m.patterns())
+                .filter(|p| !regex::Regex::new(p).expect("validated at parse time").is_match(&msg))
+                .collect();
+            if unmatched.is_empty() {
+                (Outcome::Passed, None, Some(format!("failed as expected: {msg}")))
+            } else {
+                let pats: Vec<String> = unmatched.iter().map(|p| format!("/{p}/")).collect();
+                (Outcome::Failed, Some(format!("failed as expected, but the message does not match {}: {msg}", pats.join(", "))), None)
             }
         }
     }

@@ -71,9 +71,10 @@ pub struct Step {
     /// `succeeds` (default) or `fails` — for sabotage steps where the failure is the point.
     #[serde(default)]
     pub expect: Expect,
-    /// With `expect: fails`: a regular expression the failure message must match.
+    /// With `expect: fails`: a regular expression the failure message must match, or a list of them
+    /// (each must match, in any order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: Option<MessagePattern>,
     #[serde(flatten)]
     pub action: Action,
     /// Line in the scenario file (not part of the format).
@@ -97,4 +98,21 @@ pub enum Expect {
     #[default]
     Succeeds,
     Fails,
+}
+
+/// One regular expression, or several that must all match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MessagePattern {
+    One(String),
+    All(Vec<String>),
+}
+
+impl MessagePattern {
+    pub fn patterns(&self) -> Vec<&str> {
+        match self {
+            MessagePattern::One(p) => vec![p.as_str()],
+            MessagePattern::All(ps) => ps.iter().map(String::as_str).collect(),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::node::{self, Key, Node, NodeError, Pos, Value};
-use super::{Expect, Requirements, Scenario, Step, StepTimeout, vars};
+use super::{Expect, MessagePattern, Requirements, Scenario, Step, StepTimeout, vars};
 use crate::primitives::{Action, PRIMITIVES};
 
 /// A problem in a scenario file.
@@ -323,12 +323,18 @@ fn parse_step(cx: &Ctx<'_>, item: &Node) -> Result<Step, ParseError> {
     };
     let message = match item.get("message") {
         Some(n) => {
-            let m = node::from_node::<String>(n).map_err(|e| cx.node_err(n.pos, e, "message", &[]))?;
+            let m = node::from_node::<MessagePattern>(n).map_err(|e| {
+                let mut pe = cx.node_err(n.pos, e, "message", &[]);
+                pe.message = format!("`message` must be a regular expression or a list of them, found {}", n.type_name());
+                pe
+            })?;
             if expect != Expect::Fails {
                 return Err(cx.err(n.pos, "`message` is only meaningful with `expect: fails`", Some("add `expect: fails`".into())));
             }
-            if let Err(e) = regex::Regex::new(&m) {
-                return Err(cx.err(n.pos, format!("`message` is not a valid regular expression: {e}"), None));
+            for p in m.patterns() {
+                if let Err(e) = regex::Regex::new(p) {
+                    return Err(cx.err(n.pos, format!("`message` is not a valid regular expression: {e}"), None));
+                }
             }
             Some(m)
         }

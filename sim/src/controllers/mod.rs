@@ -2,7 +2,14 @@
 //! `ApiServer`, so admission and validation apply to what they create.
 
 pub mod crd_finalizer;
+pub mod deployment;
+pub mod kubelet;
 pub mod namespace;
+pub mod placement;
+pub mod pod_status;
+pub mod replicaset;
+pub mod scheduler;
+pub mod util;
 
 use std::sync::Arc;
 
@@ -57,4 +64,13 @@ pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, mut shutdown: wat
 /// The controllers every embedded cluster runs.
 pub fn builtin() -> Vec<Arc<dyn Controller>> {
     vec![Arc::new(namespace::NamespaceController::default()), Arc::new(crd_finalizer::CrdFinalizer)]
+}
+
+/// The kube-controller-manager and kube-scheduler loops for workloads (kubelets are per node).
+pub fn workloads(_server: &Arc<ApiServer>) -> Vec<Arc<dyn Controller>> {
+    vec![
+        Arc::new(scheduler::Scheduler::default()),
+        Arc::new(deployment::DeploymentController::default()),
+        Arc::new(replicaset::ReplicaSetController::default()),
+    ]
 }

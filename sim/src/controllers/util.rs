@@ -274,3 +274,70 @@ pub fn pod_request(pod: &Value, res: &str) -> f64 {
     let init = sum_of("initContainers").into_iter().fold(0.0, f64::max);
     main.max(init)
 }
+
+/// Which objects a controller must resync: named ones, or all (at start / after lag).
+pub struct Dirty(parking_lot::Mutex<(bool, std::collections::HashSet<(String, String)>)>);
+
+impl Default for Dirty {
+    fn default() -> Self {
+        Dirty(parking_lot::Mutex::new((true, Default::default())))
+    }
+}
+
+impl Dirty {
+    pub fn add(&self, ns: &str, name: &str) -> bool {
+        self.0.lock().1.insert((ns.to_string(), name.to_string()));
+        true
+    }
+    pub fn all(&self) -> bool {
+        self.0.lock().0 = true;
+        true
+    }
+    /// The objects of `key` to sync now.
+    pub fn take(&self, server: &ApiServer, key: &str) -> Vec<Arc<Value>> {
+        let (all, set) = {
+            let mut g = self.0.lock();
+            (std::mem::replace(&mut g.0, false), std::mem::take(&mut g.1))
+        };
+        if all {
+            return server.store.list(key, None).0;
+        }
+        set.iter().filter_map(|(ns, n)| server.store.get(key, ns, n)).collect()
+    }
+    /// Mark the controller (by kind) of `obj` and of its previous version.
+    pub fn add_owner(&self, ev: &crate::store::StoreEvent, kind: &str) -> bool {
+        let mut hit = false;
+        for o in std::iter::once(&ev.object).chain(ev.prev.iter()) {
+            if let Some(r) = owner_refs(o).iter().find(|r| r["controller"] == true && r["kind"] == kind) {
+                hit |= self.add(&ev.namespace, r["name"].as_str().unwrap_or(""));
+            }
+        }
+        hit
+    }
+}
+
+/// Pod template → a new Pod object owned by `owner` (labels, annotations, spec copied).
+pub fn pod_from_template(template: &Value, owner: &Value, generate_name: &str) -> Value {
+    let mut md = serde_json::Map::new();
+    md.insert("generateName".into(), json!(generate_name));
+    md.insert("namespace".into(), json!(ns_of(owner)));
+    for k in ["labels", "annotations", "finalizers"] {
+        if let Some(v) = template.pointer(&format!("/metadata/{k}")) {
+            md.insert(k.into(), v.clone());
+        }
+    }
+    md.insert("ownerReferences".into(), json!([controller_ref(owner)]));
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": template.get("spec").cloned().unwrap_or(json!({}))})
+}
+
+/// Pods to delete first when scaling down (`ActivePodsWithRanks` roughly): unscheduled,
+/// pending, not ready, then newest.
+pub fn deletion_order(pods: &mut [Arc<Value>]) {
+    pods.sort_by_key(|p| {
+        let scheduled = meta::str_at(p, "/spec/nodeName").is_some_and(|n| !n.is_empty());
+        let running = phase(p) == "Running";
+        let ready = is_ready(p);
+        let created = meta::str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string();
+        (scheduled, running, ready, std::cmp::Reverse(created))
+    });
+}

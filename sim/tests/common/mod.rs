@@ -50,8 +50,12 @@ impl Harness {
                     use std::io::Write;
                     cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
                     let mut child = cmd.spawn().expect("kubectl runs");
-                    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-                    child.wait_with_output().unwrap()
+                    let mut stdin = child.stdin.take().unwrap();
+                    // kubectl may stop reading early (on an error); that is its answer, not ours.
+                    let writer = std::thread::spawn(move || { let _ = stdin.write_all(input.as_bytes()); });
+                    let out = child.wait_with_output().unwrap();
+                    let _ = writer.join();
+                    out
                 }
             };
             Run {

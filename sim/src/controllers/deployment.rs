@@ -1,0 +1,244 @@
+//! The Deployment controller: one ReplicaSet per template (`<deploy>-<pod-template-hash>`),
+//! rollouts that scale the new ReplicaSet up and old ones down once it is available, and
+//! the Available/Progressing conditions with the real reasons and messages.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::util::{self, Dirty, KCM};
+use super::Controller;
+use crate::events::{self, EventType};
+use crate::server::{meta, ApiServer};
+use crate::store::StoreEvent;
+
+const KEY: &str = "apps/deployments";
+const RS_KEY: &str = "apps/replicasets";
+const COMPONENT: &str = "deployment-controller";
+pub const HASH_LABEL: &str = "pod-template-hash";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+#[derive(Default)]
+pub struct DeploymentController {
+    dirty: Dirty,
+}
+
+impl Controller for DeploymentController {
+    fn name(&self) -> &'static str {
+        "deployment"
+    }
+
+    fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        match &*ev.key {
+            KEY => self.dirty.add(&ev.namespace, &ev.name),
+            RS_KEY => self.dirty.add_owner(ev, "Deployment"),
+            _ => false,
+        }
+    }
+
+    fn reconcile(&self, server: &ApiServer) {
+        for d in self.dirty.take(server, KEY) {
+            sync(server, &d);
+        }
+    }
+}
+
+/// The template without the hash label (EqualIgnoreHash).
+fn strip_hash(t: &Value) -> Value {
+    let mut t = t.clone();
+    if let Some(l) = t.pointer_mut("/metadata/labels").and_then(|l| l.as_object_mut()) {
+        l.remove(HASH_LABEL);
+        if l.is_empty() {
+            t["metadata"].as_object_mut().map(|m| m.remove("labels"));
+        }
+    }
+    t
+}
+
+fn revision(obj: &Value) -> i64 {
+    meta::str_at(obj, &format!("/metadata/annotations/{}", REVISION.replace('/', "~1"))).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+fn scale_event(server: &ApiServer, d: &Value, rs: &str, from: i64, to: i64) {
+    let verb = if to > from { "up" } else { "down" };
+    events::record(server, d, EventType::Normal, "ScalingReplicaSet", &format!("Scaled {verb} replica set {rs} from {from} to {to}"), COMPONENT, None);
+}
+
+fn sync(server: &ApiServer, d: &Arc<Value>) {
+    let ns = util::ns_of(d).to_string();
+    let uid = util::uid_of(d).to_string();
+    let rsrt = util::rt(server, "apps", "v1", "replicasets");
+    let drt = util::rt(server, "apps", "v1", "deployments");
+    let replicas = util::int_at(d, "/spec/replicas", 1);
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let owned = util::owned(server, RS_KEY, &ns, &uid);
+    let mut new_rs = owned.iter().find(|rs| strip_hash(rs.pointer("/spec/template").unwrap_or(&Value::Null)) == strip_hash(&template)).cloned();
+    let mut created = false;
+    if meta::is_deleting(d) {
+        return;
+    }
+    let paused = d.pointer("/spec/paused") == Some(&json!(true));
+    if new_rs.is_none() && !paused {
+        let collision = d.pointer("/status/collisionCount").and_then(|c| c.as_i64());
+        let hash = util::compute_hash(&template, collision);
+        let name = format!("{}-{hash}", meta::name_of(d));
+        let rev = owned.iter().map(|r| revision(r)).max().unwrap_or(0) + 1;
+        let mut t = template.clone();
+        t["metadata"]["labels"][HASH_LABEL] = json!(hash);
+        let mut sel = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+        sel["matchLabels"][HASH_LABEL] = json!(hash);
+        let surge = max_surge(d, replicas);
+        let mut ann = serde_json::Map::new();
+        for (k, v) in d.pointer("/metadata/annotations").and_then(|a| a.as_object()).into_iter().flatten() {
+            if !k.starts_with("deployment.kubernetes.io/") && k != "kubectl.kubernetes.io/last-applied-configuration" {
+                ann.insert(k.clone(), v.clone());
+            }
+        }
+        ann.insert("deployment.kubernetes.io/desired-replicas".into(), json!(replicas.to_string()));
+        ann.insert("deployment.kubernetes.io/max-replicas".into(), json!((replicas + surge).to_string()));
+        ann.insert(REVISION.into(), json!(rev.to_string()));
+        let rs = json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": ns, "labels": t["metadata"]["labels"], "annotations": ann, "ownerReferences": [util::controller_ref(d)]},
+            "spec": {"replicas": 0, "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)), "selector": sel, "template": t},
+        });
+        match server.create(&rsrt, Some(&ns), rs, &util::opts(KCM)) {
+            Ok(rs) => {
+                new_rs = Some(rs);
+                created = true;
+            }
+            Err(e) if e.code == 409 => {
+                // A same-named ReplicaSet with another template: bump collisionCount and retry.
+                let _ = util::write_status(server, &drt, &ns, meta::name_of(d), |cur| {
+                    let mut st = cur["status"].clone();
+                    if !st.is_object() {
+                        st = json!({});
+                    }
+                    st["collisionCount"] = json!(cur.pointer("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0) + 1);
+                    Some(st)
+                });
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let Some(new_rs) = new_rs else { return };
+    let new_name = meta::name_of(&new_rs).to_string();
+    let old: Vec<&Arc<Value>> = owned.iter().filter(|r| meta::name_of(r) != new_name).collect();
+    let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
+    if !paused {
+        // Revision of the deployment follows its newest ReplicaSet.
+        let rev = revision(&new_rs).to_string();
+        if revision(d).to_string() != rev {
+            let _ = util::update(server, &drt, &ns, meta::name_of(d), KCM, |o| {
+                let md = meta::metadata_mut(o);
+                let ann = md.entry("annotations").or_insert_with(|| json!({}));
+                if ann.get(REVISION) == Some(&json!(rev)) {
+                    return false;
+                }
+                ann[REVISION] = json!(rev);
+                true
+            });
+        }
+        let old_pods_gone = old.iter().all(|r| util::int_at(r, "/status/replicas", 0) == 0);
+        let cur = util::int_at(&new_rs, "/spec/replicas", 0);
+        if cur != replicas && (!recreate || old_pods_gone || cur > replicas) {
+            let surge = max_surge(d, replicas);
+            let r = util::update(server, &rsrt, &ns, &new_name, KCM, |o| {
+                o["spec"]["replicas"] = json!(replicas);
+                let ann = meta::metadata_mut(o).entry("annotations").or_insert_with(|| json!({}));
+                ann["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
+                ann["deployment.kubernetes.io/max-replicas"] = json!((replicas + surge).to_string());
+                true
+            });
+            if r.is_ok() {
+                scale_event(server, d, &new_name, cur, replicas);
+            }
+        }
+        let new_available = util::int_at(&new_rs, "/status/availableReplicas", 0);
+        for r in &old {
+            let n = util::int_at(r, "/spec/replicas", 0);
+            if n > 0 && (recreate || new_available >= replicas) {
+                if util::update(server, &rsrt, &ns, meta::name_of(r), KCM, |o| {
+                    o["spec"]["replicas"] = json!(0);
+                    true
+                }).is_ok() {
+                    scale_event(server, d, meta::name_of(r), n, 0);
+                }
+            }
+        }
+        cleanup_history(server, d, &old);
+    }
+    write_deployment_status(server, d, &new_rs, created, replicas);
+}
+
+fn max_surge(d: &Value, replicas: i64) -> i64 {
+    if d.pointer("/spec/strategy/type") == Some(&json!("Recreate")) {
+        return 0;
+    }
+    util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), replicas, true, 1)
+}
+
+/// Old ReplicaSets beyond revisionHistoryLimit (scaled to zero) are deleted, oldest first.
+fn cleanup_history(server: &ApiServer, d: &Value, old: &[&Arc<Value>]) {
+    let limit = util::int_at(d, "/spec/revisionHistoryLimit", 10).max(0) as usize;
+    let mut idle: Vec<&Arc<Value>> = old.iter().copied()
+        .filter(|r| util::int_at(r, "/spec/replicas", 0) == 0 && util::int_at(r, "/status/replicas", 0) == 0 && !meta::is_deleting(r))
+        .collect();
+    if idle.len() <= limit {
+        return;
+    }
+    idle.sort_by_key(|r| revision(r));
+    let rsrt = util::rt(server, "apps", "v1", "replicasets");
+    for r in idle.iter().take(idle.len() - limit) {
+        util::delete(server, &rsrt, r, None);
+    }
+}
+
+fn write_deployment_status(server: &ApiServer, d: &Value, new_rs: &Value, created: bool, replicas: i64) {
+    let ns = util::ns_of(d).to_string();
+    let uid = util::uid_of(d).to_string();
+    let drt = util::rt(server, "apps", "v1", "deployments");
+    // Fresh view of the ReplicaSets (their status is what the RS controller last wrote).
+    let rss = util::owned(server, RS_KEY, &ns, &uid);
+    let sum = |p: &str| rss.iter().map(|r| util::int_at(r, p, 0)).sum::<i64>();
+    let (total, ready, available) = (sum("/status/replicas"), sum("/status/readyReplicas"), sum("/status/availableReplicas"));
+    let new_name = meta::name_of(new_rs).to_string();
+    let new_now = rss.iter().find(|r| meta::name_of(r) == new_name);
+    let updated = new_now.map(|r| util::int_at(r, "/status/replicas", 0)).unwrap_or(0);
+    let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
+    let max_unavailable = if recreate { 0 } else { util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0) };
+    let complete = updated == replicas && available == replicas && total == replicas;
+    let _ = util::write_status(server, &drt, &ns, meta::name_of(d), |cur| {
+        let mut st = cur.get("status").cloned().filter(|s| s.is_object()).unwrap_or(json!({}));
+        let m = st.as_object_mut().unwrap();
+        m.insert("observedGeneration".into(), cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)));
+        m.insert("replicas".into(), json!(total));
+        m.insert("updatedReplicas".into(), json!(updated));
+        for (k, v) in [("readyReplicas", ready), ("availableReplicas", available), ("unavailableReplicas", (replicas - available).max(0))] {
+            if v > 0 { m.insert(k.into(), json!(v)); } else { m.remove(k); }
+        }
+        // calculateStatus sets Available before syncRolloutStatus sets Progressing.
+        let avail = if available >= replicas - max_unavailable {
+            json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."})
+        } else {
+            json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."})
+        };
+        util::set_condition(m, avail, true);
+        let progressing = if created {
+            ("NewReplicaSetCreated", format!("Created new replica set \"{new_name}\""))
+        } else if complete {
+            ("NewReplicaSetAvailable", format!("ReplicaSet \"{new_name}\" has successfully progressed."))
+        } else if util::condition(cur, "Progressing").is_none() {
+            ("FoundNewReplicaSet", format!("Found new replica set \"{new_name}\""))
+        } else {
+            ("ReplicaSetUpdated", format!("ReplicaSet \"{new_name}\" is progressing."))
+        };
+        // A completed rollout keeps NewReplicaSetAvailable until the template changes again.
+        let keep_done = !created && util::condition(cur, "Progressing").is_some_and(|c| c["reason"] == "NewReplicaSetAvailable" && c["message"].as_str().is_some_and(|msg| msg.contains(&format!("\"{new_name}\""))));
+        if !keep_done {
+            util::set_condition(m, json!({"type": "Progressing", "status": "True", "reason": progressing.0, "message": progressing.1}), true);
+        }
+        Some(st)
+    });
+}

@@ -1,0 +1,397 @@
+//! One emulated kubelet (plus containerd) per node: starts the pods bound to its node,
+//! completes Job pods, finishes graceful deletions and cleans what a real kubelet cleans.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::pod_status::{self as ps, Started, MSG_CREATED, MSG_STARTED};
+use super::util::{self, is_terminal};
+use super::Controller;
+use crate::nodes::fs::{self, MountEntry};
+use crate::server::{meta, ApiServer, DeleteOptions};
+use crate::store::{EventType as Ev, StoreEvent};
+
+pub struct Kubelet {
+    node: String,
+    root: PathBuf,
+    ip: String,
+    /// `10.244.<i>` — pod IPs come from the node's podCIDR.
+    pod_net: String,
+    next_ip: AtomicU32,
+    housekeeping: AtomicBool,
+}
+
+impl Kubelet {
+    pub fn new(spec: &crate::nodes::NodeSpec, cluster_root: &Path) -> Kubelet {
+        Kubelet {
+            node: spec.name.clone(),
+            root: crate::nodes::node_root(cluster_root, &spec.name),
+            ip: spec.ip(),
+            pod_net: format!("10.244.{}", spec.index),
+            next_ip: AtomicU32::new(2),
+            housekeeping: AtomicBool::new(true),
+        }
+    }
+
+    fn on_node(&self, pod: &Value) -> bool {
+        meta::str_at(pod, "/spec/nodeName") == Some(self.node.as_str())
+    }
+
+    fn alloc_ip(&self) -> String {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
+        format!("{}.{}", self.pod_net, 2 + (n - 2) % 252)
+    }
+}
+
+/// Pods the emulated runtime runs to completion: Job pods and local-path helper pods.
+pub fn completes(pod: &Value) -> bool {
+    util::owner_refs(pod).iter().any(|r| r["kind"] == "Job" && r["apiVersion"].as_str().is_some_and(|a| a.starts_with("batch/")))
+        || (util::ns_of(pod) == "local-path-storage" && meta::name_of(pod).starts_with("helper-pod-"))
+}
+
+impl Controller for Kubelet {
+    fn name(&self) -> &'static str {
+        "kubelet"
+    }
+
+    fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        match &*ev.key {
+            "pods" => {
+                if !self.on_node(&ev.object) {
+                    return false;
+                }
+                if ev.kind == Ev::Deleted || meta::is_deleting(&ev.object) {
+                    self.housekeeping.store(true, Ordering::Relaxed);
+                    return true;
+                }
+                matches!(util::phase(&ev.object), "Pending" | "") || (util::phase(&ev.object) == "Running" && completes(&ev.object))
+            }
+            "persistentvolumeclaims" => util::phase(&ev.object) == "Bound",
+            _ => false,
+        }
+    }
+
+    fn reconcile(&self, server: &ApiServer) {
+        let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
+        for pod in &pods {
+            if meta::is_deleting(pod) {
+                self.kill(server, pod);
+            } else if matches!(util::phase(pod), "Pending" | "") {
+                self.start(server, pod);
+            } else if util::phase(pod) == "Running" && completes(pod) {
+                self.complete(server, pod);
+            }
+        }
+        if self.housekeeping.swap(false, Ordering::Relaxed) {
+            let live: Vec<String> = util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| util::uid_of(p).to_string()).collect();
+            for uid in fs::pod_uids_on_disk(&self.root) {
+                if !live.contains(&uid) {
+                    cleanup_pod_by_uid(&self.root, &uid);
+                }
+            }
+        }
+    }
+}
+
+/// Remove a deleted pod's kubelet dir, log dir, container links and mounts.
+pub fn cleanup_pod_by_uid(node_root: &Path, uid: &str) {
+    fs::remove_mounts_of_pod(node_root, uid);
+    let suffix = format!("_{uid}");
+    let mut found = false;
+    for d in fs::pod_log_dirs(node_root) {
+        if let Some(rest) = d.strip_suffix(&suffix) {
+            if let Some((ns, pod)) = rest.split_once('_') {
+                fs::remove_pod(node_root, ns, pod, uid);
+                found = true;
+            }
+        }
+    }
+    if !found {
+        let _ = std::fs::remove_dir_all(node_root.join(fs::KUBELET_PODS).join(uid));
+    }
+}
+
+impl Kubelet {
+    /// Volumes ready? Returns the volume dirs and mounts to create, or None to wait.
+    fn prepare_volumes(&self, server: &ApiServer, pod: &Value) -> Option<(Vec<(String, String)>, Vec<MountEntry>, Vec<(String, Vec<(String, Vec<u8>)>)>)> {
+        let uid = util::uid_of(pod);
+        let ns = util::ns_of(pod);
+        let mut dirs = Vec::new();
+        let mut mounts = Vec::new();
+        let mut files = Vec::new();
+        for v in pod.pointer("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+            let name = v["name"].as_str().unwrap_or("").to_string();
+            let tmpfs = |plugin: &str| MountEntry { source: "tmpfs".into(), target: fs::volume_dir(uid, plugin, &name), fstype: "tmpfs".into(), options: "rw,relatime,size=16318496k".into() };
+            if let Some(claim) = v.pointer("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) {
+                let pvc = server.store.get("persistentvolumeclaims", ns, claim)?;
+                if util::phase(&pvc) != "Bound" {
+                    return None;
+                }
+                let pv_name = meta::str_at(&pvc, "/spec/volumeName").unwrap_or("").to_string();
+                let pv = server.store.get("persistentvolumes", "", &pv_name);
+                let (plugin, source) = match pv.as_deref() {
+                    Some(pv) if pv.pointer("/spec/local").is_some() => ("local-volume", meta::str_at(pv, "/spec/local/path").unwrap_or("").to_string()),
+                    Some(pv) if pv.pointer("/spec/csi").is_some() => ("csi", meta::str_at(pv, "/spec/csi/volumeHandle").unwrap_or("").to_string()),
+                    Some(pv) => ("host-path", meta::str_at(pv, "/spec/hostPath/path").unwrap_or("").to_string()),
+                    None => ("host-path", String::new()),
+                };
+                dirs.push((plugin.to_string(), pv_name.clone()));
+                mounts.push(MountEntry { source, target: fs::volume_dir(uid, plugin, &pv_name), fstype: "none".into(), options: "rw,bind".into() });
+            } else if let Some(cm) = v.pointer("/configMap/name").and_then(|c| c.as_str()) {
+                dirs.push(("configmap".into(), name.clone()));
+                let data: Vec<(String, Vec<u8>)> = server.store.get("configmaps", ns, cm)
+                    .and_then(|c| c["data"].as_object().cloned())
+                    .map(|d| d.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or("").as_bytes().to_vec())).collect())
+                    .unwrap_or_default();
+                files.push((fs::volume_dir(uid, "configmap", &name), data));
+            } else if let Some(sec) = v.pointer("/secret/secretName").and_then(|c| c.as_str()) {
+                dirs.push(("secret".into(), name.clone()));
+                mounts.push(tmpfs("secret"));
+                let data: Vec<(String, Vec<u8>)> = server.store.get("secrets", ns, sec)
+                    .and_then(|c| c["data"].as_object().cloned())
+                    .map(|d| d.into_iter().map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).unwrap_or_default())).collect())
+                    .unwrap_or_default();
+                files.push((fs::volume_dir(uid, "secret", &name), data));
+            } else if v.get("projected").is_some() {
+                dirs.push(("projected".into(), name.clone()));
+                mounts.push(tmpfs("projected"));
+            } else if v.get("emptyDir").is_some() {
+                dirs.push(("empty-dir".into(), name.clone()));
+                if v.pointer("/emptyDir/medium") == Some(&json!("Memory")) {
+                    mounts.push(tmpfs("empty-dir"));
+                }
+            } else if v.get("downwardAPI").is_some() {
+                dirs.push(("downward-api".into(), name.clone()));
+            } else if v.get("csi").is_some() {
+                dirs.push(("csi".into(), name.clone()));
+            }
+        }
+        Some((dirs, mounts, files))
+    }
+
+    fn start(&self, server: &ApiServer, pod: &Arc<Value>) {
+        let Some((dirs, mounts, files)) = self.prepare_volumes(server, pod) else {
+            return self.write_waiting(server, pod);
+        };
+        let uid = util::uid_of(pod).to_string();
+        let ns = util::ns_of(pod).to_string();
+        let name = meta::name_of(pod).to_string();
+        let now = meta::now_rfc3339();
+        let host_network = pod.pointer("/spec/hostNetwork") == Some(&json!(true));
+        let pod_ip = if host_network { self.ip.clone() } else { self.alloc_ip() };
+        let spec_list = |k: &str| pod.pointer(&format!("/spec/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
+        let (inits, containers) = (spec_list("initContainers"), spec_list("containers"));
+        let names: Vec<String> = inits.iter().chain(&containers).filter_map(|c| c["name"].as_str().map(String::from)).collect();
+        fs::create_pod_dirs(&self.root, &uid, &dirs, &names, &name, &pod_ip);
+        for (dir, data) in &files {
+            for (k, v) in data {
+                fs::write_volume_file(&self.root, dir, k, v);
+            }
+        }
+        fs::add_mounts(&self.root, &mounts);
+        let run = |c: &Value, path: String| -> Started {
+            let s = ps::ensure_image(server, pod, c, &path, &self.node, &self.root);
+            let cname = c["name"].as_str().unwrap_or("");
+            fs::write_container_log(&self.root, &ns, &name, &uid, cname, 0, &s.id, &format!("{cname} started"));
+            ps::container_event(server, pod, Some(&path), "Normal", "Created", MSG_CREATED, &self.node);
+            ps::container_event(server, pod, Some(&path), "Normal", "Started", MSG_STARTED, &self.node);
+            s
+        };
+        let mut init_statuses = Vec::new();
+        for c in &inits {
+            let s = run(c, format!("spec.initContainers{{{}}}", c["name"].as_str().unwrap_or("")));
+            let sidecar = c["restartPolicy"] == "Always";
+            init_statuses.push(if sidecar { ps::running_status(c, &s, 0, json!({}), &now, true) } else { ps::terminated_status(c, &s, 0, &now, &now) });
+        }
+        let mut statuses: Vec<Value> = containers.iter().map(|c| {
+            let s = run(c, format!("spec.containers{{{}}}", c["name"].as_str().unwrap_or("")));
+            ps::running_status(c, &s, 0, json!({}), &now, false)
+        }).collect();
+        statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        let _ = server.store.modify::<()>("pods", &ns, &name, |cur| {
+            if util::uid_of(cur) != uid || meta::is_deleting(cur) || !matches!(util::phase(cur), "Pending" | "") {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            let conds = vec![
+                ps::cond(cur, "PodReadyToStartContainers", true, None, None, &now),
+                ps::cond(cur, "Initialized", true, None, None, &now),
+                ps::cond(cur, "Ready", true, None, None, &now),
+                ps::cond(cur, "ContainersReady", true, None, None, &now),
+            ];
+            let mut st = json!({
+                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "phase": "Running", "conditions": ps::merge_conditions(cur, conds),
+                "hostIP": self.ip, "hostIPs": [{"ip": self.ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+                "startTime": cur.pointer("/status/startTime").cloned().unwrap_or(json!(now)),
+                "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
+            });
+            if !init_statuses.is_empty() {
+                st["initContainerStatuses"] = json!(init_statuses);
+            }
+            next["status"] = st;
+            Ok(Some(next))
+        });
+        if completes(pod) {
+            if let Some(cur) = server.store.get("pods", &ns, &name) {
+                self.complete(server, &cur);
+            }
+        }
+    }
+
+    /// Bound to this node but a volume is not ready: ContainerCreating, as the kubelet reports.
+    fn write_waiting(&self, server: &ApiServer, pod: &Arc<Value>) {
+        if pod.pointer("/status/containerStatuses").is_some() {
+            return;
+        }
+        let now = meta::now_rfc3339();
+        let uid = util::uid_of(pod).to_string();
+        let names: Vec<String> = pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+        let msg = format!("containers with unready status: [{}]", names.join(" "));
+        let _ = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
+            if util::uid_of(cur) != uid || cur.pointer("/status/containerStatuses").is_some() {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            let conds = vec![
+                ps::cond(cur, "PodReadyToStartContainers", false, None, None, &now),
+                ps::cond(cur, "Initialized", true, None, None, &now),
+                ps::cond(cur, "Ready", false, Some("ContainersNotReady"), Some(&msg), &now),
+                ps::cond(cur, "ContainersReady", false, Some("ContainersNotReady"), Some(&msg), &now),
+            ];
+            let statuses: Vec<Value> = cur.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| json!({
+                "image": c["image"], "imageID": "", "lastState": {}, "name": c["name"], "ready": false, "restartCount": 0, "started": false,
+                "state": {"waiting": {"reason": "ContainerCreating"}},
+            })).collect();
+            next["status"] = json!({
+                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "phase": "Pending", "conditions": ps::merge_conditions(cur, conds), "hostIP": self.ip, "hostIPs": [{"ip": self.ip}],
+                "startTime": now, "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
+            });
+            Ok(Some(next))
+        });
+    }
+
+    /// A finite pod's containers exit 0: phase Succeeded; its volumes are unmounted.
+    fn complete(&self, server: &ApiServer, pod: &Arc<Value>) {
+        let uid = util::uid_of(pod).to_string();
+        let now = meta::now_rfc3339();
+        let r = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
+            if util::uid_of(cur) != uid || util::phase(cur) != "Running" {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            if let Some(cs) = next.pointer_mut("/status/containerStatuses").and_then(|c| c.as_array_mut()) {
+                cs.iter_mut().for_each(|c| ps::terminate(c, &now));
+            }
+            let conds = vec![
+                ps::cond(cur, "PodReadyToStartContainers", false, None, None, &now),
+                ps::cond(cur, "Initialized", true, Some("PodCompleted"), None, &now),
+                ps::cond(cur, "Ready", false, Some("PodCompleted"), None, &now),
+                ps::cond(cur, "ContainersReady", false, Some("PodCompleted"), None, &now),
+            ];
+            next["status"]["conditions"] = json!(ps::merge_conditions(cur, conds));
+            next["status"]["phase"] = json!("Succeeded");
+            Ok(Some(next))
+        });
+        if matches!(r, Ok(Ok(_))) {
+            fs::remove_mounts_of_pod(&self.root, &uid);
+        }
+    }
+
+    /// Graceful deletion: stop containers, unmount, clean, then delete with grace 0.
+    fn kill(&self, server: &ApiServer, pod: &Arc<Value>) {
+        let uid = util::uid_of(pod).to_string();
+        let running: Vec<(String, String)> = ["initContainerStatuses", "containerStatuses"].iter()
+            .flat_map(|k| pod.pointer(&format!("/status/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default())
+            .filter(|c| c.pointer("/state/running").is_some())
+            .map(|c| (c["name"].as_str().unwrap_or("").to_string(), if pod.pointer("/spec/initContainers").and_then(|i| i.as_array()).is_some_and(|i| i.iter().any(|x| x["name"] == c["name"])) { "initContainers" } else { "containers" }.to_string()))
+            .collect();
+        for (c, kind) in &running {
+            ps::container_event(server, pod, Some(&format!("spec.{kind}{{{c}}}")), "Normal", "Killing", &format!("Stopping container {c}"), &self.node);
+        }
+        if !running.is_empty() && !meta::finalizers(pod).is_empty() {
+            let now = meta::now_rfc3339();
+            let _ = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
+                if util::uid_of(cur) != uid || is_terminal(cur) {
+                    return Ok(None);
+                }
+                let mut next = (**cur).clone();
+                for k in ["initContainerStatuses", "containerStatuses"] {
+                    if let Some(cs) = next.pointer_mut(&format!("/status/{k}")).and_then(|c| c.as_array_mut()) {
+                        for c in cs.iter_mut().filter(|c| c.pointer("/state/running").is_some()) {
+                            ps::terminate(c, &now);
+                            c["state"]["terminated"]["exitCode"] = json!(137);
+                            c["state"]["terminated"]["reason"] = json!("Error");
+                        }
+                    }
+                }
+                next["status"]["phase"] = json!("Failed");
+                for c in next.pointer_mut("/status/conditions").and_then(|c| c.as_array_mut()).into_iter().flatten() {
+                    if matches!(c["type"].as_str(), Some("Ready" | "ContainersReady" | "PodReadyToStartContainers")) && c["status"] == "True" {
+                        c["status"] = json!("False");
+                        c["lastTransitionTime"] = json!(now);
+                    }
+                }
+                Ok(Some(next))
+            });
+        }
+        cleanup_pod_by_uid(&self.root, &uid);
+        if let Ok(pods) = server.resource("", "v1", "pods") {
+            let opts = DeleteOptions { grace_period_seconds: Some(0), precondition_uid: Some(uid), ..Default::default() };
+            let _ = server.delete(&pods, Some(util::ns_of(pod)), meta::name_of(pod), &opts);
+        }
+    }
+}
+
+/// Restart every running container on `node` (kubelet or containerd restart): new container
+/// ids, restartCount + 1, lastState terminated, a new log file, kubelet events.
+pub fn restart_containers(server: &ApiServer, node: &str, node_root: &Path) -> usize {
+    let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter()
+        .filter(|p| meta::str_at(p, "/spec/nodeName") == Some(node) && util::phase(p) == "Running" && !meta::is_deleting(p))
+        .collect();
+    let mut restarted = 0;
+    for pod in pods {
+        let (ns, name, uid) = (util::ns_of(&pod).to_string(), meta::name_of(&pod).to_string(), util::uid_of(&pod).to_string());
+        ps::container_event(server, &pod, None, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.", node);
+        let now = meta::now_rfc3339();
+        let mut new_ids: Vec<(String, i64, String)> = Vec::new();
+        let r = server.store.modify::<()>("pods", &ns, &name, |cur| {
+            if util::uid_of(cur) != uid {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            new_ids.clear();
+            for k in ["initContainerStatuses", "containerStatuses"] {
+                for c in next.pointer_mut(&format!("/status/{k}")).and_then(|c| c.as_array_mut()).into_iter().flatten() {
+                    let Some(started) = c.pointer("/state/running/startedAt").cloned() else { continue };
+                    let id = fs::new_container_id();
+                    let count = c["restartCount"].as_i64().unwrap_or(0) + 1;
+                    c["lastState"] = json!({"terminated": {"containerID": c["containerID"], "exitCode": 255, "finishedAt": now, "reason": "Unknown", "startedAt": started}});
+                    c["restartCount"] = json!(count);
+                    c["containerID"] = json!(format!("containerd://{id}"));
+                    c["state"] = json!({"running": {"startedAt": now}});
+                    new_ids.push((c["name"].as_str().unwrap_or("").to_string(), count, id));
+                }
+            }
+            Ok(Some(next))
+        });
+        if !matches!(r, Ok(Ok(_))) {
+            continue;
+        }
+        for (c, count, id) in &new_ids {
+            fs::write_container_log(node_root, &ns, &name, &uid, c, *count, id, &format!("{c} restarted"));
+            let path = format!("spec.containers{{{c}}}");
+            let image = pod.pointer("/spec/containers").and_then(|cs| cs.as_array()).and_then(|cs| cs.iter().find(|x| x["name"] == c.as_str())).and_then(|x| x["image"].as_str()).unwrap_or("").to_string();
+            ps::container_event(server, &pod, Some(&path), "Normal", "Pulled", &ps::image_present_msg(&image), node);
+            ps::container_event(server, &pod, Some(&path), "Normal", "Created", MSG_CREATED, node);
+            ps::container_event(server, &pod, Some(&path), "Normal", "Started", MSG_STARTED, node);
+        }
+        restarted += 1;
+    }
+    restarted
+}

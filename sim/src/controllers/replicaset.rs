@@ -1,0 +1,129 @@
+//! The ReplicaSet controller: keeps `spec.replicas` active pods (`<rs>-<5 chars>`), adopts
+//! matching orphans, and reports replicas/readyReplicas/availableReplicas.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::util::{self, Dirty, KCM};
+use super::Controller;
+use crate::events::{self, EventType};
+use crate::server::meta;
+use crate::server::ApiServer;
+use crate::store::StoreEvent;
+
+const KEY: &str = "apps/replicasets";
+const COMPONENT: &str = "replicaset-controller";
+/// The controller's slow-start cap per sync.
+const BURST: usize = 500;
+
+#[derive(Default)]
+pub struct ReplicaSetController {
+    dirty: Dirty,
+}
+
+impl Controller for ReplicaSetController {
+    fn name(&self) -> &'static str {
+        "replicaset"
+    }
+
+    fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        match &*ev.key {
+            KEY => self.dirty.add(&ev.namespace, &ev.name),
+            "pods" => {
+                let hit = self.dirty.add_owner(ev, "ReplicaSet");
+                // An orphan may need adopting.
+                hit || (util::controller_uid(&ev.object).is_none() && ev.kind != crate::store::EventType::Deleted && !ev.namespace.is_empty() && {
+                    let (rss, _) = _server.store.list(KEY, Some(&ev.namespace));
+                    let mut any = false;
+                    for rs in rss.iter().filter(|rs| util::selector(rs).matches(meta::labels(&ev.object))) {
+                        any |= self.dirty.add(&ev.namespace, meta::name_of(rs));
+                    }
+                    any
+                })
+            }
+            _ => false,
+        }
+    }
+
+    fn reconcile(&self, server: &ApiServer) {
+        for rs in self.dirty.take(server, KEY) {
+            sync(server, &rs);
+        }
+    }
+}
+
+pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
+    let ns = util::ns_of(rs).to_string();
+    let name = meta::name_of(rs).to_string();
+    let uid = util::uid_of(rs).to_string();
+    let pods_rt = util::rt(server, "", "v1", "pods");
+    let sel = util::selector(rs);
+    if !meta::is_deleting(rs) {
+        adopt(server, rs, &sel);
+    }
+    let mut active: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| util::is_active(p)).collect();
+    let want = util::int_at(rs, "/spec/replicas", 1).max(0) as usize;
+    if !meta::is_deleting(rs) {
+        if active.len() < want {
+            let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            for _ in 0..(want - active.len()).min(BURST) {
+                let pod = util::pod_from_template(&template, rs, &format!("{name}-"));
+                match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
+                    Ok(p) => events::record(server, rs, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", meta::name_of(&p)), COMPONENT, None),
+                    Err(e) => {
+                        events::record(server, rs, EventType::Warning, "FailedCreate", &format!("Error creating: {}", e.message), COMPONENT, None);
+                        break;
+                    }
+                }
+            }
+        } else if active.len() > want {
+            util::deletion_order(&mut active);
+            for p in active.iter().take(active.len() - want) {
+                if util::delete(server, &pods_rt, p, None) {
+                    events::record(server, rs, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", meta::name_of(p)), COMPONENT, None);
+                }
+            }
+        }
+    }
+    let rsrt = util::rt(server, "apps", "v1", "replicasets");
+    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| util::is_active(p)).collect();
+    let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
+    let fully = pods.iter().filter(|p| template_labels.iter().all(|(k, v)| meta::labels(p).and_then(|l| l.get(k)) == Some(v))).count();
+    let ready = pods.iter().filter(|p| util::is_ready(p)).count();
+    let _ = util::write_status(server, &rsrt, &ns, &name, |cur| {
+        let mut st = json!({"replicas": pods.len()});
+        if fully > 0 {
+            st["fullyLabeledReplicas"] = json!(fully);
+        }
+        if ready > 0 {
+            st["readyReplicas"] = json!(ready);
+            st["availableReplicas"] = json!(ready);
+        }
+        st["observedGeneration"] = cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+        Some(st)
+    });
+}
+
+/// Orphan pods matching the selector get this ReplicaSet as controller (ControllerRefManager).
+fn adopt(server: &ApiServer, rs: &Value, sel: &crate::api::selectors::LabelSelector) {
+    if sel.is_empty() {
+        return;
+    }
+    let ns = util::ns_of(rs);
+    let pods_rt = util::rt(server, "", "v1", "pods");
+    for p in util::pods(server, Some(ns)).iter().filter(|p| util::controller_uid(p).is_none() && util::is_active(p) && sel.matches(meta::labels(p))) {
+        let r = util::controller_ref(rs);
+        let _ = util::update(server, &pods_rt, ns, meta::name_of(p), KCM, |o| {
+            if util::controller_uid(o).is_some() {
+                return false;
+            }
+            let md = meta::metadata_mut(o);
+            let refs = md.entry("ownerReferences").or_insert_with(|| json!([]));
+            if let Some(a) = refs.as_array_mut() {
+                a.push(r.clone());
+            }
+            true
+        });
+    }
+}
