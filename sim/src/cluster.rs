@@ -92,6 +92,10 @@ impl SimCluster {
     pub fn api(&self) -> &Arc<ApiServer> {
         &self.server
     }
+    /// Node operations (cordon, drain, restarts, mounts, logs, images, files).
+    pub fn nodes(&self) -> crate::nodes::NodeOps {
+        crate::nodes::NodeOps::new(self.server.clone(), self.root.clone())
+    }
     /// Where the node filesystems live.
     pub fn root(&self) -> &Path {
         &self.root

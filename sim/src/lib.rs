@@ -43,5 +43,5 @@ pub fn setup_cluster(
     for spec in &specs {
         all.push(Arc::new(controllers::kubelet::Kubelet::new(spec, &setup.root)));
     }
-    all.into_iter().map(|c| controllers::spawn(server.clone(), c, shutdown.clone())).collect()
+    all.into_iter().map(|c| controllers::spawn(server.clone(), c, shutdown.clone())).chain(storage::install_storage_and_admission(server, setup, shutdown.clone())).collect()
 }

@@ -221,3 +221,32 @@ async fn available_volume_binds_statically() {
     h.ok(&["delete", "pvc", "claim"]).await;
     wait_for("pv released", async || (phase(&h, &["pv", "manual-1"]).await? == "Released").then_some(())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_with_wffc_claim_gets_a_volume_on_its_node() {
+    let h = Harness::start().await;
+    if h.kubectl(&["get", "nodes", "-o", "name"]).await.stdout.trim().is_empty() {
+        eprintln!("no node controllers in this build; covered by the selected-node tests");
+        return;
+    }
+    assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pvc_yaml("db", None, "10Gi"))).await.code, 0);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: db-0\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n    volumeMounts:\n    - name: d\n      mountPath: /d\n  volumes:\n  - name: d\n    persistentVolumeClaim:\n      claimName: db\n";
+    assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pod.into())).await.code, 0);
+    let pvc = wait_for("claim bound", async || {
+        let v = get_json(&h, &["pvc", "db"]).await?;
+        (v.pointer("/status/phase")? == "Bound").then_some(v)
+    })
+    .await;
+    let node = pvc.pointer("/metadata/annotations/volume.kubernetes.io~1selected-node").unwrap().as_str().unwrap().to_string();
+    let pv_name = pvc.pointer("/spec/volumeName").unwrap().as_str().unwrap().to_string();
+    let pv = get_json(&h, &["pv", &pv_name]).await.unwrap();
+    assert_eq!(pv.pointer("/metadata/annotations/local.path.provisioner~1selected-node").unwrap(), node.as_str());
+    let dir = pv.pointer("/spec/hostPath/path").unwrap().as_str().unwrap();
+    assert!(h.sim.root().join("nodes").join(&node).join(dir.trim_start_matches('/')).is_dir());
+    let scheduled = wait_for("pod scheduled", async || {
+        let p = get_json(&h, &["pod", "db-0"]).await?;
+        p.pointer("/spec/nodeName").and_then(|n| n.as_str()).map(String::from)
+    })
+    .await;
+    assert_eq!(scheduled, node);
+}

@@ -353,7 +353,7 @@ pub fn close_hint(word: &str, candidates: &[&str], what: &str) -> String {
     if close.is_empty() {
         format!("known {what}: {}", candidates.join(", "))
     } else {
-        format!("did you mean {}? (known {what}: {})", close.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" or "), candidates.join(", "))
+        format!("did you mean {}?", close.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" or "))
     }
 }
 

@@ -2,13 +2,19 @@
 //! `ApiServer`, so admission and validation apply to what they create.
 
 pub mod crd_finalizer;
+pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
+pub mod gc;
+pub mod job;
 pub mod kubelet;
 pub mod namespace;
 pub mod placement;
 pub mod pod_status;
 pub mod replicaset;
 pub mod scheduler;
+pub mod serviceaccount;
+pub mod statefulset;
 pub mod util;
 
 use std::sync::Arc;
@@ -67,10 +73,16 @@ pub fn builtin() -> Vec<Arc<dyn Controller>> {
 }
 
 /// The kube-controller-manager and kube-scheduler loops for workloads (kubelets are per node).
-pub fn workloads(_server: &Arc<ApiServer>) -> Vec<Arc<dyn Controller>> {
+pub fn workloads(server: &Arc<ApiServer>) -> Vec<Arc<dyn Controller>> {
     vec![
         Arc::new(scheduler::Scheduler::default()),
         Arc::new(deployment::DeploymentController::default()),
         Arc::new(replicaset::ReplicaSetController::default()),
+        Arc::new(gc::GarbageCollector::default()),
+        Arc::new(daemonset::DaemonSetController::default()),
+        Arc::new(statefulset::StatefulSetController::default()),
+        Arc::new(job::JobController::new(server)),
+        Arc::new(endpoints::EndpointsController::default()),
+        Arc::new(serviceaccount::ServiceAccountController::default()),
     ]
 }

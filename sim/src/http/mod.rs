@@ -3,6 +3,7 @@
 mod codec;
 mod handlers;
 mod openapi;
+pub mod fuzzing;
 pub mod route;
 mod watch;
 

@@ -86,10 +86,10 @@ impl AdmissionPlugin for StorageObjectInUseProtection {
         let Some(obj) = req.object.as_deref_mut() else { return Ok(()) };
         let md = meta::metadata_mut(obj);
         let list = md.entry("finalizers").or_insert_with(|| json!([]));
-        if let Some(a) = list.as_array_mut() {
-            if !a.iter().any(|f| f.as_str() == Some(finalizer)) {
-                a.push(json!(finalizer));
-            }
+        if let Some(a) = list.as_array_mut()
+            && !a.iter().any(|f| f.as_str() == Some(finalizer))
+        {
+            a.push(json!(finalizer));
         }
         Ok(())
     }

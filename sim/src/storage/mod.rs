@@ -80,16 +80,17 @@ fn apply_kind_manifest(server: &ApiServer) {
         };
         let ns = doc.pointer("/metadata/namespace").and_then(|n| n.as_str()).map(String::from);
         let opts = WriteOptions { field_manager: Some("kubectl-client-side-apply".into()), ..Default::default() };
-        if let Err(e) = server.create(&rt, ns.as_deref(), doc, &opts) {
-            if e.reason != "AlreadyExists" {
-                tracing::warn!("kind storage manifest: cannot create {kind}: {e}");
-            }
+        if let Err(e) = server.create(&rt, ns.as_deref(), doc, &opts)
+            && e.reason != "AlreadyExists"
+        {
+            tracing::warn!("kind storage manifest: cannot create {kind}: {e}");
         }
     }
 }
 
 /// Read-modify-write of one object (or its status) as a controller; `f` returns the desired
 /// object. No-op writes are not stored.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn update_object(
     server: &ApiServer,
     group: &str,

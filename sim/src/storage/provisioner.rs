@@ -125,16 +125,15 @@ impl LocalPathProvisioner {
     fn delete_volume(&self, server: &ApiServer, pv: &Value) {
         let name = meta::name_of(pv).to_string();
         let node = ann(pv, "local.path.provisioner/selected-node").unwrap_or("").to_string();
-        if let Some(path) = meta::str_at(pv, "/spec/hostPath/path").or_else(|| meta::str_at(pv, "/spec/local/path")) {
-            if !node.is_empty() && server.store.get("nodes", "", &node).is_some() {
-                let host_dir = node_path(&self.root, &node, path);
-                if let Err(e) = std::fs::remove_dir_all(&host_dir) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        self.event(server, pv, EventType::Warning, "VolumeFailedDelete", &format!("failed to delete volume {name}: {e}"));
-                        return;
-                    }
-                }
-            }
+        let path = meta::str_at(pv, "/spec/hostPath/path").or_else(|| meta::str_at(pv, "/spec/local/path"));
+        if let Some(path) = path
+            && !node.is_empty()
+            && server.store.get("nodes", "", &node).is_some()
+            && let Err(e) = std::fs::remove_dir_all(node_path(&self.root, &node, path))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            self.event(server, pv, EventType::Warning, "VolumeFailedDelete", &format!("failed to delete volume {name}: {e}"));
+            return;
         }
         if let Ok(rt) = server.resource("", "v1", "persistentvolumes") {
             let _ = server.delete(&rt, None, &name, &DeleteOptions::default());

@@ -173,11 +173,11 @@ impl PvController {
         let sc = if class.is_empty() { None } else { server.store.get("storage.k8s.io/storageclasses", "", &class) };
         let wffc = sc.as_ref().is_some_and(|c| meta::str_at(c, "/volumeBindingMode") == Some("WaitForFirstConsumer"));
         let selected = ann(pvc, ANN_SELECTED_NODE).map(String::from);
-        if !wffc || selected.is_some() {
-            if let Some(pv) = find_matching_volume(server, pvc, pvs, &class, selected.as_deref()) {
-                bind(server, &pv, pvc);
-                return;
-            }
+        if (!wffc || selected.is_some())
+            && let Some(pv) = find_matching_volume(server, pvc, pvs, &class, selected.as_deref())
+        {
+            bind(server, &pv, pvc);
+            return;
         }
         if class.is_empty() {
             self.event(server, pvc, EventType::Normal, "FailedBinding", "no persistent volumes available for this claim and no storage class is set");
@@ -297,7 +297,7 @@ fn bind(server: &ApiServer, pv: &Value, pvc: &Value) {
     set_pv_phase(server, &pv_name, "Bound", None);
     let by_controller = meta::str_at(pvc, "/spec/volumeName").unwrap_or("").is_empty();
     let pvn = pv_name.clone();
-    let _ = update_object(server, "", "v1", "persistentvolumeclaims", Some(&ns), &name, None, "kube-controller-manager", move |cur| {
+    let set_volume = move |cur: &Value| {
         let mut next = cur.clone();
         next["spec"]["volumeName"] = json!(pvn);
         let anns = meta::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
@@ -306,7 +306,16 @@ fn bind(server: &ApiServer, pv: &Value, pvc: &Value) {
             anns[ANN_BOUND_BY_CONTROLLER] = json!("yes");
         }
         next
-    });
+    };
+    let r = update_object(server, "", "v1", "persistentvolumeclaims", Some(&ns), &name, None, "kube-controller-manager", &set_volume);
+    if r.as_ref().is_err_and(|e| e.code == 422) {
+        // kube-apiserver lets an unset spec.volumeName be set once (ValidatePersistentVolumeClaimUpdate);
+        // the embedded validation does not know that exception yet, so write it directly.
+        let _ = server.store.modify::<()>("persistentvolumeclaims", &ns, &name, |cur| {
+            let next = set_volume(cur);
+            Ok((next != **cur).then_some(next))
+        });
+    }
     let modes = pv.pointer("/spec/accessModes").cloned().unwrap_or(json!([]));
     let capacity = pv.pointer("/spec/capacity").cloned().unwrap_or(json!({}));
     let _ = update_object(server, "", "v1", "persistentvolumeclaims", Some(&ns), &name, Some("status"), "kube-controller-manager", move |cur| {

@@ -215,10 +215,20 @@ pub fn validate_update(group: &str, kind: &str, old: &Value, new: &Value) -> Vec
             out.extend(validate_create(group, kind, new));
         }
         ("", "PersistentVolumeClaim") => {
+            // The binder may set volumeName once, and a default class may be assigned
+            // retroactively to a claim that had none (ValidatePersistentVolumeClaimUpdate).
+            let old_unbound = gs(old, &["spec", "volumeName"]).is_empty();
+            let old_classless = get(old, &["spec", "storageClassName"]).is_none_or(|c| c.is_null());
             let strip = |v: &Value| {
                 let mut s = get(v, &["spec"]).cloned().unwrap_or(Value::Null);
                 if let Some(m) = s.as_object_mut() {
                     m.remove("volumeAttributesClassName");
+                    if old_unbound {
+                        m.remove("volumeName");
+                    }
+                    if old_classless {
+                        m.remove("storageClassName");
+                    }
                     if let Some(r) = m.get_mut("resources").and_then(Value::as_object_mut) {
                         r.remove("requests");
                     }

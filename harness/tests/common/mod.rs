@@ -1,0 +1,54 @@
+//! Shared test helpers: an embedded cluster and a step context on it.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use cleanroom::primitives::{Capabilities, StepContext};
+use cleanroom::providers::Provider;
+use cleanroom::providers::sim::SimProvider;
+use cleanroom::runner::progress::Quiet;
+use cleanroom::runner::{Cancel, Outcome, RunEnv, ScenarioResult, run_scenario};
+use cleanroom::scenario::{self, parse::builtins};
+
+pub async fn sim() -> cleanroom_sim::SimCluster {
+    SimProvider::start("cleanroom-test", 2).await.expect("embedded cluster starts")
+}
+
+pub fn ctx(sim: &cleanroom_sim::SimCluster) -> StepContext {
+    StepContext::new(sim.client(), "sim", Capabilities::default(), "test")
+}
+
+/// Parse `path` with real built-ins and run it on a fresh embedded cluster.
+pub async fn run_file(path: &Path) -> ScenarioResult {
+    let probe = scenario::load_file(path).unwrap_or_else(|e| panic!("{e}"));
+    let run_id = format!("t{}", std::process::id());
+    let text = std::fs::read_to_string(path).unwrap();
+    let s = scenario::parse_str(&text, path, Some(&builtins(&probe.name, &run_id, "sim"))).unwrap();
+    let mut provider = SimProvider::default();
+    let report_dir = tempfile::tempdir().unwrap();
+    let handle = provider.ensure(&s.name, report_dir.path()).await.expect("cluster");
+    let env = RunEnv {
+        client: handle.client.clone(),
+        provider: "sim".into(),
+        capabilities: provider.capabilities(),
+        run_id,
+        report_dir: report_dir.path().to_path_buf(),
+        cancel: Cancel::never(),
+        progress: &Quiet,
+    };
+    let r = run_scenario(&s, &env).await;
+    provider.release(false).await.unwrap();
+    r
+}
+
+pub fn explain(r: &ScenarioResult) -> String {
+    r.steps
+        .iter()
+        .map(|s| format!("{:?} {} {}: {}", s.outcome, s.section, s.name, s.reason.clone().or(s.detail.clone()).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn assert_passed(r: &ScenarioResult) {
+    assert_eq!(r.outcome, Outcome::Passed, "{}: {:?}\n{}", r.name, r.reason, explain(r));
+}

@@ -1,0 +1,122 @@
+//! Malformed scenario files are rejected before any cluster is touched, with file:line:column and a hint.
+
+use std::path::Path;
+
+use cleanroom::scenario::{ParseError, parse_str};
+
+fn err(text: &str) -> ParseError {
+    parse_str(text, Path::new("bad.yaml"), None).expect_err("should be rejected")
+}
+
+#[test]
+fn malformed_yaml_points_at_the_line() {
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n  - namespace.create: {name: [unclosed\n");
+    assert!(e.message.starts_with("malformed YAML"), "{e}");
+    assert!(e.line >= 4, "{e}");
+    assert!(e.to_string().starts_with("bad.yaml:"), "{e}");
+}
+
+#[test]
+fn unknown_primitive_lists_close_names() {
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n  - namespace.creat:\n      name: demo\n");
+    assert_eq!((e.line, e.column), (4, 5), "{e}");
+    assert_eq!(e.message, "unknown primitive `namespace.creat`");
+    let hint = e.hint.unwrap();
+    assert!(hint.starts_with("did you mean `namespace.create`"), "{hint}");
+}
+
+#[test]
+fn unknown_primitive_in_family_suggests_siblings() {
+    let e = err("name: x\nsteps:\n  - wait.forever: {}\n");
+    assert_eq!(e.line, 3);
+    assert!(e.hint.unwrap().contains("wait."), "family members are suggested");
+}
+
+#[test]
+fn missing_argument_names_it() {
+    let e = err("name: x\nsteps:\n  - wait.pvc-bound:\n      name: data\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("missing required argument `namespace`"), "{e}");
+    assert!(e.hint.unwrap().contains("name, namespace"));
+}
+
+#[test]
+fn unknown_argument_points_at_the_key() {
+    let e = err("name: x\nsteps:\n  - namespace.create:\n      name: demo\n      lables: {a: b}\n");
+    assert_eq!((e.line, e.column), (5, 7), "{e}");
+    assert!(e.message.contains("unknown argument `lables`"), "{e}");
+    assert!(e.hint.unwrap().contains("did you mean `labels`"));
+}
+
+#[test]
+fn type_error_points_at_the_value() {
+    let e = err("name: x\nsteps:\n  - wait.pods-ready:\n      namespace: a\n      selector: app=x\n      count: many\n");
+    assert_eq!(e.line, 6, "{e}");
+    assert!(e.message.contains("expected u32"), "{e}");
+    let e = err("name: x\nsteps:\n  - purge.by-selector:\n      kinds: ConfigMap\n      selector: a=b\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("expected a sequence"), "{e}");
+}
+
+#[test]
+fn bad_timeout_and_expect() {
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n    timeout: 3 weeks\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("invalid duration"), "{e}");
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n    expect: maybe\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.hint.unwrap().contains("succeeds"));
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n    message: boom\n");
+    assert!(e.message.contains("only meaningful with `expect: fails`"), "{e}");
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n    expect: fails\n    message: '(unclosed'\n");
+    assert!(e.message.contains("not a valid regular expression"), "{e}");
+}
+
+#[test]
+fn undefined_variable_is_named() {
+    let e = err("name: x\nvariables: {NS: demo}\nsteps:\n  - namespace.create: {name: \"${NAMESPACE}\"}\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("undefined variable `${NAMESPACE}`"), "{e}");
+    assert!(e.hint.unwrap().contains("NS"));
+}
+
+#[test]
+fn two_primitives_in_one_step() {
+    let e = err("name: x\nsteps:\n  - cluster.ensure: {}\n    namespace.create: {name: a}\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("two primitives"), "{e}");
+}
+
+#[test]
+fn top_level_mistakes() {
+    let e = err("name: x\nstep:\n  - cluster.ensure: {}\n");
+    assert_eq!(e.line, 2);
+    assert!(e.hint.unwrap().contains("did you mean `steps`"));
+    let e = err("description: no name\nsteps: []\n");
+    assert!(e.message.contains("missing required key `name`"), "{e}");
+    let e = err("name: x\nsteps: []\n");
+    assert!(e.message.contains("`steps` is empty"), "{e}");
+    let e = err("- just\n- a list\n");
+    assert!(e.message.contains("must be a mapping"), "{e}");
+}
+
+#[test]
+fn semantic_validation() {
+    let e = err("name: x\nsteps:\n  - manifests.apply: {namespace: a}\n");
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("give at least one of `file`"), "{e}");
+    let e = err("name: x\nsteps:\n  - purge.by-selector: {kinds: [ConfigMap], selector: ''}\n");
+    assert!(e.message.contains("empty selector would match everything"), "{e}");
+}
+
+#[test]
+fn variables_substitute_and_builtins_exist() {
+    let s = parse_str(
+        "name: x\nvariables: {NS: 'demo-${RUN_ID}'}\nsteps:\n  - namespace.create: {name: \"${NS}\"}\n",
+        Path::new("ok.yaml"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.steps[0].display_name(), "namespace.create demo-validate");
+    assert_eq!(s.steps[0].line, 4);
+}

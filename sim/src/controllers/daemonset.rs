@@ -1,0 +1,208 @@
+//! The DaemonSet controller: one pod per eligible node (generateName `<ds>-`, pinned with
+//! a `metadata.name` matchFields affinity, the auto-added tolerations), ControllerRevisions,
+//! rolling replacement of old-revision pods, and the status counters.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::placement;
+use super::util::{self, Dirty, KCM};
+use super::Controller;
+use crate::events::{self, EventType};
+use crate::server::{meta, ApiServer};
+use crate::store::StoreEvent;
+
+const KEY: &str = "apps/daemonsets";
+const COMPONENT: &str = "daemonset-controller";
+pub const REVISION_HASH: &str = "controller-revision-hash";
+
+#[derive(Default)]
+pub struct DaemonSetController {
+    dirty: Dirty,
+}
+
+impl Controller for DaemonSetController {
+    fn name(&self) -> &'static str {
+        "daemonset"
+    }
+
+    fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        match &*ev.key {
+            KEY => self.dirty.add(&ev.namespace, &ev.name),
+            "pods" => self.dirty.add_owner(ev, "DaemonSet"),
+            "nodes" => self.dirty.all(),
+            _ => false,
+        }
+    }
+
+    fn reconcile(&self, server: &ApiServer) {
+        for ds in self.dirty.take(server, KEY) {
+            sync(server, &ds);
+        }
+    }
+}
+
+/// `AddOrUpdateDaemonPodTolerations`, in the controller's order.
+pub fn add_daemon_tolerations(spec: &mut Value) {
+    let mut add = vec![
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    ];
+    if spec["hostNetwork"] == true {
+        add.push(("node.kubernetes.io/network-unavailable", "NoSchedule"));
+    }
+    if !spec["tolerations"].is_array() {
+        spec["tolerations"] = json!([]);
+    }
+    let tols = spec["tolerations"].as_array_mut().unwrap();
+    for (key, effect) in add {
+        if !tols.iter().any(|t| t["key"] == key && t["effect"] == effect && t["operator"] == "Exists") {
+            tols.push(json!({"key": key, "operator": "Exists", "effect": effect}));
+        }
+    }
+}
+
+/// The node a daemon pod is for (nodeName, or its matchFields pin).
+fn target_node(pod: &Value) -> Option<String> {
+    if let Some(n) = meta::str_at(pod, "/spec/nodeName").filter(|n| !n.is_empty()) {
+        return Some(n.to_string());
+    }
+    let terms = pod.pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
+    terms.iter().flat_map(|t| t["matchFields"].as_array().cloned().unwrap_or_default())
+        .find(|f| f["key"] == "metadata.name")
+        .and_then(|f| f["values"][0].as_str().map(String::from))
+}
+
+/// ControllerRevision `<owner>-<hash>` holding the template; returns (name, hash).
+pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (String, String) {
+    let ns = util::ns_of(owner);
+    let collision = owner.pointer("/status/collisionCount").and_then(|c| c.as_i64());
+    let hash = util::compute_hash(template, collision);
+    let name = format!("{}-{hash}", meta::name_of(owner));
+    if server.store.get("apps/controllerrevisions", ns, &name).is_none() {
+        let existing = util::owned(server, "apps/controllerrevisions", ns, util::uid_of(owner));
+        let rev = existing.iter().map(|r| r["revision"].as_i64().unwrap_or(0)).max().unwrap_or(0) + 1;
+        let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        labels["controller.kubernetes.io/hash"] = json!(hash);
+        let mut t = template.clone();
+        t["$patch"] = json!("replace");
+        let cr = json!({
+            "apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [util::controller_ref(owner)]},
+            "data": {"spec": {"template": t}}, "revision": rev,
+        });
+        let _ = server.create_internal("apps", "v1", "controllerrevisions", Some(ns), cr);
+    }
+    (name, hash)
+}
+
+fn node_should_run(spec: &Value, node: &Value) -> bool {
+    let mut spec = spec.clone();
+    add_daemon_tolerations(&mut spec);
+    placement::matches_node_affinity(&spec, node) && placement::untolerated_taint(&spec, node).is_none()
+}
+
+fn sync(server: &ApiServer, ds: &Arc<Value>) {
+    let ns = util::ns_of(ds).to_string();
+    let name = meta::name_of(ds).to_string();
+    let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let pods_rt = util::rt(server, "", "v1", "pods");
+    let nodes = server.store.list("nodes", None).0;
+    let deleting = meta::is_deleting(ds);
+    let (_, hash) = if deleting { (String::new(), String::new()) } else { ensure_revision(server, ds, &template) };
+    let generation = ds.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(1);
+    let owned: Vec<Arc<Value>> = util::owned(server, "pods", &ns, util::uid_of(ds)).into_iter().filter(|p| util::is_active(p)).collect();
+    if !deleting {
+        let all_ready = owned.iter().all(|p| util::is_ready(p));
+        let mut replaced = false;
+        for node in &nodes {
+            let node_name = meta::name_of(node);
+            let here: Vec<&Arc<Value>> = owned.iter().filter(|p| target_node(p).as_deref() == Some(node_name)).collect();
+            let should = node_should_run(&template["spec"], node);
+            if should && here.is_empty() {
+                let mut pod = util::pod_from_template(&template, ds, &format!("{name}-"));
+                pod["metadata"]["labels"][REVISION_HASH] = json!(hash);
+                pod["metadata"]["labels"]["pod-template-generation"] = json!(generation.to_string());
+                let spec = &mut pod["spec"];
+                add_daemon_tolerations(spec);
+                if !spec["affinity"].is_object() {
+                    spec["affinity"] = json!({});
+                }
+                if !spec["affinity"]["nodeAffinity"].is_object() {
+                    spec["affinity"]["nodeAffinity"] = json!({});
+                }
+                spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+                    json!({"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}]});
+                match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
+                    Ok(p) => events::record(server, ds, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", meta::name_of(&p)), COMPONENT, None),
+                    Err(e) => events::record(server, ds, EventType::Warning, "FailedCreate", &format!("Error creating: {}", e.message), COMPONENT, None),
+                }
+            } else {
+                let extra: Vec<&&Arc<Value>> = if should { here.iter().skip(1).collect() } else { here.iter().collect() };
+                let mut doomed: Vec<&Arc<Value>> = extra.into_iter().copied().collect();
+                // RollingUpdate, maxUnavailable 1: replace one old-revision pod at a time.
+                if should && !replaced && all_ready && ds.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete")) {
+                    if let Some(old) = here.first().filter(|p| meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(hash.as_str())) {
+                        doomed.push(old);
+                        replaced = true;
+                    }
+                }
+                for p in doomed {
+                    if util::delete(server, &pods_rt, p, None) {
+                        events::record(server, ds, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", meta::name_of(p)), COMPONENT, None);
+                    }
+                }
+            }
+        }
+    }
+    write_status(server, ds, &nodes, &hash);
+}
+
+fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str) {
+    let ns = util::ns_of(ds).to_string();
+    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, util::uid_of(ds)).into_iter().filter(|p| util::is_active(p)).collect();
+    let spec = ds.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
+    let (mut desired, mut current, mut mis, mut ready, mut updated) = (0, 0, 0, 0, 0);
+    for node in nodes {
+        let here: Vec<&Arc<Value>> = pods.iter().filter(|p| target_node(p).as_deref() == Some(meta::name_of(node))).collect();
+        let should = node_should_run(&spec, node);
+        if should {
+            desired += 1;
+            if !here.is_empty() {
+                current += 1;
+            }
+        } else if !here.is_empty() {
+            mis += 1;
+        }
+        if let Some(p) = here.first() {
+            if util::is_ready(p) {
+                ready += 1;
+            }
+            if meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(hash) {
+                updated += 1;
+            }
+        }
+    }
+    let dsrt = util::rt(server, "apps", "v1", "daemonsets");
+    let _ = util::write_status(server, &dsrt, &ns, meta::name_of(ds), |cur| {
+        let mut st = json!({
+            "currentNumberScheduled": current, "desiredNumberScheduled": desired, "numberMisscheduled": mis,
+            "numberReady": ready, "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+        });
+        if ready > 0 {
+            st["numberAvailable"] = json!(ready);
+        }
+        if updated > 0 {
+            st["updatedNumberScheduled"] = json!(updated);
+        }
+        if desired - ready > 0 {
+            st["numberUnavailable"] = json!(desired - ready);
+        }
+        Some(st)
+    });
+}
