@@ -252,7 +252,13 @@ impl AdmissionPlugin for WebhookAdmission {
         if req.rt.group == "admissionregistration.k8s.io" && req.rt.kind.ends_with("WebhookConfiguration") {
             return Ok(());
         }
-        self.run_phase(server, req, true)?;
+        self.run_phase(server, req, true)
+    }
+
+    fn validate(&self, server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
+        if req.rt.group == "admissionregistration.k8s.io" && req.rt.kind.ends_with("WebhookConfiguration") {
+            return Ok(());
+        }
         self.run_phase(server, req, false)
     }
 }

@@ -81,7 +81,8 @@ fn target_node(pod: &Value) -> Option<String> {
 /// ControllerRevision `<owner>-<hash>` holding the template; returns (name, hash).
 pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (String, String) {
     let ns = util::ns_of(owner);
-    let collision = owner.pointer("/status/collisionCount").and_then(|c| c.as_i64());
+    // The controllers always hash a collision count (0 when unset).
+    let collision = Some(owner.pointer("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0));
     let hash = util::compute_hash(template, collision);
     let name = format!("{}-{hash}", meta::name_of(owner));
     if server.store.get("apps/controllerrevisions", ns, &name).is_none() {

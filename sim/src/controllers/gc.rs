@@ -100,7 +100,7 @@ impl Controller for GarbageCollector {
     }
 
     fn reconcile(&self, server: &ApiServer) {
-        let (owners, pending) = {
+        {
             let mut st = self.state.lock();
             if !st.initialized {
                 st.initialized = true;
@@ -123,15 +123,22 @@ impl Controller for GarbageCollector {
                     }
                 }
             }
-            (std::mem::take(&mut st.owners), std::mem::take(&mut st.pending))
-        };
-        for k in owners {
-            if !self.process_owner(server, &k) {
-                self.state.lock().owners.insert(k);
-            }
         }
-        for k in pending {
-            self.process_dependent(server, &k);
+        // Owners queue dependents and deletions queue owners: run until quiet (bounded).
+        for _ in 0..16 {
+            let (owners, pending) = {
+                let mut st = self.state.lock();
+                (std::mem::take(&mut st.owners), std::mem::take(&mut st.pending))
+            };
+            if owners.is_empty() && pending.is_empty() {
+                break;
+            }
+            for k in owners {
+                self.process_owner(server, &k);
+            }
+            for k in pending {
+                self.process_dependent(server, &k);
+            }
         }
     }
 }

@@ -38,10 +38,14 @@ pub struct AdmissionRequest<'a> {
     pub dry_run: bool,
 }
 
-/// One admission plugin: may mutate the object or reject the request with an API error.
+/// One admission plugin. `admit` is the mutating phase (runs before object validation and
+/// may change the object); `validate` is the validating phase (runs after it).
 pub trait AdmissionPlugin: Send + Sync {
     fn name(&self) -> &str;
     fn admit(&self, server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()>;
+    fn validate(&self, _server: &ApiServer, _req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
+        Ok(())
+    }
 }
 
 pub(super) fn builtin_plugins() -> Vec<Arc<dyn AdmissionPlugin>> {

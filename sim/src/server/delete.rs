@@ -104,6 +104,7 @@ impl ApiServer {
             }
             let mut req = AdmissionRequest { op: Operation::Delete, rt, namespace: ns, name, subresource: None, object: None, old: Some(&cur), dry_run: opts.dry_run };
             self.run_admission(&mut req)?;
+            self.run_validation_admission(&mut req)?;
             if opts.dry_run {
                 return Ok(DeleteOutcome::Pending(cur));
             }

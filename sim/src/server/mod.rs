@@ -117,10 +117,20 @@ impl ApiServer {
         }
     }
 
+    /// Mutating admission (before object validation).
     fn run_admission(&self, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
         let plugins: Vec<Arc<dyn AdmissionPlugin>> = self.plugins.read().clone();
         for p in plugins {
             p.admit(self, req)?;
+        }
+        Ok(())
+    }
+
+    /// Validating admission (after object validation).
+    fn run_validation_admission(&self, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
+        let plugins: Vec<Arc<dyn AdmissionPlugin>> = self.plugins.read().clone();
+        for p in plugins {
+            p.validate(self, req)?;
         }
         Ok(())
     }

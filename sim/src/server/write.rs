@@ -43,24 +43,24 @@ impl ApiServer {
             }
         }
         let name = name_of(&obj).to_string();
-        let mut causes = glue::validate_object_meta(&obj, rt.namespaced, &rt.group, &rt.kind);
-        if !causes.is_empty() {
-            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
-        }
         defaults::apply_create_defaults(rt, &mut obj);
         prune_custom(rt, &mut obj);
-        if !rt.is_custom() {
-            causes = glue::validate_create(&rt.group, &rt.kind, &obj);
-            if !causes.is_empty() {
-                return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
-            }
-        }
         let manager = opts.manager("unknown");
         if !opts.applying {
             glue::record_update(None, &mut obj, &manager, &now_rfc3339(), None);
         }
+        // kube-apiserver order: mutating admission, object validation, validating admission.
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_admission(&mut req)?;
+        let mut causes = glue::validate_object_meta(&obj, rt.namespaced, &rt.group, &rt.kind);
+        if !rt.is_custom() {
+            causes.extend(glue::validate_create(&rt.group, &rt.kind, &obj));
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
+        }
+        let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
+        self.run_validation_admission(&mut req)?;
         defaults::after_admission(rt, &mut obj);
         if opts.dry_run {
             return Ok(Arc::new(obj));
@@ -180,15 +180,17 @@ impl ApiServer {
                 // No-op writes do not bump resourceVersion (as the registry short-circuits).
                 return Ok(meta::as_version(cur, rt));
             }
+            glue::record_update(Some(&cur), &mut next, &manager, &now_rfc3339(), sub);
+            let nsopt = if rt.namespaced { Some(ns) } else { None };
+            let mut req = AdmissionRequest { op, rt, namespace: nsopt, name, subresource: sub, object: Some(&mut next), old: Some(&cur), dry_run: opts.dry_run };
+            self.run_admission(&mut req)?;
             let mut causes = glue::validate_object_meta(&next, rt.namespaced, &rt.group, &rt.kind);
             causes.extend(glue::validate_update(&rt.group, &rt.kind, rt.is_custom(), &cur, &next));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&rt.kind, &rt.group, name, causes));
             }
-            glue::record_update(Some(&cur), &mut next, &manager, &now_rfc3339(), sub);
-            let nsopt = if rt.namespaced { Some(ns) } else { None };
             let mut req = AdmissionRequest { op, rt, namespace: nsopt, name, subresource: sub, object: Some(&mut next), old: Some(&cur), dry_run: opts.dry_run };
-            self.run_admission(&mut req)?;
+            self.run_validation_admission(&mut req)?;
             if opts.dry_run {
                 return Ok(Arc::new(next));
             }
