@@ -4,6 +4,7 @@
 pub mod crd_finalizer;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod gc;
 pub mod job;
@@ -84,5 +85,6 @@ pub fn workloads(server: &Arc<ApiServer>) -> Vec<Arc<dyn Controller>> {
         Arc::new(job::JobController::new(server)),
         Arc::new(endpoints::EndpointsController::default()),
         Arc::new(serviceaccount::ServiceAccountController::default()),
+        Arc::new(disruption::DisruptionController::default()),
     ]
 }
