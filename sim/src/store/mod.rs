@@ -129,20 +129,14 @@ impl Store {
     }
 
     /// Insert a new object; stamps its resourceVersion.
-    pub fn create(&self, key: &str, namespace: &str, name: &str, mut obj: Value) -> Result<Arc<Value>, StoreError> {
+    pub fn create(&self, key: &str, namespace: &str, name: &str, obj: Value) -> Result<Arc<Value>, StoreError> {
         let mut st = self.state.lock();
         let k = (namespace.to_string(), name.to_string());
         let key_arc = Self::intern(&mut st, key);
         if st.objects.get(&key_arc).is_some_and(|m| m.contains_key(&k)) {
             return Err(StoreError::AlreadyExists);
         }
-        st.rv += 1;
-        let rv = st.rv;
-        set_rv(&mut obj, rv);
-        let obj = Arc::new(obj);
-        st.objects.get_mut(&key_arc).unwrap().insert(k, obj.clone());
-        self.emit(&mut st, key_arc, namespace, name, EventType::Added, obj.clone(), None);
-        Ok(obj)
+        Ok(self.commit(&mut st, key_arc, k, obj, None))
     }
 
     /// Replace an object. With `expected_rv`, fails with Conflict unless it is still current.
@@ -151,7 +145,7 @@ impl Store {
         key: &str,
         namespace: &str,
         name: &str,
-        mut obj: Value,
+        obj: Value,
         expected_rv: Option<u64>,
     ) -> Result<Arc<Value>, StoreError> {
         let mut st = self.state.lock();
@@ -163,13 +157,7 @@ impl Store {
                 return Err(StoreError::Conflict);
             }
         }
-        st.rv += 1;
-        let rv = st.rv;
-        set_rv(&mut obj, rv);
-        let obj = Arc::new(obj);
-        st.objects.get_mut(&key_arc).unwrap().insert(k, obj.clone());
-        self.emit(&mut st, key_arc, namespace, name, EventType::Modified, obj.clone(), Some(prev));
-        Ok(obj)
+        Ok(self.commit(&mut st, key_arc, k, obj, Some(prev)))
     }
 
     /// Atomically read-modify-write one object: `f` sees the current object and returns the
@@ -188,16 +176,10 @@ impl Store {
         let Some(prev) = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned() else {
             return Ok(Err(StoreError::NotFound));
         };
-        let Some(mut obj) = f(&prev)? else {
+        let Some(obj) = f(&prev)? else {
             return Ok(Ok(prev));
         };
-        st.rv += 1;
-        let rv = st.rv;
-        set_rv(&mut obj, rv);
-        let obj = Arc::new(obj);
-        st.objects.get_mut(&key_arc).unwrap().insert(k, obj.clone());
-        self.emit(&mut st, key_arc, namespace, name, EventType::Modified, obj.clone(), Some(prev));
-        Ok(Ok(obj))
+        Ok(Ok(self.commit(&mut st, key_arc, k, obj, Some(prev))))
     }
 
     /// Remove an object for good. The DELETED event carries the object with a fresh
@@ -257,6 +239,19 @@ impl Store {
     /// A live receiver of every change (controllers use this).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoreEvent>> {
         self.tx.subscribe()
+    }
+
+    /// Store `obj` under a new resourceVersion and announce it (ADDED without `prev`,
+    /// MODIFIED with it).
+    fn commit(&self, st: &mut State, key: Arc<str>, k: (String, String), mut obj: Value, prev: Option<Arc<Value>>) -> Arc<Value> {
+        st.rv += 1;
+        let rv = st.rv;
+        set_rv(&mut obj, rv);
+        let obj = Arc::new(obj);
+        st.objects.get_mut(&key).unwrap().insert(k.clone(), obj.clone());
+        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+        self.emit(st, key, &k.0, &k.1, kind, obj.clone(), prev);
+        obj
     }
 
     fn intern(st: &mut State, key: &str) -> Arc<str> {
