@@ -224,3 +224,30 @@ async fn crds_serve_custom_resources_and_take_them_along() {
     let err = api.get("g1").await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(s) if s.code == 404));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_watch_ends_initial_events_with_a_bookmark() {
+    use kube::runtime::watcher;
+    let h = Harness::start().await;
+    let client = h.sim.client();
+    ns(&client, "stream").await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "stream");
+    for i in 0..3 {
+        api.create(&PostParams::default(), &cm(&format!("s{i}"))).await.unwrap();
+    }
+    // client-go's WatchList (kubectl 1.35+, kube-rs streaming lists): initial ADDED events,
+    // then a BOOKMARK annotated k8s.io/initial-events-end.
+    let cfg = watcher::Config::default().streaming_lists();
+    let mut stream = watcher(api.clone(), cfg).boxed();
+    let mut names = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.expect("initial events in time").unwrap().unwrap() {
+            watcher::Event::InitApply(c) => names.push(c.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    names.retain(|n| n.starts_with('s'));
+    names.sort();
+    assert_eq!(names, vec!["s0", "s1", "s2"]);
+}

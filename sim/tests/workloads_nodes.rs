@@ -64,15 +64,16 @@ async fn cordon_drain_with_pdb_and_restart() {
 
     // Restart the runtime: counters increase, container ids change.
     let before = running(&sim);
-    assert_eq!(ops.restart_runtime("cleanroom-worker2").await.unwrap(), 2);
+    // (kind's local-path-provisioner may run there too.)
+    assert!(ops.restart_runtime("cleanroom-worker2").await.unwrap() >= 2);
     let after = running(&sim);
     for p in &after {
         let b = before.iter().find(|b| name(b) == name(p)).unwrap();
         assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 1);
         assert_ne!(p["status"]["containerStatuses"][0]["containerID"], b["status"]["containerStatuses"][0]["containerID"]);
     }
-    let out = kubectl(&kc, &["get", "pods"]).await;
-    assert!(out.contains("Running   1 "), "{out}");
+    let out = kubectl(&kc, &["get", "pods", "-n", "default", "--no-headers"]).await;
+    assert!(out.lines().all(|l| l.split_whitespace().nth(3) == Some("1")), "{out}");
 
     // A PDB allowing one disruption: drain evicts one at a time; replacements land on the other worker.
     apply(&kc, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: default}\nspec:\n  minAvailable: 1\n  selector: {matchLabels: {app: web}}\n").await;
@@ -80,7 +81,7 @@ async fn cordon_drain_with_pdb_and_restart() {
         store_list(&sim, "policy/poddisruptionbudgets", Some("default"))[0]["status"]["disruptionsAllowed"].as_i64().filter(|a| *a == 1)
     }).await;
     let report = ops.drain("cleanroom-worker2", &DrainOptions::default()).await.unwrap();
-    assert_eq!(report.evicted.len(), 2, "{report:?}");
+    assert_eq!(report.evicted.iter().filter(|p| p.starts_with("default/web-")).count(), 2, "{report:?}");
     eventually(20, "pods moved", || async {
         let r = running(&sim);
         (r.len() == 2 && r.iter().all(|p| p["spec"]["nodeName"] == "cleanroom-worker")).then_some(())
