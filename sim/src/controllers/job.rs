@@ -106,7 +106,8 @@ impl JobController {
                 None => parallelism,
             };
             let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
-            for _ in active_n..want {
+            let to_create = (want - active_n).max(0);
+            for _ in 0..to_create {
                 let mut pod = util::pod_from_template(&template, job, &format!("{name}-"));
                 pod["metadata"]["finalizers"] = json!([TRACKING]);
                 match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
