@@ -5,6 +5,7 @@
 //! `report/` writes report.json, junit.xml and summary.md, `cli/` is the command line.
 
 pub mod cli;
+pub mod helm;
 pub mod oracle;
 pub mod providers;
 pub mod primitives;

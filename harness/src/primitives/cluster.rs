@@ -62,6 +62,10 @@ impl Primitive for Reset {
                 (false, "Namespace") => 2,
                 _ => 1,
             });
+            // Objects inside an added namespace go with it.
+            let added_ns: std::collections::HashSet<String> =
+                added.iter().filter(|l| l.kind == "Namespace" && l.group.is_empty()).map(|l| l.name.clone()).collect();
+            order.retain(|l| l.namespace.as_ref().is_none_or(|ns| !added_ns.contains(ns)));
             let mut deleted = 0;
             for l in order {
                 let api_version = if l.group.is_empty() { None } else { Some(l.group.clone()) };

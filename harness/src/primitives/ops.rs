@@ -59,19 +59,24 @@ pub async fn delete(client: &kube::Client, r: &Resolved, ns: Option<&str>, name:
 }
 
 /// Wait (watch-based) until the object with `uid` is gone. An empty uid waits for the name to disappear.
+/// A type that disappears meanwhile (its CRD was deleted) counts as gone.
 pub async fn wait_gone(client: &kube::Client, r: &Resolved, ns: Option<&str>, name: &str, uid: &str) -> Result<(), StepError> {
     let api = dyn_api(client, r, ns);
     let what = format!("deletion of {} {}{name}", r.ar.kind, ns.map(|n| format!("{n}/")).unwrap_or_default());
-    if uid.is_empty() {
-        await_condition(api, name, |o: Option<&DynamicObject>| o.is_none())
-            .await
-            .map_err(|e| StepError::Failed(format!("watching {what}: {e}")))?;
+    let res = if uid.is_empty() {
+        await_condition(api.clone(), name, |o: Option<&DynamicObject>| o.is_none()).await.map(|_| ())
     } else {
-        await_condition(api, name, conditions::is_deleted(uid))
-            .await
-            .map_err(|e| StepError::Failed(format!("watching {what}: {e}")))?;
+        await_condition(api.clone(), name, conditions::is_deleted(uid)).await.map(|_| ())
+    };
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) => match api.get_opt(name).await {
+            Ok(None) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Ok(Some(o)) if !uid.is_empty() && o.uid().as_deref() != Some(uid) => Ok(()),
+            _ => Err(StepError::Failed(format!("watching {what}: {e}"))),
+        },
     }
-    Ok(())
 }
 
 /// The resolved type of a tracked object.

@@ -3,6 +3,7 @@
 //! reached.
 
 pub mod matching;
+pub mod serviceaccount;
 pub mod webhooks;
 
 pub use webhooks::{AdmissionView, WebhookAdmission, WebhookResponder, WebhookTarget, WebhookVerdict};

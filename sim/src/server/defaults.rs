@@ -173,6 +173,7 @@ pub(crate) fn default_pod_spec(s: &mut Map<String, Value>) {
     default_key(s, "dnsPolicy", json!("ClusterFirst"));
     default_key(s, "securityContext", json!({}));
     default_key(s, "schedulerName", json!("default-scheduler"));
+    default_key(s, "enableServiceLinks", json!(true));
     for key in ["containers", "initContainers"] {
         if let Some(cs) = s.get_mut(key).and_then(|c| c.as_array_mut()) {
             for c in cs {

@@ -45,6 +45,7 @@ pub fn node_path(root: &Path, node: &str, abs: &str) -> PathBuf {
 pub fn install_storage_and_admission(server: &Arc<ApiServer>, setup: &ClusterSetup, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     // Order as in kube-apiserver's mutating chain: DefaultStorageClass,
     // StorageObjectInUseProtection, then the webhook plugins.
+    server.add_admission(Arc::new(crate::admission::serviceaccount::ServiceAccountAdmission));
     server.add_admission(Arc::new(admission::DefaultStorageClass));
     server.add_admission(Arc::new(admission::StorageObjectInUseProtection));
     let webhooks = Arc::new(crate::admission::WebhookAdmission::new());
