@@ -1,8 +1,20 @@
-//! `cleanroom bench`: placeholder until the embedded cluster serves (filled below).
+//! `cleanroom bench`: printed, never asserted.
+//! - inventory + diff of an embedded cluster holding N objects over many resource types (target < 1 s);
+//! - condition-to-step latency of a watch-based wait: status patched → step returns (target p95 < 50 ms);
+//! - harness overhead per step: the runner around a primitive vs the primitive alone (target < 5 ms).
+
+use std::time::{Duration, Instant};
 
 use clap::Args;
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
 
 use super::{CliError, EXIT_OK};
+use crate::oracle;
+use crate::primitives::{Capabilities, Primitive, StepContext, manifests, wait};
+use crate::providers::sim::SimProvider;
+use crate::scenario::parse_str;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -14,6 +26,188 @@ pub struct BenchArgs {
     pub iterations: usize,
 }
 
-pub async fn run(_a: BenchArgs) -> Result<i32, CliError> {
+const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: probes.bench.cleanroom.dev }
+spec:
+  group: bench.cleanroom.dev
+  scope: Namespaced
+  names: { kind: Probe, plural: probes, singular: probe, listKind: ProbeList }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: { status: {} }
+      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
+"#;
+
+fn probe_ar() -> ApiResource {
+    ApiResource {
+        group: "bench.cleanroom.dev".into(),
+        version: "v1".into(),
+        api_version: "bench.cleanroom.dev/v1".into(),
+        kind: "Probe".into(),
+        plural: "probes".into(),
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> CliError {
+    CliError::Other(e.to_string())
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// One object of the i-th kind in a round-robin over several resource types.
+fn object(i: usize) -> serde_json::Value {
+    let ns = format!("bench-{}", i % 10);
+    let name = format!("o-{i}");
+    let meta = serde_json::json!({"name": name, "namespace": ns, "labels": {"bench": "yes", "n": (i % 97).to_string()}});
+    match i % 8 {
+        0 => serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}}),
+        1 => serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}),
+        2 => serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+              "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+        3 => serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+              "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]}),
+        4 => serde_json::json!({"apiVersion": "bench.cleanroom.dev/v1", "kind": "Probe", "metadata": meta, "spec": {"i": i}}),
+        5 => serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+              "spec": {"clusterIP": "None", "ports": [{"port": 80}], "selector": {"app": name}}}),
+        6 => serde_json::json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
+              "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}}}),
+        _ => serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
+              "spec": {"podSelector": {"matchLabels": {"app": name}}}}),
+    }
+}
+
+pub async fn run(a: BenchArgs) -> Result<i32, CliError> {
+    println!("provider: sim (embedded, in-process)");
+    let sim = SimProvider::start("bench", 2).await?;
+    let client = sim.client();
+    let mut ctx = StepContext::new(client.clone(), "sim", Capabilities::default(), "bench");
+    let mut nss = String::new();
+    for n in 0..10 {
+        nss += &format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{ name: bench-{n} }}\n");
+    }
+    let setup = manifests::Source { inline: Some(format!("{CRD}{nss}")), ..Default::default() };
+    manifests::Apply(setup).run(&mut ctx).await.map_err(err)?;
+    let baseline = oracle::snapshot(&client).await.map_err(err)?;
+
+    // 1. Inventory + diff of a cluster holding N more objects.
+    let started = Instant::now();
+    let created = futures::stream::iter((0..a.objects).map(|i| {
+        let client = client.clone();
+        async move {
+            let obj: DynamicObject = serde_json::from_value(object(i)).map_err(err)?;
+            let tm = obj.types.clone().unwrap_or_default();
+            let (group, version) = tm.api_version.split_once('/').unwrap_or(("", tm.api_version.as_str()));
+            let plural = match tm.kind.as_str() {
+                "ServiceAccount" => "serviceaccounts".to_string(),
+                "NetworkPolicy" => "networkpolicies".to_string(),
+                "PodDisruptionBudget" => "poddisruptionbudgets".to_string(),
+                k => format!("{}s", k.to_lowercase()),
+            };
+            let ar = ApiResource { group: group.into(), version: version.into(), api_version: tm.api_version.clone(), kind: tm.kind.clone(), plural };
+            let api: Api<DynamicObject> = Api::namespaced_with(client, obj.metadata.namespace.as_deref().unwrap_or("default"), &ar);
+            api.create(&PostParams::default(), &obj).await.map_err(err)
+        }
+    }))
+    .buffer_unordered(32)
+    .try_collect::<Vec<_>>()
+    .await?;
+    println!("setup: created {} objects in {}", created.len(), ms(started.elapsed()));
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let inv = oracle::snapshot(&client).await.map_err(err)?;
+        let d = oracle::diff(&baseline, &inv, &oracle::default_churn(), &[]);
+        times.push(t.elapsed());
+        last = Some((inv.objects.len(), inv.resource_types, d.leftovers.len()));
+    }
+    times.sort();
+    let (objs, types, leftovers) = last.unwrap_or_default();
+    println!(
+        "inventory+diff: {objs} objects over {types} resource types, {leftovers} leftovers found: median {}, max {} (target < 1 s)",
+        ms(pct(&times, 0.5)),
+        ms(pct(&times, 1.0))
+    );
+
+    // 2. Condition-to-step latency of a watch-based wait.
+    let probes: Api<DynamicObject> = Api::namespaced_with(client.clone(), "bench-0", &probe_ar());
+    let mut lat = Vec::new();
+    for i in 0..a.iterations {
+        let name = format!("lat-{i}");
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "bench.cleanroom.dev/v1", "kind": "Probe", "metadata": {"name": name, "namespace": "bench-0"}
+        }))
+        .map_err(err)?;
+        probes.create(&PostParams::default(), &obj).await.map_err(err)?;
+        let mut wctx = StepContext::new(client.clone(), "sim", Capabilities::default(), "bench");
+        let w = wait::ConditionWait {
+            api_version: Some("bench.cleanroom.dev/v1".into()),
+            kind: "Probe".into(),
+            name: name.clone(),
+            namespace: Some("bench-0".into()),
+            type_: "Ready".into(),
+            status: "True".into(),
+        };
+        let waiter = tokio::spawn(async move {
+            w.run(&mut wctx).await.map(|_| Instant::now())
+        });
+        // Let the watch establish before the condition flips (not part of the measurement).
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let t0 = Instant::now();
+        let status = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        probes.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await.map_err(err)?;
+        let done = waiter.await.map_err(err)?.map_err(err)?;
+        lat.push(done.saturating_duration_since(t0));
+    }
+    lat.sort();
+    println!(
+        "wait latency (status patched → wait.condition returns), {} samples: p50 {}, p95 {}, max {} (target p95 < 50 ms)",
+        lat.len(),
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.95)),
+        ms(pct(&lat, 1.0))
+    );
+
+    // 3. Harness overhead per step: runner::run_step around a primitive vs the primitive alone.
+    let yaml = "name: o\nsteps:\n  - assert.count: {kind: ConfigMap, namespace: bench-1, selector: n=1, min: 0}\n";
+    let s = parse_str(yaml, std::path::Path::new("bench.yaml"), None).map_err(err)?;
+    let step = &s.steps[0];
+    let n = a.iterations.max(20) * 4;
+    let mut ctx = StepContext::new(client.clone(), "sim", Capabilities::default(), "bench");
+    ctx.refresh_resources().await.map_err(err)?;
+    let t = Instant::now();
+    for _ in 0..n {
+        step.action.primitive().run(&mut ctx).await.map_err(err)?;
+    }
+    let direct = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..n {
+        let _ = crate::runner::run_step(step, &mut ctx, "steps", None).await;
+    }
+    let wrapped = t.elapsed();
+    let per = wrapped.saturating_sub(direct) / n as u32;
+    println!(
+        "harness overhead per step: {} ({} steps; step {} vs primitive alone {}) (target < 5 ms)",
+        ms(per),
+        n,
+        ms(wrapped / n as u32),
+        ms(direct / n as u32)
+    );
+    sim.shutdown().await;
     Ok(EXIT_OK)
 }

@@ -43,7 +43,9 @@ pub enum Failure {
     #[error("cannot reuse a name that is still in use")]
     NameInUse,
     /// `op` is `install` or `update` (helm v4 lower-cases "unable").
-    #[error("unable to continue with {op}: {resource} exists and cannot be imported into the current release: {reason}")]
+    #[error(
+        "unable to continue with {op}: {resource} exists and cannot be imported into the current release: {reason}"
+    )]
     Ownership { op: &'static str, resource: String, reason: String },
     /// The API server refused a manifest resource, e.g. a webhook failure
     /// (`Internal error occurred: failed calling webhook ...`).
@@ -70,7 +72,9 @@ impl Failure {
     /// errors compare equal in kind to the recorded-render engine's.
     pub fn from_text(text: &str) -> Failure {
         let t = text.trim();
-        if t.contains("cannot reuse a name that is still in use") || t.contains("cannot re-use a name that is still in use") {
+        if t.contains("cannot reuse a name that is still in use")
+            || t.contains("cannot re-use a name that is still in use")
+        {
             return Failure::NameInUse;
         }
         if let Some(name) = t.strip_suffix(" has no deployed releases") {
@@ -163,7 +167,11 @@ mod tests {
     #[test]
     fn classifies_cli_text() {
         assert!(matches!(Failure::from_text("cannot re-use a name that is still in use"), Failure::NameInUse));
-        assert!(matches!(Failure::from_text("\"x\" has no deployed releases"), Failure::NoDeployedReleases(n) if n == "x"));
-        assert!(matches!(Failure::from_text("Release not loaded: x: release: not found"), Failure::ReleaseNotLoaded(n) if n == "x"));
+        assert!(
+            matches!(Failure::from_text("\"x\" has no deployed releases"), Failure::NoDeployedReleases(n) if n == "x")
+        );
+        assert!(
+            matches!(Failure::from_text("Release not loaded: x: release: not found"), Failure::ReleaseNotLoaded(n) if n == "x")
+        );
     }
 }

@@ -125,7 +125,8 @@ impl Kube {
 
     /// Wait until `t` is gone (used for before-hook-creation: the old hook must be gone first).
     pub async fn wait_deleted(&self, t: &Target, timeout: Duration) -> Result<(), String> {
-        let fut = await_condition(t.api.clone(), &t.name, conditions::is_deleted(""));
+        // Not `conditions::is_deleted("")`: with an empty uid it holds while the object still exists.
+        let fut = await_condition(t.api.clone(), &t.name, |o: Option<&DynamicObject>| o.is_none());
         match tokio::time::timeout(timeout, fut).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -141,7 +142,11 @@ impl Kube {
         match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, &crd).await {
             Ok(_) => Ok(true),
             Err(e) if is_already_exists(&e) => Ok(false),
-            Err(e) => Err(format!("failed to install CRD {}: {}", obj["metadata"]["name"].as_str().unwrap_or_default(), api_message(&e))),
+            Err(e) => Err(format!(
+                "failed to install CRD {}: {}",
+                obj["metadata"]["name"].as_str().unwrap_or_default(),
+                api_message(&e)
+            )),
         }
     }
 
@@ -184,7 +189,12 @@ impl Kube {
             _ => return Ok(()),
         };
         result.unwrap_or_else(|_| {
-            Err(format!("timed out after {timeout:?} waiting for {} {}/{} to complete", t.kind.to_lowercase(), t.namespace, t.name))
+            Err(format!(
+                "timed out after {timeout:?} waiting for {} {}/{} to complete",
+                t.kind.to_lowercase(),
+                t.namespace,
+                t.name
+            ))
         })
     }
 }

@@ -211,7 +211,10 @@ impl ReleaseStore {
     /// `Create`: POST, labelled `createdAt`.
     pub async fn create(&self, rec: &ReleaseRecord) -> Result<(), String> {
         let s = Self::secret(rec, "createdAt")?;
-        self.api.create(&PostParams::default(), &s).await.map_err(|e| format!("create: failed to create: {}", kube_msg(e)))?;
+        self.api
+            .create(&PostParams::default(), &s)
+            .await
+            .map_err(|e| format!("create: failed to create: {}", kube_msg(e)))?;
         Ok(())
     }
 
@@ -220,7 +223,10 @@ impl ReleaseStore {
     pub async fn update(&self, rec: &ReleaseRecord) -> Result<(), String> {
         let s = Self::secret(rec, "modifiedAt")?;
         let name = secret_name(&rec.name, rec.version);
-        self.api.replace(&name, &PostParams::default(), &s).await.map_err(|e| format!("update: failed to update: {}", kube_msg(e)))?;
+        self.api
+            .replace(&name, &PostParams::default(), &s)
+            .await
+            .map_err(|e| format!("update: failed to update: {}", kube_msg(e)))?;
         Ok(())
     }
 

@@ -11,12 +11,19 @@ pub const HOOK_DELETE_ANNOTATION: &str = "helm.sh/hook-delete-policy";
 pub const RESOURCE_POLICY_ANNOTATION: &str = "helm.sh/resource-policy";
 
 /// One document of a render, with the `# Source:` path it came from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RenderedDoc {
     pub source: String,
     /// The document text as rendered (without the `# Source:` line).
     pub raw: String,
     pub object: Value,
+}
+
+impl std::fmt::Debug for RenderedDoc {
+    // Renders contain Secrets (e.g. grafana's admin password): print identity only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?} from {}", self.kind(), self.name(), self.source)
+    }
 }
 
 impl RenderedDoc {
@@ -170,9 +177,9 @@ fn chart_from_docs(render: &Render) -> Option<ChartMeta> {
         .filter(|d| d.source.starts_with(&prefix))
         .find_map(|d| {
             let labels = &d.object["metadata"]["labels"];
-            ["helm.sh/chart", "chart"].iter().find_map(|k| {
-                labels[*k].as_str().and_then(|v| v.strip_prefix(&format!("{name}-")).map(str::to_string))
-            })
+            ["helm.sh/chart", "chart"]
+                .iter()
+                .find_map(|k| labels[*k].as_str().and_then(|v| v.strip_prefix(&format!("{name}-")).map(str::to_string)))
         })
         .unwrap_or_default();
     Some(ChartMeta { name, version, app_version: None })

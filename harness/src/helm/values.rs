@@ -22,8 +22,10 @@ pub fn merge(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
 
 pub fn read_values_file(path: &Path) -> Result<Map<String, Value>, RenderError> {
     let text = std::fs::read_to_string(path).map_err(|source| RenderError::Io { path: path.to_path_buf(), source })?;
-    let v: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| RenderError::Parse { path: path.to_path_buf(), message: format!("not a YAML values file: {e}") })?;
+    let v: Value = serde_saphyr::from_str(&text).map_err(|e| RenderError::Parse {
+        path: path.to_path_buf(),
+        message: format!("not a YAML values file: {e}"),
+    })?;
     match v {
         Value::Null => Ok(Map::new()),
         Value::Object(m) => Ok(m),
@@ -52,6 +54,9 @@ pub fn apply_set(dst: &mut Map<String, Value>, arg: &str) -> Result<(), String> 
     let arg = arg.trim();
     let arg = arg.strip_prefix("--set").map(str::trim_start).unwrap_or(arg);
     let arg = arg.strip_prefix('=').unwrap_or(arg);
+    if arg.is_empty() {
+        return Ok(());
+    }
     // Split on commas that start a new `key=`; a comma inside a value without `=` stays.
     let mut pairs: Vec<String> = vec![];
     for part in arg.split(',') {
@@ -83,7 +88,11 @@ pub fn apply_set(dst: &mut Map<String, Value>, arg: &str) -> Result<(), String> 
 }
 
 /// `-f` files in order, inline values, then `--set` in order.
-pub fn user_values(files: &[PathBuf], inline: Option<&Value>, set: &[String]) -> Result<Map<String, Value>, RenderError> {
+pub fn user_values(
+    files: &[PathBuf],
+    inline: Option<&Value>,
+    set: &[String],
+) -> Result<Map<String, Value>, RenderError> {
     let mut out = Map::new();
     for f in files {
         merge(&mut out, &read_values_file(f)?);

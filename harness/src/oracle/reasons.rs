@@ -123,6 +123,13 @@ pub fn selector_matches(sel: &str, labels: &BTreeMap<String, String>) -> bool {
     })
 }
 
+/// Finalizers that can keep an object alive. The built-in protection finalizers
+/// (`kubernetes.io/pvc-protection`, `kubernetes.io/pv-protection`, `kubernetes`) are on every such object
+/// and are released by the control plane, so they only explain a leftover while it is terminating.
+fn holding_finalizers(o: &ObjectEntry) -> Vec<String> {
+    o.finalizers.iter().filter(|f| !(f.starts_with("kubernetes.io/") || f.as_str() == "kubernetes")).cloned().collect()
+}
+
 fn purge_covers(p: &PurgeRecord, o: &ObjectEntry) -> bool {
     let kind_ok = p.kinds.is_empty()
         || p.kinds.iter().any(|k| {
@@ -158,8 +165,9 @@ pub fn explain(
     if let Some(reason) = label_reason(o, &covering) {
         return reason;
     }
-    if !o.finalizers.is_empty() {
-        return Reason::FinalizerPresent { finalizers: o.finalizers.clone() };
+    let holding = holding_finalizers(o);
+    if !holding.is_empty() {
+        return Reason::FinalizerPresent { finalizers: holding };
     }
     if let Some(ns) = o.namespace.as_deref() {
         if leftover_namespaces.contains(ns) {
@@ -176,8 +184,9 @@ fn label_reason(o: &ObjectEntry, covering: &[&PurgeRecord]) -> Option<Reason> {
     let first = covering.first()?;
     if covering.iter().any(|p| selector_matches(&p.selector, &o.labels)) {
         let p = covering.iter().find(|p| selector_matches(&p.selector, &o.labels))?;
-        if !o.finalizers.is_empty() {
-            return Some(Reason::FinalizerPresent { finalizers: o.finalizers.clone() });
+        let holding = holding_finalizers(o);
+        if !holding.is_empty() {
+            return Some(Reason::FinalizerPresent { finalizers: holding });
         }
         return Some(Reason::SurvivedPurge { selector: p.selector.clone() });
     }

@@ -76,10 +76,11 @@ fn target(kind: &str, name: Option<&str>, ns: Option<&str>, sel: Option<&str>) -
 }
 
 macro_rules! object_query {
-    ($(#[$m:meta])* $name:ident) => {
+    ($(#[$m:meta])* $name:ident, $schema:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        #[schemars(rename = $schema)]
         pub struct $name {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub api_version: Option<String>,
@@ -108,11 +109,11 @@ macro_rules! object_query {
 
 object_query!(
     /// At least one object matches.
-    Exists
+    Exists, "AssertExists"
 );
 object_query!(
     /// No object matches.
-    Absent
+    Absent, "AssertAbsent"
 );
 
 impl Primitive for Exists {
@@ -150,6 +151,7 @@ impl Primitive for Absent {
 /// How many objects match a selector: exactly `count`, or within `min`..`max`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "AssertCount")]
 pub struct Count {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
@@ -205,6 +207,7 @@ impl Primitive for Count {
 /// `metadata.labels["app.kubernetes.io/name"]`) or a JSON pointer (`/status/phase`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "AssertField")]
 pub struct Field {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

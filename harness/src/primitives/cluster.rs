@@ -11,6 +11,7 @@ use crate::oracle;
 /// Check the cluster answers: server version and a namespace list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ClusterEnsure")]
 pub struct Ensure {}
 
 impl Primitive for Ensure {
@@ -31,6 +32,7 @@ impl Primitive for Ensure {
 /// Expected churn is left alone. Finalizers are only removed with `removeFinalizers: true`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ClusterReset")]
 pub struct Reset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,

@@ -15,6 +15,7 @@ fn not_available(ctx: &StepContext, what: &str) -> StepOutcome {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "HelmInstall")]
 pub struct Install {
     pub release: String,
     pub chart: String,
@@ -36,6 +37,7 @@ impl Primitive for Install {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "HelmUninstall")]
 pub struct Uninstall {
     pub release: String,
     pub namespace: String,

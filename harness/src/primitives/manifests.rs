@@ -14,6 +14,7 @@ use super::{Primitive, StepContext, StepError, StepOutcome, ops};
 /// Where manifests come from: files (relative to the scenario file), inline YAML, or objects.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ManifestsSource")]
 pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -99,6 +100,7 @@ fn rank(doc: &serde_json::Value) -> u8 {
 
 /// Server-side apply (field manager `cleanroom`, forced) of every document.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ManifestsApply")]
 pub struct Apply(pub Source);
 
 impl Primitive for Apply {
@@ -140,6 +142,7 @@ async fn establish_crds(ctx: &mut StepContext) -> Result<(), StepError> {
 
 /// Delete every document's object (reverse order, CRDs last).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ManifestsDelete")]
 pub struct Delete(pub Source);
 
 impl Primitive for Delete {
@@ -176,6 +179,9 @@ impl Primitive for Delete {
                     ctx.observe(format!("{} {name} to be gone", r.ar.kind));
                     ops::wait_gone(&ctx.client, r, ns.as_deref(), name, uid).await?;
                 }
+            }
+            if deleted.iter().any(|(r, ..)| r.ar.kind == "CustomResourceDefinition") {
+                ctx.refresh_resources().await?;
             }
             Ok(StepOutcome::done(format!("deleted {} of {} object(s)", deleted.len(), docs.len())))
         })

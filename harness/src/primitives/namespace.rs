@@ -11,6 +11,7 @@ use super::{Primitive, StepContext, StepError, StepOutcome, ops};
 /// Create (server-side apply) a namespace. It carries the run label so teardown finds it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "NamespaceCreate")]
 pub struct Create {
     pub name: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -37,6 +38,7 @@ impl Primitive for Create {
 /// Delete a namespace and (by default) wait until it is gone — including its contents.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "NamespaceDelete")]
 pub struct Delete {
     pub name: String,
     #[serde(default = "yes")]

@@ -13,6 +13,7 @@ fn not_available(ctx: &StepContext, what: &str) -> StepOutcome {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NodeCordon")]
 pub struct Cordon {
     pub node: String,
 }
@@ -28,6 +29,7 @@ impl Primitive for Cordon {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NodeDrain")]
 pub struct Drain {
     pub node: String,
 }

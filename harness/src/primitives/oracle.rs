@@ -10,6 +10,7 @@ use crate::oracle::{self, ChurnRule};
 /// Take an inventory of every object of every listable type, under a name.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "OracleSnapshot")]
 pub struct Snapshot {
     #[serde(default = "baseline")]
     pub name: String,
@@ -37,6 +38,7 @@ impl Primitive for Snapshot {
 /// naming each leftover with the likely reason it survived.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "OracleAssertClean")]
 pub struct AssertClean {
     #[serde(default = "baseline")]
     pub baseline: String,

@@ -13,6 +13,7 @@ use super::{Primitive, PurgeRecord, Resolved, StepContext, StepError, StepOutcom
 /// Delete every object matching `selector` in each of `kinds` (all namespaces unless `namespace`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "PurgeBySelector")]
 pub struct BySelector {
     pub kinds: Vec<String>,
     pub selector: String,
@@ -96,6 +97,7 @@ fn summarize(items: &[String]) -> String {
 /// Delete every CustomResourceDefinition of an API group (and with it, all its custom resources).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "PurgeCrds")]
 pub struct Crds {
     pub group: String,
     #[serde(default = "super::namespace::yes")]
@@ -123,6 +125,7 @@ impl Primitive for Crds {
 /// Delete PersistentVolumes in phase Released (optionally only those matching `selector`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "PurgeReleasedPvs")]
 pub struct ReleasedPvs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
@@ -159,6 +162,7 @@ impl Primitive for ReleasedPvs {
 /// so it is reported loudly in the run output and the report's findings.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "PurgeRemoveFinalizers")]
 pub struct RemoveFinalizers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

@@ -28,6 +28,7 @@ async fn plant(ctx: &mut StepContext, obj: serde_json::Value) -> Result<StepOutc
 /// A PVC naming a storage class that does not exist: it stays Pending forever.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SabotagePvcMissingClass")]
 pub struct PvcMissingClass {
     pub name: String,
     pub namespace: String,
@@ -70,6 +71,7 @@ pub enum WebhookType {
 /// what the scenario aims it at.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SabotageWebhookFailClosed")]
 pub struct WebhookFailClosed {
     pub name: String,
     #[serde(default)]
@@ -141,6 +143,7 @@ impl Primitive for WebhookFailClosed {
 /// A CRD nothing owns (as Helm leaves `crds/` behind on uninstall).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SabotageOrphanCrd")]
 pub struct OrphanCrd {
     #[serde(default = "sabotage_group")]
     pub group: String,
@@ -183,6 +186,7 @@ impl Primitive for OrphanCrd {
 /// A StatefulSet left from an earlier install (0 replicas, so it needs no controller to be stale).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SabotageStaleStatefulSet")]
 pub struct StaleStatefulSet {
     pub name: String,
     pub namespace: String,
@@ -215,6 +219,7 @@ impl Primitive for StaleStatefulSet {
 /// A ClusterRole left from an earlier install.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SabotageStaleClusterRole")]
 pub struct StaleClusterRole {
     pub name: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -241,6 +246,7 @@ impl Primitive for StaleClusterRole {
 /// stays after its PVC is deleted.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SabotageReleasedPv")]
 pub struct ReleasedPv {
     pub name: String,
     #[serde(default = "standard")]

@@ -112,6 +112,7 @@ fn pod_state(p: &Pod) -> String {
 /// Pods matching a selector are Ready: at least `count`, and every non-terminating one.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaitPodsReady")]
 pub struct PodsReady {
     pub namespace: String,
     pub selector: String,
@@ -160,6 +161,7 @@ pub enum RolloutKind {
 /// The rollout of a Deployment, StatefulSet or DaemonSet is complete (as `kubectl rollout status`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaitRollout")]
 pub struct Rollout {
     pub kind: RolloutKind,
     pub name: String,
@@ -257,6 +259,7 @@ impl Primitive for Rollout {
 /// A DaemonSet has exactly one Ready pod on every node it is eligible for (taints, nodeSelector, affinity).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaitDaemonSetPerNode")]
 pub struct DaemonSetPerNode {
     pub name: String,
     pub namespace: String,
@@ -318,6 +321,7 @@ impl Primitive for DaemonSetPerNode {
 /// An object is gone.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaitDeleted")]
 pub struct Deleted {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
@@ -344,6 +348,7 @@ impl Primitive for Deleted {
 /// A PersistentVolumeClaim is Bound.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaitPvcBound")]
 pub struct PvcBound {
     pub name: String,
     pub namespace: String,
@@ -373,6 +378,7 @@ impl Primitive for PvcBound {
 /// A CustomResourceDefinition is Established.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "WaitCrdEstablished")]
 pub struct CrdEstablished {
     pub name: String,
 }
@@ -399,6 +405,7 @@ impl Primitive for CrdEstablished {
 /// Any object has `status.conditions[type]` with the given status (default `True`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaitConditionWait")]
 pub struct ConditionWait {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

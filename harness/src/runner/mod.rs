@@ -118,6 +118,17 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     if let Some(dir) = scenario.source.as_ref().and_then(|p| p.parent()) {
         ctx.base_dir = dir.to_path_buf();
     }
+    if let Some(min) = scenario.requires.min_nodes {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(env.client.clone());
+        match nodes.list_metadata(&Default::default()).await {
+            Ok(list) if (list.items.len() as u32) < min => {
+                let r = skipped_result(scenario, &env.provider, format!("needs {min} node(s), the cluster has {}", list.items.len()));
+                env.progress.scenario_finished(&r);
+                return r;
+            }
+            _ => {}
+        }
+    }
     let mut results = Vec::new();
     let mut failure: Option<String> = None;
     let mut diagnostics_dir = None;

@@ -1,0 +1,414 @@
+//! [`HelmEngine`] over the real `helm` binary (kind / existing clusters). Argument lists may hold
+//! `--set` secrets, so they are never logged and errors name only the action and release.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::error::{Failure, HelmError};
+use super::release::ReleaseRecord;
+use super::render::parse_render;
+use super::{HelmEngine, InstallRequest, ReleaseInfo, ResourceRef, UninstallOptions, UninstallReport};
+
+#[derive(Debug, Clone)]
+pub struct HelmCli {
+    /// The binary; `helm` (looked up on PATH) by default.
+    pub binary: PathBuf,
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_context: Option<String>,
+}
+
+/// Which action prefix helm puts on this command's errors.
+#[derive(Clone, Copy)]
+enum Action {
+    Install,
+    Upgrade,
+    Uninstall,
+    Query,
+}
+
+/// `--set` values are passed without a shell: drop shell-style double quotes (`x=""` → `x=`),
+/// as the recorded engine reads them.
+fn set_arg(s: &str) -> String {
+    let s = s.trim();
+    let s = s.strip_prefix("--set").map(str::trim_start).unwrap_or(s);
+    match s.split_once('=') {
+        Some((k, v)) => format!("{k}={}", v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)),
+        None => s.to_string(),
+    }
+}
+
+/// `kube-prometheus-stack-88.5.3` → (`kube-prometheus-stack`, `88.5.3`): split at the first `-`
+/// that starts a semver (versions may carry `-rc.1`, names may contain digits).
+fn split_chart(chart: &str) -> (String, String) {
+    let semver = regex::Regex::new(r"^\d+\.\d+(\.\d+)?([-+].*)?$").expect("regex");
+    for (i, _) in chart.match_indices('-') {
+        if semver.is_match(&chart[i + 1..]) {
+            return (chart[..i].to_string(), chart[i + 1..].to_string());
+        }
+    }
+    (chart.to_string(), String::new())
+}
+
+impl Default for HelmCli {
+    fn default() -> Self {
+        HelmCli { binary: PathBuf::from("helm"), kubeconfig: None, kube_context: None }
+    }
+}
+
+impl HelmCli {
+    pub fn new(kubeconfig: Option<PathBuf>, kube_context: Option<String>) -> Self {
+        HelmCli { kubeconfig, kube_context, ..Default::default() }
+    }
+
+    fn common(&self, args: &mut Vec<String>) {
+        if let Some(k) = &self.kubeconfig {
+            args.extend(["--kubeconfig".into(), k.display().to_string()]);
+        }
+        if let Some(c) = &self.kube_context {
+            args.extend(["--kube-context".into(), c.clone()]);
+        }
+    }
+
+    /// `inline_values`: a file holding `req.values` (written by the caller; see [`Self::with_inline_values`]).
+    fn chart_args(&self, req: &InstallRequest, inline_values: Option<&Path>, args: &mut Vec<String>) {
+        args.extend([req.release.clone(), req.chart.clone(), "--namespace".into(), req.namespace.clone()]);
+        if let Some(v) = &req.version {
+            args.extend(["--version".into(), v.clone()]);
+        }
+        for f in req.values_files.iter().map(PathBuf::as_path).chain(inline_values) {
+            args.extend(["--values".into(), f.display().to_string()]);
+        }
+        for s in req.set.iter().filter(|s| !s.trim().is_empty()) {
+            args.extend(["--set".into(), set_arg(s)]);
+        }
+        if req.create_namespace {
+            args.push("--create-namespace".into());
+        }
+        if req.wait {
+            args.push("--wait".into());
+        }
+        if req.take_ownership {
+            args.push("--take-ownership".into());
+        }
+        args.extend(["--timeout".into(), format!("{}s", req.timeout.as_secs()), "--output".into(), "json".into()]);
+        self.common(args);
+    }
+
+    pub fn install_args(&self, req: &InstallRequest, inline_values: Option<&Path>) -> Vec<String> {
+        let mut a = vec!["install".to_string()];
+        self.chart_args(req, inline_values, &mut a);
+        a
+    }
+
+    pub fn upgrade_args(
+        &self,
+        req: &InstallRequest,
+        install_if_missing: bool,
+        inline_values: Option<&Path>,
+    ) -> Vec<String> {
+        let mut a = vec!["upgrade".to_string()];
+        if install_if_missing {
+            a.push("--install".into());
+        }
+        self.chart_args(req, inline_values, &mut a);
+        a
+    }
+
+    /// Write `req.values` to a private temp file (values may hold passwords; removed on drop).
+    fn with_inline_values(req: &InstallRequest) -> Result<Option<tempfile::NamedTempFile>, HelmError> {
+        if req.values.is_empty() {
+            return Ok(None);
+        }
+        let err = |e: std::io::Error| HelmError::Cli {
+            command: format!("helm {}", req.release),
+            message: format!("cannot write the inline values file: {e}"),
+        };
+        // NamedTempFile is created with mode 0600; JSON is valid YAML.
+        let mut f = tempfile::Builder::new().prefix("cleanroom-values-").suffix(".yaml").tempfile().map_err(err)?;
+        serde_json::to_writer(&mut f, &req.values).map_err(|e| err(e.into()))?;
+        Ok(Some(f))
+    }
+
+    pub fn uninstall_args(&self, release: &str, namespace: &str, opts: &UninstallOptions) -> Vec<String> {
+        let mut a = vec!["uninstall".into(), release.into(), "--namespace".into(), namespace.into()];
+        if opts.keep_history {
+            a.push("--keep-history".into());
+        }
+        a.extend(["--cascade".into(), opts.cascade.as_str().into()]);
+        if opts.wait {
+            a.push("--wait".into());
+        }
+        a.extend(["--timeout".into(), format!("{}s", opts.timeout.as_secs())]);
+        self.common(&mut a);
+        a
+    }
+
+    pub fn list_args(&self, namespace: Option<&str>) -> Vec<String> {
+        let mut a = vec!["list".to_string()];
+        match namespace {
+            Some(ns) => a.extend(["--namespace".into(), ns.into()]),
+            None => a.push("--all-namespaces".into()),
+        }
+        a.extend(["--output".into(), "json".into()]);
+        self.common(&mut a);
+        a
+    }
+
+    pub fn status_args(&self, release: &str, namespace: &str) -> Vec<String> {
+        let mut a = vec![
+            "status".into(),
+            release.into(),
+            "--namespace".into(),
+            namespace.into(),
+            "--output".into(),
+            "json".into(),
+        ];
+        self.common(&mut a);
+        a
+    }
+
+    /// Run helm; stdout on success, the action's [`HelmError`] from `Error: ...` otherwise.
+    async fn run(&self, action: Action, what: &str, args: Vec<String>) -> Result<String, HelmError> {
+        let out = tokio::process::Command::new(&self.binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => HelmError::HelmNotFound,
+                _ => HelmError::Cli {
+                    command: what.into(),
+                    message: format!("cannot run {}: {e}", self.binary.display()),
+                },
+            })?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(map_error(action, what, out.status.code(), &stderr))
+    }
+}
+
+/// helm prints `Error: <ACTION PREFIX>: <cause>` as its last `Error:` line.
+fn map_error(action: Action, what: &str, code: Option<i32>, stderr: &str) -> HelmError {
+    let text = match stderr.rfind("Error: ") {
+        Some(i) => stderr[i + "Error: ".len()..].trim().to_string(),
+        None => stderr.trim().to_string(),
+    };
+    let strip = |p: &str| text.strip_prefix(p).map(Failure::from_text);
+    let mapped = match action {
+        Action::Install => strip("INSTALLATION FAILED: ").map(HelmError::Install),
+        Action::Upgrade => strip("UPGRADE FAILED: ").map(HelmError::Upgrade),
+        Action::Uninstall => strip("uninstall: ").map(HelmError::Uninstall),
+        Action::Query => Some(HelmError::Query(Failure::from_text(&text))),
+    };
+    mapped.unwrap_or_else(|| match action {
+        // e.g. chart-not-found errors come without the action prefix
+        Action::Install => HelmError::Install(Failure::from_text(&text)),
+        Action::Upgrade => HelmError::Upgrade(Failure::from_text(&text)),
+        Action::Uninstall => HelmError::Uninstall(Failure::from_text(&text)),
+        Action::Query => HelmError::Cli { command: what.into(), message: format!("exit {code:?}: {text}") },
+    })
+}
+
+fn release_info(stdout: &str, what: &str) -> Result<ReleaseInfo, HelmError> {
+    let rec: ReleaseRecord = serde_json::from_str(stdout).map_err(|e| HelmError::Cli {
+        command: what.into(),
+        message: format!("unexpected output (not a release): {e}"),
+    })?;
+    let resources = parse_render(&rec.manifest)
+        .map(|r| {
+            r.templates
+                .iter()
+                .map(|d| ResourceRef {
+                    api_version: d.api_version().into(),
+                    kind: d.kind().into(),
+                    namespace: d.namespace().map(str::to_string),
+                    name: d.name().into(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ReleaseInfo {
+        name: rec.name.clone(),
+        namespace: rec.namespace.clone(),
+        revision: rec.version,
+        status: rec.info.status.clone(),
+        chart_name: rec.chart_field("name").unwrap_or_default().into(),
+        chart_version: rec.chart_field("version").unwrap_or_default().into(),
+        app_version: rec.chart_field("appVersion").map(str::to_string),
+        description: rec.info.description.clone(),
+        first_deployed: rec.info.first_deployed.clone(),
+        last_deployed: rec.info.last_deployed.clone(),
+        resources,
+    })
+}
+
+/// `These resources were kept due to the resource policy:` lines `[Kind] name`.
+fn kept_from_output(stdout: &str) -> Vec<ResourceRef> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim().strip_prefix('[')?;
+            let (kind, name) = l.split_once("] ")?;
+            Some(ResourceRef {
+                api_version: String::new(),
+                kind: kind.into(),
+                namespace: None,
+                name: name.trim().into(),
+            })
+        })
+        .collect()
+}
+
+impl HelmEngine for HelmCli {
+    fn install<'a>(&'a self, req: &'a InstallRequest) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
+        Box::pin(async move {
+            let what = format!("helm install {}", req.release);
+            let inline = Self::with_inline_values(req)?;
+            let args = self.install_args(req, inline.as_ref().map(|f| f.path()));
+            let out = self.run(Action::Install, &what, args).await?;
+            release_info(&out, &what)
+        })
+    }
+    fn upgrade<'a>(
+        &'a self,
+        req: &'a InstallRequest,
+        install_if_missing: bool,
+    ) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
+        Box::pin(async move {
+            let what = format!("helm upgrade {}", req.release);
+            let inline = Self::with_inline_values(req)?;
+            let args = self.upgrade_args(req, install_if_missing, inline.as_ref().map(|f| f.path()));
+            let out = self.run(Action::Upgrade, &what, args).await?;
+            release_info(&out, &what)
+        })
+    }
+    fn uninstall<'a>(
+        &'a self,
+        release: &'a str,
+        namespace: &'a str,
+        opts: &'a UninstallOptions,
+    ) -> BoxFuture<'a, Result<UninstallReport, HelmError>> {
+        Box::pin(async move {
+            let what = format!("helm uninstall {release}");
+            let out = self.run(Action::Uninstall, &what, self.uninstall_args(release, namespace, opts)).await?;
+            Ok(UninstallReport {
+                release: release.into(),
+                namespace: namespace.into(),
+                deleted: vec![],
+                kept: kept_from_output(&out),
+                message: out.trim().to_string(),
+            })
+        })
+    }
+    fn list<'a>(&'a self, namespace: Option<&'a str>) -> BoxFuture<'a, Result<Vec<ReleaseInfo>, HelmError>> {
+        Box::pin(async move {
+            let what = "helm list".to_string();
+            let out = self.run(Action::Query, &what, self.list_args(namespace)).await?;
+            let rows: Vec<Value> = serde_json::from_str(&out)
+                .map_err(|e| HelmError::Cli { command: what.clone(), message: format!("unexpected output: {e}") })?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                    let (chart_name, chart_version) = split_chart(&s("chart"));
+                    ReleaseInfo {
+                        name: s("name"),
+                        namespace: s("namespace"),
+                        revision: s("revision").parse().unwrap_or(0),
+                        status: s("status"),
+                        chart_name,
+                        chart_version,
+                        app_version: r["app_version"].as_str().map(str::to_string),
+                        description: String::new(),
+                        first_deployed: None,
+                        last_deployed: r["updated"].as_str().map(str::to_string),
+                        resources: vec![],
+                    }
+                })
+                .collect())
+        })
+    }
+    fn status<'a>(&'a self, release: &'a str, namespace: &'a str) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
+        Box::pin(async move {
+            let what = format!("helm status {release}");
+            let out = self.run(Action::Query, &what, self.status_args(release, namespace)).await?;
+            release_info(&out, &what)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helm::Cascade;
+    use std::time::Duration;
+
+    fn cli() -> HelmCli {
+        HelmCli::new(Some("/tmp/kc".into()), Some("kind-cleanroom".into()))
+    }
+
+    #[test]
+    fn install_and_upgrade_argv() {
+        let mut req =
+            InstallRequest::new("prometheus-stack", "monitoring", "prometheus-community/kube-prometheus-stack");
+        req.version = Some("88.5.3".into());
+        req.values_files = vec!["values/storage.yaml".into()];
+        req.set = vec![
+            "--set prometheus.prometheusSpec.storageSpec.emptyDir.medium=\"\"".into(),
+            "grafana.persistence.enabled=false".into(),
+        ];
+        req.create_namespace = true;
+        req.timeout = Duration::from_secs(600);
+        let want: Vec<String> = "install prometheus-stack prometheus-community/kube-prometheus-stack --namespace monitoring --version 88.5.3 --values values/storage.yaml --set prometheus.prometheusSpec.storageSpec.emptyDir.medium= --set grafana.persistence.enabled=false --create-namespace --timeout 600s --output json --kubeconfig /tmp/kc --kube-context kind-cleanroom"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        assert_eq!(cli().install_args(&req, None), want);
+        let up = cli().upgrade_args(&req, true, Some(Path::new("/tmp/inline.yaml")));
+        assert!(up.windows(2).any(|w| w == ["--values", "/tmp/inline.yaml"]));
+        assert_eq!(&up[..3], ["upgrade", "--install", "prometheus-stack"]);
+    }
+
+    #[test]
+    fn uninstall_list_status_argv() {
+        let opts = UninstallOptions {
+            keep_history: true,
+            cascade: Cascade::Foreground,
+            wait: true,
+            timeout: Duration::from_secs(300),
+        };
+        assert_eq!(
+            cli().uninstall_args("r", "ns", &opts).join(" "),
+            "uninstall r --namespace ns --keep-history --cascade foreground --wait --timeout 300s --kubeconfig /tmp/kc --kube-context kind-cleanroom"
+        );
+        assert_eq!(HelmCli::default().list_args(None).join(" "), "list --all-namespaces --output json");
+        assert_eq!(HelmCli::default().status_args("r", "ns").join(" "), "status r --namespace ns --output json");
+    }
+
+    #[test]
+    fn maps_stderr_and_output() {
+        let e = map_error(
+            Action::Install,
+            "helm install r",
+            Some(1),
+            "Error: INSTALLATION FAILED: cannot reuse a name that is still in use\n",
+        );
+        assert!(matches!(e, HelmError::Install(Failure::NameInUse)));
+        let e =
+            map_error(Action::Uninstall, "x", Some(1), "Error: uninstall: Release not loaded: r: release: not found");
+        assert!(matches!(e, HelmError::Uninstall(Failure::ReleaseNotLoaded(ref n)) if n == "r"), "{e}");
+        assert_eq!(split_chart("kube-prometheus-stack-88.5.3"), ("kube-prometheus-stack".into(), "88.5.3".into()));
+        assert_eq!(split_chart("x-1.0.0-rc.1"), ("x".into(), "1.0.0-rc.1".into()));
+        let kept = kept_from_output(
+            "These resources were kept due to the resource policy:\n[Secret] s\n\nrelease \"r\" uninstalled\n",
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].to_string(), "[Secret] s");
+    }
+}

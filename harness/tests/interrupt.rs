@@ -1,0 +1,79 @@
+//! SIGINT mid-step: the run stops the step, runs `finally` and teardown, exits 1, and the cluster is back to
+//! its baseline (no namespace, no planted object, no process left).
+
+#![cfg(unix)]
+
+mod common;
+
+use std::time::Duration;
+
+use cleanroom::oracle;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::Api;
+use kube::runtime::wait::await_condition;
+
+const SLOW: &str = r#"
+name: slow
+description: plants leftovers, then waits for a claim that can never bind
+variables: { NS: slow-ns }
+steps:
+  - namespace.create: { name: "${NS}" }
+  - sabotage.stale-clusterrole: { name: slow-role }
+  - sabotage.orphan-crd: { group: slow.cleanroom.dev }
+  - sabotage.pvc-missing-class: { name: never, namespace: "${NS}" }
+  - wait.pvc-bound: { name: never, namespace: "${NS}" }
+    timeout: 5m
+finally:
+  - namespace.delete: { name: "${NS}" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_mid_step_tears_everything_down() {
+    let sim = common::sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(scenarios.join("slow.yaml"), SLOW).unwrap();
+    let reports = dir.path().join("reports");
+    let baseline = oracle::snapshot(&sim.client()).await.unwrap();
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+        .args(["run", "slow", "--provider", "existing", "--scenarios"])
+        .arg(&scenarios)
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("CI", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // The last planted object exists: the run is now inside the endless wait.
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(sim.client(), "slow-ns");
+    tokio::time::timeout(Duration::from_secs(60), await_condition(pvcs, "never", |o: Option<&PersistentVolumeClaim>| o.is_some()))
+        .await
+        .expect("the scenario reached its wait")
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("exits after teardown").unwrap();
+    assert_eq!(status.code(), Some(1), "an interrupted run fails");
+
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let sc = &report["scenarios"][0];
+    assert_eq!(sc["outcome"], "failed");
+    let steps = sc["steps"].as_array().unwrap();
+    let wait = steps.iter().find(|s| s["primitive"] == "wait.pvc-bound").unwrap();
+    assert_eq!(wait["reason"], "interrupted by signal");
+    assert!(steps.iter().any(|s| s["section"] == "finally" && s["outcome"] == "passed"));
+    assert!(steps.iter().any(|s| s["section"] == "teardown" && s["outcome"] == "passed"));
+
+    let after = oracle::snapshot(&sim.client()).await.unwrap();
+    let d = oracle::diff(&baseline, &after, &oracle::default_churn(), &[]);
+    assert!(d.is_clean(), "leftovers after an interrupted run:\n{}", d.listing());
+}
