@@ -190,20 +190,20 @@ pub async fn run(a: BenchArgs) -> Result<i32, CliError> {
     let n = a.iterations.max(20) * 4;
     let mut ctx = StepContext::new(client.clone(), "sim", Capabilities::default(), "bench");
     ctx.refresh_resources().await.map_err(err)?;
-    let t = Instant::now();
+    // Interleaved so warm-up and server noise fall on both sides equally.
+    let (mut direct, mut wrapped) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..n {
+        let t = Instant::now();
         step.action.primitive().run(&mut ctx).await.map_err(err)?;
-    }
-    let direct = t.elapsed();
-    let t = Instant::now();
-    for _ in 0..n {
+        direct += t.elapsed();
+        let t = Instant::now();
         let _ = crate::runner::run_step(step, &mut ctx, "steps", None).await;
+        wrapped += t.elapsed();
     }
-    let wrapped = t.elapsed();
-    let per = wrapped.saturating_sub(direct) / n as u32;
+    let per = (wrapped.as_secs_f64() - direct.as_secs_f64()) / n as f64;
     println!(
-        "harness overhead per step: {} ({} steps; step {} vs primitive alone {}) (target < 5 ms)",
-        ms(per),
+        "harness overhead per step: {:.3} ms ({} steps; step {} vs primitive alone {}) (target < 5 ms)",
+        per * 1000.0,
         n,
         ms(wrapped / n as u32),
         ms(direct / n as u32)

@@ -54,7 +54,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: String,
     pub message: String,
-    pub details: Option<Details>,
+    /// Boxed: errors travel through every Result in the server; keep them small.
+    pub details: Option<Box<Details>>,
     pub retry_after: Option<u64>,
 }
 
@@ -84,7 +85,7 @@ impl ApiError {
         ApiError { code, reason: reason.into(), message: message.into(), details: None, retry_after: None }
     }
     fn with_details(mut self, name: &str, group: &str, kind: &str) -> Self {
-        self.details = Some(Details { name: name.into(), group: group.into(), kind: kind.into(), ..Default::default() });
+        self.details = Some(Box::new(Details { name: name.into(), group: group.into(), kind: kind.into(), ..Default::default() }));
         self
     }
 
@@ -95,7 +96,7 @@ impl ApiError {
     /// 404 for a path that matches no route (`the server could not find the requested resource`).
     pub fn no_route() -> Self {
         let mut e = ApiError::new(404, "NotFound", "the server could not find the requested resource");
-        e.details = Some(Details { causes: vec![Cause::new("UnexpectedServerResponse", "404 page not found", "")], ..Default::default() });
+        e.details = Some(Box::new(Details { causes: vec![Cause::new("UnexpectedServerResponse", "404 page not found", "")], ..Default::default() }));
         e
     }
     pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
@@ -137,7 +138,7 @@ impl ApiError {
     pub fn internal(message: impl std::fmt::Display) -> Self {
         let m = message.to_string();
         let mut e = ApiError::new(500, "InternalError", format!("Internal error occurred: {m}"));
-        e.details = Some(Details { causes: vec![Cause::new("", m, "")], ..Default::default() });
+        e.details = Some(Box::new(Details { causes: vec![Cause::new("", m, "")], ..Default::default() }));
         e
     }
     pub fn gone(message: impl Into<String>) -> Self {

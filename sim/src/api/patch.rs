@@ -109,7 +109,7 @@ impl PatchError {
             PatchError::Unprocessable(_) => {
                 let mut e = ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request");
                 // NewGenericServerResponse always attaches an (empty) details object.
-                e.details = Some(Details::default());
+                e.details = Some(Box::default());
                 e
             }
             PatchError::TooManyOperations(_) => {

@@ -210,7 +210,7 @@ impl ApplyError {
                     .iter()
                     .map(|c| Cause::new("FieldManagerConflict", format!("conflict with {}", c.manager), c.field.clone()))
                     .collect();
-                e.details = Some(Details { causes, ..Default::default() });
+                e.details = Some(Box::new(Details { causes, ..Default::default() }));
                 e
             }
             ApplyError::BadRequest(m) => ApiError::bad_request(m.clone()),

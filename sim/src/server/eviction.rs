@@ -24,12 +24,12 @@ pub fn evict(server: &Arc<ApiServer>, ns: &str, name: &str, _body: &Value) -> Ap
         if allowed <= 0 {
             let pdb_name = meta::name_of(pdb);
             let mut e = ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
-            e.details = Some(crate::api::errors::Details {
+            e.details = Some(Box::new(crate::api::errors::Details {
                 causes: vec![Cause::new("DisruptionBudget", format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
                     pdb.pointer("/status/desiredHealthy").and_then(|d| d.as_i64()).unwrap_or(0),
                     pdb.pointer("/status/currentHealthy").and_then(|d| d.as_i64()).unwrap_or(0)), "")],
                 ..Default::default()
-            });
+            }));
             e.retry_after = Some(10);
             return Err(e);
         }
