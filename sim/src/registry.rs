@@ -315,9 +315,8 @@ pub fn version_priority_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         let tail = &rest[digits.len()..];
         if tail.is_empty() { return (3, major, 0, String::new()); }
         for (prefix, rank) in [("beta", 2u8), ("alpha", 1u8)] {
-            if let Some(n) = tail.strip_prefix(prefix) {
-                if let Ok(minor) = n.parse::<u64>() { return (rank, major, minor, String::new()); }
-            }
+            if let Some(n) = tail.strip_prefix(prefix)
+                && let Ok(minor) = n.parse::<u64>() { return (rank, major, minor, String::new()); }
         }
         (0, 0, 0, v.to_string())
     }

@@ -136,7 +136,7 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
     }
     if provider.kept_in_process() > 0 {
         println!("the embedded cluster lives in this process: serving until Ctrl-C");
-        runner::signals::wait_signal().await;
+        cancel.cancelled().await;
         provider.finish(false).await?;
     }
     Ok(if report.failed > 0 { EXIT_FAILED } else { EXIT_OK })

@@ -47,7 +47,7 @@ pub fn install(on_abort: impl Fn() + Send + 'static) -> Cancel {
             wait_signal().await;
             count += 1;
             if count == 1 {
-                eprintln!("\ninterrupted: stopping the current step, then running `finally` and teardown (press Ctrl-C again to abort)");
+                eprintln!("\ninterrupted: stopping; `finally` and teardown still run (press Ctrl-C again to abort without cleanup)");
                 handle.cancel();
             } else {
                 eprintln!("\nsecond signal: aborting without cleanup");

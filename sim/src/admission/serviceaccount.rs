@@ -18,7 +18,7 @@ impl AdmissionPlugin for ServiceAccountAdmission {
     }
 
     fn admit(&self, _server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
-        if req.op != Operation::Create || req.rt.group != "" || req.rt.kind != "Pod" || req.subresource.is_some() {
+        if req.op != Operation::Create || !req.rt.group.is_empty() || req.rt.kind != "Pod" || req.subresource.is_some() {
             return Ok(());
         }
         let Some(pod) = req.object.as_deref_mut() else { return Ok(()) };

@@ -9,7 +9,7 @@ mod tests;
 
 use serde_json::Value;
 
-use crate::api::errors::{ApiError, Details};
+use crate::api::errors::ApiError;
 
 pub use schema::{group_of, is_builtin_group, ListMeta, TypeCtx};
 

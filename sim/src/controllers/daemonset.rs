@@ -147,12 +147,11 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
                 let extra: Vec<&&Arc<Value>> = if should { here.iter().skip(1).collect() } else { here.iter().collect() };
                 let mut doomed: Vec<&Arc<Value>> = extra.into_iter().copied().collect();
                 // RollingUpdate, maxUnavailable 1: replace one old-revision pod at a time.
-                if should && !replaced && all_ready && ds.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete")) {
-                    if let Some(old) = here.first().filter(|p| meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(hash.as_str())) {
+                if should && !replaced && all_ready && ds.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete"))
+                    && let Some(old) = here.first().filter(|p| meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(hash.as_str())) {
                         doomed.push(old);
                         replaced = true;
                     }
-                }
                 for p in doomed {
                     if util::delete(server, &pods_rt, p, None) {
                         events::record(server, ds, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", meta::name_of(p)), COMPONENT, None);

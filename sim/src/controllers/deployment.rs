@@ -158,14 +158,13 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
         let new_available = util::int_at(&new_rs, "/status/availableReplicas", 0);
         for r in &old {
             let n = util::int_at(r, "/spec/replicas", 0);
-            if n > 0 && (recreate || new_available >= replicas) {
-                if util::update(server, &rsrt, &ns, meta::name_of(r), KCM, |o| {
+            if n > 0 && (recreate || new_available >= replicas)
+                && util::update(server, &rsrt, &ns, meta::name_of(r), KCM, |o| {
                     o["spec"]["replicas"] = json!(0);
                     true
                 }).is_ok() {
                     scale_event(server, d, meta::name_of(r), n, 0);
                 }
-            }
         }
         cleanup_history(server, d, &old);
     }

@@ -103,12 +103,11 @@ pub fn cleanup_pod_by_uid(node_root: &Path, uid: &str) {
     let suffix = format!("_{uid}");
     let mut found = false;
     for d in fs::pod_log_dirs(node_root) {
-        if let Some(rest) = d.strip_suffix(&suffix) {
-            if let Some((ns, pod)) = rest.split_once('_') {
+        if let Some(rest) = d.strip_suffix(&suffix)
+            && let Some((ns, pod)) = rest.split_once('_') {
                 fs::remove_pod(node_root, ns, pod, uid);
                 found = true;
             }
-        }
     }
     if !found {
         let _ = std::fs::remove_dir_all(node_root.join(fs::KUBELET_PODS).join(uid));
@@ -236,11 +235,10 @@ impl Kubelet {
             next["status"] = st;
             Ok(Some(next))
         });
-        if completes(pod) {
-            if let Some(cur) = server.store.get("pods", &ns, &name) {
+        if completes(pod)
+            && let Some(cur) = server.store.get("pods", &ns, &name) {
                 self.complete(server, &cur);
             }
-        }
     }
 
     /// Bound to this node but a volume is not ready: ContainerCreating, as the kubelet reports.

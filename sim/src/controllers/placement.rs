@@ -75,11 +75,10 @@ pub fn node_selector_matches(sel: &Value, node: &Value) -> bool {
 pub fn matches_node_affinity(pod_spec: &Value, node: &Value) -> bool {
     let empty = Map::new();
     let labels = meta::labels(node).unwrap_or(&empty);
-    if let Some(sel) = pod_spec.get("nodeSelector").and_then(|s| s.as_object()) {
-        if !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+    if let Some(sel) = pod_spec.get("nodeSelector").and_then(|s| s.as_object())
+        && !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
             return false;
         }
-    }
     match pod_spec.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution") {
         Some(req) if !req.is_null() => node_selector_matches(req, node),
         _ => true,

@@ -120,11 +120,10 @@ impl Scheduler {
         }
         // Claims already given a node wait there for their volume (the binder's PreBind wait).
         let selected: Vec<&str> = delayed.iter().filter_map(|c| meta::str_at(c, &format!("/metadata/annotations/{}", SELECTED_NODE.replace('/', "~1")))).collect();
-        if !selected.is_empty() {
-            if feasible.iter().any(|(_, _, node)| selected.contains(&meta::name_of(node))) {
+        if !selected.is_empty()
+            && feasible.iter().any(|(_, _, node)| selected.contains(&meta::name_of(node))) {
                 return;
             }
-        }
         let Some(best) = feasible.iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1))).map(|(_, _, node)| (*node).clone()) else {
             return self.fail(server, pod, fit_error(n, &failures));
         };
@@ -203,12 +202,11 @@ impl Scheduler {
             set_pod_scheduled(&mut next, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
             Ok(Some(next))
         });
-        if let Ok(Ok(bound)) = r {
-            if meta::str_at(&bound, "/spec/nodeName") == Some(node) {
+        if let Ok(Ok(bound)) = r
+            && meta::str_at(&bound, "/spec/nodeName") == Some(node) {
                 let msg = format!("Successfully assigned {}/{} to {node}", util::ns_of(pod), meta::name_of(pod));
                 events::record(server, &bound, EventType::Normal, "Scheduled", &msg, COMPONENT, None);
             }
-        }
     }
 
     fn fail(&self, server: &ApiServer, pod: &Value, message: String) {

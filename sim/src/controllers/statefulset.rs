@@ -185,13 +185,11 @@ fn sync(server: &ApiServer, sts: &Arc<Value>) {
     // RollingUpdate: replace the highest old-revision pod at or above the partition.
     let rolling = sts.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete"));
     let partition = util::int_at(sts, "/spec/updateStrategy/rollingUpdate/partition", 0);
-    if rolling && all_healthy && pods.len() as i64 == replicas {
-        if let Some((_, p)) = pods.iter().rev().find(|(i, p)| *i >= partition && meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(revision.as_str())) {
-            if util::delete(server, &pods_rt, p, None) {
+    if rolling && all_healthy && pods.len() as i64 == replicas
+        && let Some((_, p)) = pods.iter().rev().find(|(i, p)| *i >= partition && meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(revision.as_str()))
+            && util::delete(server, &pods_rt, p, None) {
                 pod_event(server, sts, "delete", meta::name_of(p));
             }
-        }
-    }
     write_status(server, sts, &revision);
 }
 

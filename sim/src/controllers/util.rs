@@ -89,8 +89,8 @@ pub fn set_condition(status: &mut Map<String, Value>, cond: Value, with_update_t
     let now = meta::now_rfc3339();
     let conds = status.entry("conditions").or_insert_with(|| json!([]));
     let Some(list) = conds.as_array_mut() else { return };
-    if let Some(cur) = list.iter_mut().find(|c| c["type"] == cond["type"]) {
-        if cur["status"] == cond["status"] && cur["reason"] == cond["reason"] {
+    if let Some(cur) = list.iter_mut().find(|c| c["type"] == cond["type"])
+        && cur["status"] == cond["status"] && cur["reason"] == cond["reason"] {
             if cur["message"] != cond["message"] {
                 cur["message"] = cond["message"].clone();
                 if with_update_time {
@@ -99,7 +99,6 @@ pub fn set_condition(status: &mut Map<String, Value>, cond: Value, with_update_t
             }
             return;
         }
-    }
     let keep_transition = list.iter().find(|c| c["type"] == cond["type"]).filter(|c| c["status"] == cond["status"]).map(|c| c["lastTransitionTime"].clone());
     list.retain(|c| c["type"] != cond["type"]);
     let mut c = cond;

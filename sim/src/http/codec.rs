@@ -27,11 +27,10 @@ pub fn bytes_response(status: u16, content_type: &'static str, body: Bytes) -> R
 
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let mut r = json_response(e.code, &e.to_status());
-    if let Some(s) = e.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+    if let Some(s) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string()) {
             r.headers_mut().insert("retry-after", v);
         }
-    }
     r
 }
 

@@ -170,11 +170,10 @@ async fn resource(
     if rt.namespaced && rp.namespace.is_none() && rp.name.is_some() {
         return Err(ApiError::no_route());
     }
-    if let Some(sub) = &rp.sub {
-        if !rt.has_subresource(sub) && !(rt.kind == "Namespace" && sub == "finalize") {
+    if let Some(sub) = &rp.sub
+        && !rt.has_subresource(sub) && !(rt.kind == "Namespace" && sub == "finalize") {
             return Err(ApiError::no_route());
         }
-    }
     let ns = rp.namespace.as_deref();
     let is_watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method.clone(), rp.name.as_deref()) {

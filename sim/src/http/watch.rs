@@ -121,9 +121,8 @@ pub async fn serve_watch(server: Arc<ApiServer>, rt: Arc<ResourceType>, ns: Opti
                 _ = tx.closed() => return,
                 ev = live.recv() => match ev {
                     Ok(ev) => {
-                        if let Some((k, o)) = translate(&ev, &rt2, ns.as_deref(), &lo) {
-                            if tx.send(frame(k, &o)).await.is_err() { return; }
-                        }
+                        if let Some((k, o)) = translate(&ev, &rt2, ns.as_deref(), &lo)
+                            && tx.send(frame(k, &o)).await.is_err() { return; }
                     }
                     Err(RecvError::Lagged(_)) => {
                         let e = ApiError::gone("too old resource version: watch fell behind");

@@ -226,11 +226,10 @@ impl ApiServer {
 fn add_finalizer(obj: &mut Value, f: &str) {
     let md = metadata_mut(obj);
     let list = md.entry("finalizers").or_insert_with(|| json!([]));
-    if let Some(a) = list.as_array_mut() {
-        if !a.iter().any(|x| x.as_str() == Some(f)) {
+    if let Some(a) = list.as_array_mut()
+        && !a.iter().any(|x| x.as_str() == Some(f)) {
             a.push(json!(f));
         }
-    }
 }
 
 fn set_crd_terminating(crd: &mut Value) {

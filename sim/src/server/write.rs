@@ -23,14 +23,13 @@ impl ApiServer {
         {
             let md = metadata_mut(&mut obj);
             let has_name = md.get("name").and_then(|n| n.as_str()).is_some_and(|n| !n.is_empty());
-            if !has_name {
-                if let Some(generate) = md.get("generateName").and_then(|g| g.as_str()).filter(|g| !g.is_empty()) {
+            if !has_name
+                && let Some(generate) = md.get("generateName").and_then(|g| g.as_str()).filter(|g| !g.is_empty()) {
                     let mut prefix = generate.to_string();
                     // names.SimpleNameGenerator: keep the whole name within 63 chars.
                     prefix.truncate(58);
                     md.insert("name".into(), json!(format!("{prefix}{}", meta::random_suffix(5))));
                 }
-            }
             for k in ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
                 md.remove(k);
             }
@@ -81,24 +80,21 @@ impl ApiServer {
         if !body_name.is_empty() && body_name != name {
             return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
         }
-        if rt.namespaced {
-            if let Some(bns) = meta::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty()) {
-                if bns != url_ns {
+        if rt.namespaced
+            && let Some(bns) = meta::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty())
+                && bns != url_ns {
                     return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
                 }
-            }
-        }
         let wanted_rv = meta::str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()).map(String::from);
         if wanted_rv.is_none() && rt.is_custom() && sub.is_none() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![Cause::invalid("metadata.resourceVersion", &json!("0x0"), "must be specified for an update")]));
         }
         metadata_mut(&mut new).insert("name".into(), json!(name));
         self.guaranteed_update(rt, url_ns, name, sub, opts, Operation::Update, move |cur| {
-            if let Some(w) = &wanted_rv {
-                if w.parse::<u64>().ok() != rv_of(cur) {
+            if let Some(w) = &wanted_rv
+                && w.parse::<u64>().ok() != rv_of(cur) {
                     return Err(ApiError::stale(&rt.plural, &rt.group, name));
                 }
-            }
             Ok(new.clone())
         })
     }
@@ -140,11 +136,10 @@ impl ApiServer {
                 PatchType::Apply => glue::apply(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
             };
             // A resourceVersion inside the patch is a precondition.
-            if let Some(prv) = meta::str_at(&patched, "/metadata/resourceVersion") {
-                if !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
+            if let Some(prv) = meta::str_at(&patched, "/metadata/resourceVersion")
+                && !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
                     return Err(ApiError::stale(&rt.plural, &rt.group, name));
                 }
-            }
             if name_of(&patched) != name {
                 return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", name_of(&patched))));
             }

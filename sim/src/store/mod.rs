@@ -152,11 +152,10 @@ impl Store {
         let k = (namespace.to_string(), name.to_string());
         let key_arc = Self::intern(&mut st, key);
         let prev = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expected_rv {
-            if meta_rv(&prev) != Some(exp) {
+        if let Some(exp) = expected_rv
+            && meta_rv(&prev) != Some(exp) {
                 return Err(StoreError::Conflict);
             }
-        }
         Ok(self.commit(&mut st, key_arc, k, obj, Some(prev)))
     }
 
@@ -189,11 +188,10 @@ impl Store {
         let k = (namespace.to_string(), name.to_string());
         let key_arc = Self::intern(&mut st, key);
         let prev = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expected_rv {
-            if meta_rv(&prev) != Some(exp) {
+        if let Some(exp) = expected_rv
+            && meta_rv(&prev) != Some(exp) {
                 return Err(StoreError::Conflict);
             }
-        }
         st.objects.get_mut(&key_arc).unwrap().remove(&k);
         st.rv += 1;
         let rv = st.rv;
@@ -267,11 +265,10 @@ impl Store {
     fn emit(&self, st: &mut State, key: Arc<str>, ns: &str, name: &str, kind: EventType, object: Arc<Value>, prev: Option<Arc<Value>>) {
         let ev = Arc::new(StoreEvent { rv: st.rv, key, namespace: ns.to_string(), name: name.to_string(), kind, object, prev });
         st.log.push_back(ev.clone());
-        if st.log.len() > EVENT_LOG_CAPACITY {
-            if let Some(old) = st.log.pop_front() {
+        if st.log.len() > EVENT_LOG_CAPACITY
+            && let Some(old) = st.log.pop_front() {
                 st.compacted_to = old.rv;
             }
-        }
         // No receivers is fine; lagging receivers are told by `RecvError::Lagged`.
         let _ = self.tx.send(ev);
     }
