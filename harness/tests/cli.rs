@@ -1,0 +1,112 @@
+//! The binary: `list` format, exit codes, standalone `snapshot` + `diff`, `schema`.
+
+mod common;
+
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+
+fn cleanroom() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
+    c.env("CI", "1");
+    c
+}
+
+fn scenarios_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+#[test]
+fn list_prints_name_then_description() {
+    let out = cleanroom().args(["list", "--scenarios"]).arg(scenarios_dir()).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let smoke = text.lines().find(|l| l.starts_with("smoke ")).expect("smoke listed");
+    assert!(smoke.contains("Create a namespace"), "{smoke}");
+}
+
+#[test]
+fn scenario_file_errors_exit_2_with_file_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "name: bad\nsteps:\n  - namespace.creat: {name: x}\n").unwrap();
+    let out = cleanroom().args(["run", "--all", "--scenarios"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.yaml:3:5: unknown primitive `namespace.creat`"), "{err}");
+    assert!(err.contains("did you mean `namespace.create`"), "{err}");
+}
+
+#[test]
+fn unknown_scenario_and_usage_errors_exit_2() {
+    let out = cleanroom().args(["run", "smok", "--scenarios"]).arg(scenarios_dir()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("did you mean `smoke`"));
+    let out = cleanroom().args(["run", "--provider", "docker", "smoke"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cleanroom().args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schema_prints_json() {
+    let out = cleanroom().arg("schema").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["title"], "cleanroom scenario");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_then_diff_exits_1_on_leftovers() {
+    let sim = common::sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kc).unwrap();
+    let base = dir.path().join("base.json");
+    let run = |args: &[&str]| {
+        let mut c = cleanroom();
+        c.args(args).arg("--kubeconfig").arg(&kc);
+        c
+    };
+    let out = tokio::task::spawn_blocking({
+        let mut c = run(&["snapshot", "--out", base.to_str().unwrap()]);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "left", "labels": {"app": "other"}}})).unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+
+    let out = tokio::task::spawn_blocking({
+        let mut c = run(&["diff", "--baseline", base.to_str().unwrap(), "--purged-selector", "app=mine"]);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ConfigMap default/left: label app=other differs from the purged value `mine`"), "{text}");
+
+    cms.delete("left", &Default::default()).await.unwrap();
+    let out = tokio::task::spawn_blocking({
+        let mut c = run(&["diff", "--baseline", base.to_str().unwrap()]);
+        move || c.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn kind_provider_without_kind_is_an_actionable_error() {
+    if cleanroom::providers::kind::which("kind").is_some() {
+        return; // kind is installed here: nothing to check
+    }
+    let out = cleanroom().args(["run", "smoke", "--provider", "kind", "--scenarios"]).arg(scenarios_dir()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("`kind` is not on PATH"), "{err}");
+    assert!(err.contains("--provider sim"), "{err}");
+}
