@@ -20,6 +20,9 @@ const SERVICE_NAME: &str = "kubernetes.io/service-name";
 #[derive(Default)]
 pub struct EndpointsController {
     dirty: Dirty,
+    /// Services deleted since the last pass: their Endpoints go too (the real controller
+    /// deletes the Endpoints of a Service it can no longer find; slices follow by GC).
+    deleted: parking_lot::Mutex<Vec<(String, String)>>,
 }
 
 fn svc_selector(svc: &Value) -> Option<selectors::LabelSelector> {
@@ -37,6 +40,10 @@ impl Controller for EndpointsController {
 
     fn observe(&self, server: &ApiServer, ev: &StoreEvent) -> bool {
         match &*ev.key {
+            "services" if ev.kind == crate::store::EventType::Deleted => {
+                self.deleted.lock().push((ev.namespace.clone(), ev.name.clone()));
+                true
+            }
             "services" => self.dirty.add(&ev.namespace, &ev.name),
             "pods" => {
                 let mut hit = false;
@@ -57,6 +64,16 @@ impl Controller for EndpointsController {
     }
 
     fn reconcile(&self, server: &ApiServer) {
+        let gone: Vec<(String, String)> = std::mem::take(&mut *self.deleted.lock());
+        if !gone.is_empty() {
+            if let Ok(rt) = server.resource("", "v1", "endpoints") {
+                for (ns, name) in gone {
+                    if server.store.get("services", &ns, &name).is_none() {
+                        let _ = server.delete(&rt, Some(&ns), &name, &Default::default());
+                    }
+                }
+            }
+        }
         for svc in self.dirty.take(server, "services") {
             sync(server, &svc);
         }

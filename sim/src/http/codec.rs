@@ -39,11 +39,10 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match ct.as_str() {
         "application/vnd.kubernetes.protobuf" => crate::api::protobuf::decode(body).map_err(|e| {
-            let msg = e.to_string();
-            if msg.contains("unsupported") || msg.contains("not supported") {
+            if e.is_unsupported() {
                 ApiError::unsupported_media_type(&ct)
             } else {
-                ApiError::bad_request(format!("unable to decode protobuf body: {msg}"))
+                ApiError::bad_request(format!("unable to decode protobuf body: {e}"))
             }
         }),
         "application/yaml" | "application/apply-patch+yaml" | "text/yaml" => decode_yaml_or_json(body),
