@@ -22,13 +22,15 @@ async fn run_on_real_cluster(name: &str) {
     let text = std::fs::read_to_string(&path).unwrap();
     let s = scenario::parse_str(&text, &path, Some(&builtins(name, &run_id, "existing"))).unwrap();
     let env = RunEnv {
-        client: handle.client,
+        client: handle.client.clone(),
         provider: "existing".into(),
         capabilities: provider.capabilities(),
         run_id,
         report_dir: dir.path().to_path_buf(),
         cancel: Cancel::never(),
         progress: &Quiet,
+        helm: handle.helm.clone(),
+        nodes: handle.nodes.clone(),
     };
     let r = run_scenario(&s, &env).await;
     common::assert_passed(&r);

@@ -112,6 +112,8 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
             report_dir: report_dir.clone(),
             cancel: cancel.clone(),
             progress: progress.as_ref(),
+            helm: handle.helm.clone(),
+            nodes: handle.nodes.clone(),
         };
         results.push(runner::run_scenario(&resolved, &env).await);
         let keep = a.keep && !cancel.is_cancelled();

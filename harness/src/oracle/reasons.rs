@@ -29,6 +29,18 @@ pub enum Reason {
     SurvivedPurge { selector: String },
     /// No purge covered this kind.
     KindNotPurged { kind: String },
+    /// Made at run time by a controller or operator (its `managed-by` label), not by Helm:
+    /// not in any release manifest, so `helm uninstall` leaves it.
+    CreatedBy { manager: String },
+    /// CRDs come from a chart's `crds/` directory: Helm installs them and never deletes them.
+    CrdNotDeletedByHelm,
+    /// A PersistentVolume still bound to a claim, or Released and kept by its reclaim policy.
+    Volume { phase: String },
+    /// Endpoints/EndpointSlices exist as long as their Service does.
+    FollowsService { service: String },
+    /// Namespaces are created outside releases (`--create-namespace`, kubectl) and never
+    /// deleted by `helm uninstall`.
+    NamespaceNotDeleted,
     /// It lives in a namespace that is itself left over.
     InLeftoverNamespace { namespace: String },
     /// Modified in place (same uid) since the baseline.
@@ -54,6 +66,16 @@ impl fmt::Display for Reason {
                 write!(f, "matches purge selector `{selector}` but survived (recreated, or deletion failed)")
             }
             Reason::KindNotPurged { kind } => write!(f, "no purge covered kind {kind}"),
+            Reason::CreatedBy { manager } => {
+                write!(f, "created at run time by {manager}, not by Helm: no release manifest lists it, so helm uninstall leaves it")
+            }
+            Reason::CrdNotDeletedByHelm => f.write_str("CRD from the chart's crds/ directory: helm uninstall never deletes CRDs"),
+            Reason::Volume { phase } if phase == "Released" => {
+                f.write_str("Released volume: its claim is gone and the reclaim policy (Retain) keeps it")
+            }
+            Reason::Volume { phase } => write!(f, "volume in phase {phase}: still bound to a claim that is left over"),
+            Reason::FollowsService { service } => write!(f, "belongs to Service {service}, which is left over"),
+            Reason::NamespaceNotDeleted => f.write_str("namespace created outside the release: helm uninstall never deletes namespaces"),
             Reason::InLeftoverNamespace { namespace } => write!(f, "inside leftover namespace {namespace}"),
             Reason::Modified { fields } => write!(f, "modified since baseline: {}", fields.join(", ")),
             Reason::Unknown => f.write_str("unknown"),
@@ -169,6 +191,9 @@ pub fn explain(
     if !holding.is_empty() {
         return Reason::FinalizerPresent { finalizers: holding };
     }
+    if let Some(reason) = origin_reason(o) {
+        return reason;
+    }
     if let Some(ns) = o.namespace.as_deref() {
         if leftover_namespaces.contains(ns) {
             return Reason::InLeftoverNamespace { namespace: ns.to_string() };
@@ -178,6 +203,24 @@ pub fn explain(
         return Reason::KindNotPurged { kind: o.kind.clone() };
     }
     Reason::Unknown
+}
+
+/// Where the object came from, when that alone explains why an uninstall left it.
+fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
+    let manager = o.labels.get("app.kubernetes.io/managed-by").or_else(|| o.labels.get("managed-by"));
+    if let Some(m) = manager.filter(|m| !m.eq_ignore_ascii_case("helm")) {
+        return Some(Reason::CreatedBy { manager: m.clone() });
+    }
+    match (o.group.as_str(), o.kind.as_str()) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition") if manager.is_none() => Some(Reason::CrdNotDeletedByHelm),
+        ("", "PersistentVolume") => o.phase.clone().map(|phase| Reason::Volume { phase }),
+        ("", "Endpoints") => Some(Reason::FollowsService { service: format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name) }),
+        ("discovery.k8s.io", "EndpointSlice") => o.service_name.as_ref().map(|s| Reason::FollowsService {
+            service: format!("{}/{s}", o.namespace.as_deref().unwrap_or("")),
+        }),
+        ("", "Namespace") => Some(Reason::NamespaceNotDeleted),
+        _ => None,
+    }
 }
 
 fn label_reason(o: &ObjectEntry, covering: &[&PurgeRecord]) -> Option<Reason> {

@@ -59,6 +59,10 @@ pub struct StepContext {
     /// What a running wait saw last (quoted in timeout errors).
     pub observed: String,
     pub(crate) resources: ResourceCache,
+    /// The provider's Helm engine (None: helm steps are skipped with the reason).
+    pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
+    /// The provider's node operations (None: node steps are skipped with the reason).
+    pub nodes: Option<std::sync::Arc<dyn crate::providers::NodeOperations>>,
 }
 
 impl StepContext {
@@ -76,6 +80,8 @@ impl StepContext {
             findings: Vec::new(),
             observed: String::new(),
             resources: ResourceCache::default(),
+            helm: None,
+            nodes: None,
         }
     }
 

@@ -1,29 +1,77 @@
-//! Helm primitives: the seam for the Helm issue. Until a provider offers the `helm` capability
-//! they are skipped with a reason — never reported as passed.
+//! Helm primitives: install, upgrade (GitOps: change the values file, never edit objects) and
+//! uninstall, through the provider's Helm engine — recorded renders on the embedded cluster,
+//! the `helm` binary on kind/existing. Without an engine the step is skipped with the reason.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Primitive, StepContext, StepError, StepOutcome};
+use crate::helm::{Cascade, HelmEngine, InstallRequest, ReleaseInfo, UninstallOptions};
 
-fn not_available(ctx: &StepContext, what: &str) -> StepOutcome {
-    StepOutcome::skip(format!("{what} is not yet available on provider `{}` (needs the helm capability)", ctx.provider))
+fn engine(ctx: &StepContext, what: &str) -> Result<Arc<dyn HelmEngine>, StepOutcome> {
+    ctx.helm.clone().ok_or_else(|| {
+        StepOutcome::skip(format!("{what} cannot run on provider `{}`: no Helm engine (the embedded cluster needs fixtures/renders.yaml; kind/existing need the `helm` binary)", ctx.provider))
+    })
 }
 
+/// Chart, values and options shared by install and upgrade.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(rename = "HelmInstall")]
 pub struct Install {
     pub release: String,
+    /// Chart reference as given to helm (`prometheus-community/kube-prometheus-stack`, a path, ...).
     pub chart: String,
     pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Values files (`-f`), relative to the scenario file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// Inline values (nested map), applied after the files.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, serde_json::Value>,
+    /// `--set` arguments (`a.b=c`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// `--wait` (helm's watcher strategy on real clusters).
     #[serde(default)]
     pub wait: bool,
+}
+
+impl Install {
+    fn request(&self, ctx: &StepContext, timeout: Option<Duration>) -> InstallRequest {
+        let mut req = InstallRequest::new(&self.release, &self.namespace, &self.chart);
+        req.version = self.version.clone();
+        req.values_files = self.values_files.iter().map(|f| resolve(ctx, f)).collect();
+        req.values = self.values.clone().into_iter().collect();
+        req.set = self.set.clone();
+        req.create_namespace = self.create_namespace;
+        req.wait = self.wait;
+        if let Some(t) = timeout {
+            req.timeout = t;
+        }
+        req
+    }
+}
+
+fn resolve(ctx: &StepContext, f: &str) -> PathBuf {
+    let p = PathBuf::from(f);
+    if p.is_absolute() { p } else { ctx.base_dir.join(p) }
+}
+
+fn summary(verb: &str, r: &ReleaseInfo) -> String {
+    format!(
+        "{verb} {} {}-{} in {}: revision {} {} ({} manifest objects)",
+        r.name, r.chart_name, r.chart_version, r.namespace, r.revision, r.status, r.resources.len()
+    )
 }
 
 impl Primitive for Install {
@@ -31,18 +79,69 @@ impl Primitive for Install {
         format!("helm install {} {}", self.release, self.chart)
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
-        Box::pin(async move { Ok(not_available(ctx, "helm.install")) })
+        Box::pin(async move {
+            let engine = match engine(ctx, "helm.install") {
+                Ok(e) => e,
+                Err(skip) => return Ok(skip),
+            };
+            let req = self.request(ctx, None);
+            let info = engine.install(&req).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            Ok(StepOutcome::done(summary("installed", &info)))
+        })
     }
+}
+
+/// `helm upgrade` with new values (the GitOps way to change a release).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Upgrade {
+    #[serde(flatten)]
+    pub chart: Install,
+    /// `--install`: install when the release does not exist.
+    #[serde(default)]
+    pub install: bool,
+}
+
+impl Primitive for Upgrade {
+    fn describe(&self) -> String {
+        format!("helm upgrade {} {}", self.chart.release, self.chart.chart)
+    }
+    fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
+        Box::pin(async move {
+            let engine = match engine(ctx, "helm.upgrade") {
+                Ok(e) => e,
+                Err(skip) => return Ok(skip),
+            };
+            let req = self.chart.request(ctx, None);
+            let info = engine.upgrade(&req, self.install).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            Ok(StepOutcome::done(summary("upgraded", &info)))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CascadeArg {
+    #[default]
+    Background,
+    Foreground,
+    Orphan,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(rename = "HelmUninstall")]
 pub struct Uninstall {
     pub release: String,
     pub namespace: String,
     #[serde(default)]
     pub wait: bool,
+    #[serde(default)]
+    pub keep_history: bool,
+    #[serde(default)]
+    pub cascade: CascadeArg,
+    /// Succeed when the release does not exist (for `finally` blocks).
+    #[serde(default)]
+    pub ignore_not_found: bool,
 }
 
 impl Primitive for Uninstall {
@@ -50,6 +149,35 @@ impl Primitive for Uninstall {
         format!("helm uninstall {}", self.release)
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
-        Box::pin(async move { Ok(not_available(ctx, "helm.uninstall")) })
+        Box::pin(async move {
+            let engine = match engine(ctx, "helm.uninstall") {
+                Ok(e) => e,
+                Err(skip) => return Ok(skip),
+            };
+            let opts = UninstallOptions {
+                keep_history: self.keep_history,
+                wait: self.wait,
+                cascade: match self.cascade {
+                    CascadeArg::Background => Cascade::Background,
+                    CascadeArg::Foreground => Cascade::Foreground,
+                    CascadeArg::Orphan => Cascade::Orphan,
+                },
+                ..Default::default()
+            };
+            match engine.uninstall(&self.release, &self.namespace, &opts).await {
+                Ok(report) => {
+                    let mut detail = format!("uninstalled {}: {} manifest objects deleted", self.release, report.deleted.len());
+                    if !report.kept.is_empty() {
+                        detail.push_str(&format!(", {} kept by resource policy", report.kept.len()));
+                        ctx.finding(report.message.clone());
+                    }
+                    Ok(StepOutcome::done(detail))
+                }
+                Err(e) if self.ignore_not_found && matches!(e.failure(), Some(crate::helm::Failure::NotFound | crate::helm::Failure::ReleaseNotLoaded(_))) => {
+                    Ok(StepOutcome::done(format!("release {} not installed", self.release)))
+                }
+                Err(e) => Err(StepError::Failed(e.to_string())),
+            }
+        })
     }
 }

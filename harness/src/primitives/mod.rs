@@ -136,10 +136,20 @@ catalogue! {
     "sabotage.released-pv" => SabotagePv(sabotage::ReleasedPv) ["name", "storageClass", "labels"] "Plant a PersistentVolume in phase Released.";
     "oracle.snapshot" => OracleSnapshot(oracle::Snapshot) ["name"] "Take an inventory of every object in the cluster.";
     "oracle.assert-clean" => OracleAssertClean(oracle::AssertClean) ["baseline", "ignore", "defaultChurn"] "Fail when objects were added or changed since a snapshot, with the likely reason for each.";
-    "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "values", "wait"] "Install a Helm chart (needs the helm capability).";
-    "helm.uninstall" => HelmUninstall(helm::Uninstall) ["release", "namespace", "wait"] "Uninstall a Helm release (needs the helm capability).";
+    "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait"] "Install a Helm chart (recorded renders on the embedded cluster, the helm binary elsewhere).";
+    "helm.upgrade" => HelmUpgrade(helm::Upgrade) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait", "install"] "Upgrade a release with new values (change the values file; never edit objects).";
+    "helm.uninstall" => HelmUninstall(helm::Uninstall) ["release", "namespace", "wait", "keepHistory", "cascade", "ignoreNotFound"] "Uninstall a Helm release (manifest objects only, as helm does).";
     "node.cordon" => NodeCordon(node::Cordon) ["node"] "Cordon a node (needs the nodes capability).";
-    "node.drain" => NodeDrain(node::Drain) ["node"] "Drain a node (needs the nodes capability).";
+    "node.uncordon" => NodeUncordon(node::Uncordon) ["node"] "Uncordon a node (needs the nodes capability).";
+    "node.drain" => NodeDrain(node::Drain) ["node", "ignoreDaemonsets", "timeout"] "Drain a node: cordon, evict its pods honouring PDBs, wait until they are gone.";
+    "node.restart-kubelet" => NodeRestartKubelet(node::RestartKubelet) ["node"] "Restart a node's kubelet (running containers restart).";
+    "node.restart-runtime" => NodeRestartRuntime(node::RestartRuntime) ["node"] "Restart a node's container runtime (running containers restart).";
+    "node.prune-images" => NodePruneImages(node::PruneImages) ["node"] "Remove images no container uses, on one node or every node.";
+    "node.remove-path" => NodeRemovePath(node::RemovePath) ["node", "path"] "Remove a node path below the kubelet pod, pod log or local-path dirs (never elsewhere).";
+    "node.assert-clean" => NodeAssertClean(node::AssertClean) ["nodes"] "Fail when nodes hold mounts, logs or volume dirs of pods/PVs that no longer exist, with the reason for each.";
+    "node.cleanup" => NodeCleanup(node::Cleanup) ["nodes"] "Unmount and remove exactly the node-level leftovers node.assert-clean reports.";
+    "sabotage.zombie-mount" => SabotageZombieMount(node::ZombieMount) ["node", "podUid", "volume"] "Plant a volume mount and dir of a pod uid that does not exist (a kubelet that died mid-teardown).";
+    "sabotage.orphan-pod-logs" => SabotageOrphanPodLogs(node::OrphanPodLogs) ["node", "namespace", "pod"] "Plant /var/log/pods logs (and link) of a pod that does not exist.";
 }
 
 impl Action {

@@ -34,7 +34,7 @@ impl Provider for ExistingProvider {
         "existing"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        Capabilities { helm: true, nodes: false }
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
@@ -49,6 +49,8 @@ impl Provider for ExistingProvider {
                     path.display(),
                     self.context.as_deref().unwrap_or("current")
                 ),
+                helm: Some(std::sync::Arc::new(crate::helm::HelmCli::new(Some(path.clone()), self.context.clone()))),
+                nodes: None,
             })
         })
     }

@@ -51,7 +51,7 @@ impl Provider for KindProvider {
         "kind"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        Capabilities { helm: true, nodes: false }
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
@@ -69,9 +69,12 @@ impl Provider for KindProvider {
             let client = client_for(&path, None).await?;
             Ok(ClusterHandle {
                 client,
-                kubeconfig: path,
+                kubeconfig: path.clone(),
                 context: Some(format!("kind-{}", self.cluster)),
                 description: format!("kind cluster {}", self.cluster),
+                helm: Some(std::sync::Arc::new(crate::helm::HelmCli::new(Some(path.clone()), Some(format!("kind-{}", self.cluster))))),
+                // Node operations on kind (docker exec into node containers) are not built yet.
+                nodes: None,
             })
         })
     }

@@ -3,7 +3,13 @@
 
 pub mod existing;
 pub mod kind;
+pub mod nodes;
 pub mod sim;
+
+use std::sync::Arc;
+
+use crate::helm::HelmEngine;
+pub use nodes::NodeOperations;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +24,11 @@ pub struct ClusterHandle {
     pub context: Option<String>,
     /// "embedded cluster cleanroom at http://127.0.0.1:PORT"
     pub description: String,
+    /// How Helm reaches this cluster (recorded renders on the embedded cluster, the `helm`
+    /// binary elsewhere).
+    pub helm: Option<Arc<dyn HelmEngine>>,
+    /// Node-level operations, when the provider can reach its nodes.
+    pub nodes: Option<Arc<dyn NodeOperations>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,16 +61,6 @@ pub trait Provider: Send {
     fn kept_in_process(&self) -> usize {
         0
     }
-}
-
-/// Seam for the Helm issue: a provider that can run Helm against its cluster.
-pub trait HelmCapable {
-    fn helm_binary(&self) -> Option<PathBuf>;
-}
-
-/// Seam for node-level operations (cordon, drain, kubelet restart, mounts, log dirs, image prune).
-pub trait NodeOps {
-    fn node_names(&self) -> Vec<String>;
 }
 
 pub fn by_name(name: &str, context: Option<String>, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {

@@ -28,7 +28,7 @@ impl Provider for SimProvider {
         "sim"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: false, nodes: false }
+        Capabilities { helm: true, nodes: true }
     }
     fn ensure<'a>(&'a mut self, scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
@@ -39,11 +39,22 @@ impl Provider for SimProvider {
             std::fs::create_dir_all(workdir).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
             let kubeconfig = workdir.join(format!("{scenario}.kubeconfig"));
             sim.write_kubeconfig(&kubeconfig).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
+            let client = sim.client();
+            // Helm on the embedded cluster installs recorded chart renders (fixtures/renders.yaml).
+            let helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>> = match crate::helm::RecordedRenderEngine::discover(client.clone()) {
+                Ok(engine) => Some(std::sync::Arc::new(engine)),
+                Err(e) => {
+                    tracing::warn!("helm steps will be skipped: {e}");
+                    None
+                }
+            };
             let handle = ClusterHandle {
-                client: sim.client(),
+                client,
                 kubeconfig,
                 context: None,
                 description: format!("embedded cluster {} at {}", sim.name(), sim.url()),
+                helm,
+                nodes: Some(std::sync::Arc::new(super::nodes::SimNodes(sim.nodes()))),
             };
             self.current = Some(sim);
             Ok(handle)

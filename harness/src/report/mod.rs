@@ -68,7 +68,9 @@ pub use summary::render as render_summary;
 
 static SECRET_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(
-        r#"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|client[_-]?secret|private[_-]?key|admin-password|bearer)(\\?["']?\s*[:=]\s*\\?["']?|\s+)([^\s"'\\,}]+)"#,
+        // `key: value` / `key=value`; only `Bearer` takes a bare space (so "Secret ns/name" is a
+        // name, not a credential).
+        r#"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|client[_-]?secret|private[_-]?key|admin-password|bearer)(\\?["']?\s*[:=]\s*\\?["']?|(?-i:\s+))([^\s"'\\,}]+)"#,
     )
     .expect("valid regex")
 });
@@ -77,7 +79,12 @@ static SECRET_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
 pub fn redact(text: &str) -> String {
     SECRET_RE
         .replace_all(text, |c: &regex::Captures<'_>| {
-            if &c[3] == "<redacted>" { c[0].to_string() } else { format!("{}{}<redacted>", &c[1], &c[2]) }
+            let bare_space = !c[2].contains([':', '=']);
+            if &c[3] == "<redacted>" || (bare_space && !c[1].eq_ignore_ascii_case("bearer")) {
+                c[0].to_string()
+            } else {
+                format!("{}{}<redacted>", &c[1], &c[2])
+            }
         })
         .into_owned()
 }
@@ -109,6 +116,7 @@ mod tests {
         assert_eq!(redact(r#"{"adminPassword": "x"}"#), r#"{"adminPassword": "x"}"#.replace("\"x\"", "\"x\""));
         assert!(!redact("token=abc123").contains("abc123"));
         assert!(!redact("Authorization: Bearer abc.def").contains("abc.def"));
+        assert_eq!(redact("Secret monitoring/x: inside leftover namespace"), "Secret monitoring/x: inside leftover namespace");
         assert!(!redact(r#""password":"s3cr3t""#).contains("s3cr3t"));
         let mut s = serde_json::json!({"kind": "Secret", "data": {"k": "dmFs"}});
         redact_object(&mut s);

@@ -75,6 +75,8 @@ pub struct RunEnv<'a> {
     pub report_dir: PathBuf,
     pub cancel: Cancel,
     pub progress: &'a dyn Progress,
+    pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
+    pub nodes: Option<std::sync::Arc<dyn crate::providers::NodeOperations>>,
 }
 
 /// Why a scenario cannot run on this provider, if it cannot.
@@ -115,6 +117,8 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     let started = Instant::now();
     env.progress.scenario_started(&scenario.name, &env.provider);
     let mut ctx = StepContext::new(env.client.clone(), &env.provider, env.capabilities, &env.run_id);
+    ctx.helm = env.helm.clone();
+    ctx.nodes = env.nodes.clone();
     if let Some(dir) = scenario.source.as_ref().and_then(|p| p.parent()) {
         ctx.base_dir = dir.to_path_buf();
     }

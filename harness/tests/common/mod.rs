@@ -35,6 +35,8 @@ pub async fn run_file(path: &Path) -> ScenarioResult {
         report_dir: report_dir.path().to_path_buf(),
         cancel: Cancel::never(),
         progress: &Quiet,
+        helm: handle.helm.clone(),
+        nodes: handle.nodes.clone(),
     };
     let r = run_scenario(&s, &env).await;
     provider.release(false).await.unwrap();

@@ -3,6 +3,7 @@
 //! only acts while it runs); what it made stays when it goes.
 
 pub mod alertmanager;
+pub mod certgen;
 pub mod common;
 pub mod kubelet;
 pub mod prometheus;

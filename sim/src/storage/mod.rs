@@ -66,6 +66,7 @@ pub fn install_storage_and_admission(server: &Arc<ApiServer>, setup: &ClusterSet
         Arc::new(protection::PvcProtection::default()),
         Arc::new(protection::PvProtection),
         Arc::new(crate::operators::OperatorController::new(operators)),
+        Arc::new(crate::operators::certgen::Certgen::default()),
     ];
     controllers.into_iter().map(|c| crate::controllers::spawn(server.clone(), c, shutdown.clone())).collect()
 }

@@ -1,0 +1,133 @@
+//! Node-level operations behind one small trait, so the embedded cluster (direct access to
+//! its node filesystems) and kind (`docker exec` into node containers) can both offer them.
+
+use futures::future::BoxFuture;
+
+/// A mount on a node (`/proc/mounts`-like entry).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeMount {
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DrainOutcome {
+    pub evicted: Vec<String>,
+    pub ignored: Vec<String>,
+}
+
+pub type NodeResult<T> = Result<T, String>;
+
+/// Typed node operations (what an operator does with `kubectl drain` and ssh/`docker exec`).
+pub trait NodeOperations: Send + Sync {
+    fn nodes(&self) -> Vec<String>;
+    fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>>;
+    fn uncordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>>;
+    fn drain<'a>(&'a self, node: &'a str, ignore_daemonsets: bool, timeout: std::time::Duration) -> BoxFuture<'a, NodeResult<DrainOutcome>>;
+    fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>>;
+    fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>>;
+    fn mounts<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>>;
+    fn pod_log_dirs<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
+    fn images<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
+    fn prune_images<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
+    fn remove_path<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<()>>;
+    fn path_exists<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<bool>>;
+    /// Directories (node paths) directly under `dir`, e.g. local-path volumes.
+    fn list_dir<'a>(&'a self, node: &'a str, dir: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
+    /// `readlink <path>`: None when `path` is not a symlink (or does not exist).
+    fn read_link<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<Option<String>>>;
+    /// `umount <target>`; Ok(false) when nothing was mounted there.
+    fn unmount<'a>(&'a self, node: &'a str, target: &'a str) -> BoxFuture<'a, NodeResult<bool>>;
+    /// Sabotage: what a kubelet that died mid-teardown leaves (a volume mount + dir of `pod_uid`).
+    fn plant_mount<'a>(&'a self, node: &'a str, pod_uid: &'a str, volume: &'a str) -> BoxFuture<'a, NodeResult<()>>;
+    /// Sabotage: a container log (`/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log`) and its link.
+    fn plant_pod_log<'a>(&'a self, node: &'a str, namespace: &'a str, pod: &'a str, uid: &'a str, container: &'a str) -> BoxFuture<'a, NodeResult<()>>;
+}
+
+/// The embedded cluster's nodes.
+pub struct SimNodes(pub cleanroom_sim::nodes::ops::NodeOps);
+
+impl NodeOperations for SimNodes {
+    fn nodes(&self) -> Vec<String> {
+        self.0.list()
+    }
+    fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async move { self.0.cordon(node).await.map_err(|e| e.to_string()) })
+    }
+    fn uncordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async move { self.0.uncordon(node).await.map_err(|e| e.to_string()) })
+    }
+    fn drain<'a>(&'a self, node: &'a str, ignore_daemonsets: bool, timeout: std::time::Duration) -> BoxFuture<'a, NodeResult<DrainOutcome>> {
+        Box::pin(async move {
+            let opts = cleanroom_sim::nodes::ops::DrainOptions { ignore_daemonsets, timeout };
+            let r = self.0.drain(node, &opts).await.map_err(|e| e.to_string())?;
+            Ok(DrainOutcome { evicted: r.evicted, ignored: r.ignored })
+        })
+    }
+    fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>> {
+        Box::pin(async move { self.0.restart_kubelet(node).await.map_err(|e| e.to_string()) })
+    }
+    fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>> {
+        Box::pin(async move { self.0.restart_runtime(node).await.map_err(|e| e.to_string()) })
+    }
+    fn mounts<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>> {
+        Box::pin(async move {
+            let m = self.0.mounts(node).await.map_err(|e| e.to_string())?;
+            Ok(m.into_iter().map(|m| NodeMount { source: m.source, target: m.target, fstype: m.fstype }).collect())
+        })
+    }
+    fn pod_log_dirs<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async move { self.0.pod_log_dirs(node).await.map_err(|e| e.to_string()) })
+    }
+    fn images<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async move { self.0.images(node).await.map_err(|e| e.to_string()) })
+    }
+    fn prune_images<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async move { self.0.prune_images(node).await.map_err(|e| e.to_string()) })
+    }
+    fn remove_path<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async move { self.0.remove_path(node, path).await.map_err(|e| e.to_string()) })
+    }
+    fn path_exists<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<bool>> {
+        Box::pin(async move { self.0.path_exists(node, path).await.map_err(|e| e.to_string()) })
+    }
+    fn list_dir<'a>(&'a self, node: &'a str, dir: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async move {
+            let root = self.0.root(node).map_err(|e| e.to_string())?;
+            let p = root.join(dir.trim_start_matches('/'));
+            let mut out = Vec::new();
+            match std::fs::read_dir(&p) {
+                Ok(rd) => {
+                    for e in rd.flatten() {
+                        out.push(format!("{}/{}", dir.trim_end_matches('/'), e.file_name().to_string_lossy()));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", p.display())),
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+    fn read_link<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<Option<String>>> {
+        Box::pin(async move {
+            let root = self.0.root(node).map_err(|e| e.to_string())?;
+            match std::fs::read_link(root.join(path.trim_start_matches('/'))) {
+                Ok(t) => Ok(Some(t.to_string_lossy().into_owned())),
+                // Not a link, or gone: either way there is nothing to resolve.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput) => Ok(None),
+                Err(e) => Err(format!("readlink {path}: {e}")),
+            }
+        })
+    }
+    fn unmount<'a>(&'a self, node: &'a str, target: &'a str) -> BoxFuture<'a, NodeResult<bool>> {
+        Box::pin(async move { self.0.unmount(node, target).await.map_err(|e| e.to_string()) })
+    }
+    fn plant_mount<'a>(&'a self, node: &'a str, pod_uid: &'a str, volume: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async move { self.0.plant_mount(node, pod_uid, volume).await.map_err(|e| e.to_string()) })
+    }
+    fn plant_pod_log<'a>(&'a self, node: &'a str, namespace: &'a str, pod: &'a str, uid: &'a str, container: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async move { self.0.plant_pod_log(node, namespace, pod, uid, container).await.map_err(|e| e.to_string()) })
+    }
+}
