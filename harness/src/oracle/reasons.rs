@@ -202,7 +202,11 @@ pub fn explain(
     if covering.is_empty() && !purges.is_empty() {
         return Reason::KindNotPurged { kind: o.kind.clone() };
     }
-    Reason::Unknown
+    match (o.group.as_str(), o.kind.as_str()) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => Reason::CrdNotDeletedByHelm,
+        ("", "Namespace") => Reason::NamespaceNotDeleted,
+        _ => Reason::Unknown,
+    }
 }
 
 /// Where the object came from, when that alone explains why an uninstall left it.
@@ -212,13 +216,11 @@ fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
         return Some(Reason::CreatedBy { manager: m.clone() });
     }
     match (o.group.as_str(), o.kind.as_str()) {
-        ("apiextensions.k8s.io", "CustomResourceDefinition") if manager.is_none() => Some(Reason::CrdNotDeletedByHelm),
         ("", "PersistentVolume") => o.phase.clone().map(|phase| Reason::Volume { phase }),
         ("", "Endpoints") => Some(Reason::FollowsService { service: format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name) }),
         ("discovery.k8s.io", "EndpointSlice") => o.service_name.as_ref().map(|s| Reason::FollowsService {
             service: format!("{}/{s}", o.namespace.as_deref().unwrap_or("")),
         }),
-        ("", "Namespace") => Some(Reason::NamespaceNotDeleted),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@ pub mod assert;
 pub mod cluster;
 mod context;
 pub mod helm;
+pub mod http;
 pub mod manifests;
 pub mod namespace;
 pub mod node;
@@ -139,6 +140,7 @@ catalogue! {
     "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait"] "Install a Helm chart (recorded renders on the embedded cluster, the helm binary elsewhere).";
     "helm.upgrade" => HelmUpgrade(helm::Upgrade) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait", "install"] "Upgrade a release with new values (change the values file; never edit objects).";
     "helm.uninstall" => HelmUninstall(helm::Uninstall) ["release", "namespace", "wait", "keepHistory", "cascade", "ignoreNotFound"] "Uninstall a Helm release (manifest objects only, as helm does).";
+    "http.get" => HttpGet(http::Get) ["service", "namespace", "port", "path", "basicAuth", "expectStatus"] "GET a path on a Service's Ready pod via port-forward (skipped on the embedded cluster: no processes answer).";
     "node.cordon" => NodeCordon(node::Cordon) ["node"] "Cordon a node (needs the nodes capability).";
     "node.uncordon" => NodeUncordon(node::Uncordon) ["node"] "Uncordon a node (needs the nodes capability).";
     "node.drain" => NodeDrain(node::Drain) ["node", "ignoreDaemonsets", "timeout"] "Drain a node: cordon, evict its pods honouring PDBs, wait until they are gone.";

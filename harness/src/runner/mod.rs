@@ -182,12 +182,17 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     }
     results.push(td);
 
-    let any_skipped = results.iter().any(|r| r.outcome == Outcome::Skipped && r.reason.as_deref().is_some_and(|r| !r.starts_with("not run")));
+    // A scenario passes when every step that could run passed; steps the provider cannot run
+    // stay `skipped` (with their reason) in the step list and are named in the scenario's reason.
+    // Only a scenario of which no step ran is itself `skipped`.
+    let skipped: Vec<&StepResult> = results.iter().filter(|r| r.outcome == Outcome::Skipped && r.reason.as_deref().is_some_and(|r| !r.starts_with("not run"))).collect();
+    let ran = results.iter().any(|r| r.outcome == Outcome::Passed && r.section != "teardown");
     let (outcome, reason) = match failure {
         Some(f) => (Outcome::Failed, Some(f)),
-        None if any_skipped => {
-            let why = results.iter().find(|r| r.outcome == Outcome::Skipped).and_then(|r| r.reason.clone());
-            (Outcome::Skipped, why)
+        None if !skipped.is_empty() && !ran => (Outcome::Skipped, skipped[0].reason.clone()),
+        None if !skipped.is_empty() => {
+            let names: Vec<String> = skipped.iter().map(|r| format!("`{}` ({})", r.name, r.reason.clone().unwrap_or_default())).collect();
+            (Outcome::Passed, Some(format!("{} step(s) skipped: {}", skipped.len(), names.join("; "))))
         }
         None => (Outcome::Passed, None),
     };
