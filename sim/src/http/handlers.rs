@@ -380,8 +380,38 @@ pub(crate) fn post_subresource(server: &Arc<ApiServer>, rt: &ResourceType, ns: O
             server.patch(&pods, ns, name, PatchType::Merge, &json!({"spec": {"nodeName": node}}), None, &WriteOptions::default())?;
             Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
         }
+        ("ServiceAccount", Some("token")) => {
+            let sas = server.resource("", "v1", "serviceaccounts")?;
+            server.get(&sas, ns, name)?;
+            Ok(json_response(201, &token_request(ns.unwrap_or("default"), name, body)))
+        }
         _ => Err(ApiError::method_not_allowed("")),
     }
+}
+
+/// A TokenRequest answer: an unsigned JWT-shaped token (nothing here verifies it).
+fn token_request(ns: &str, name: &str, mut body: Value) -> Value {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let secs = body.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    let now = chrono::Utc::now();
+    let exp = now + chrono::Duration::seconds(secs);
+    let sub = format!("system:serviceaccount:{ns}:{name}");
+    let claims = json!({"aud": body.pointer("/spec/audiences").cloned().unwrap_or(json!([])), "sub": sub, "iat": now.timestamp(), "exp": exp.timestamp()});
+    let token = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+    // Index assignment panics on non-objects; a malformed body gets a fresh one.
+    if !body.is_object() {
+        body = json!({});
+    }
+    if !body["spec"].is_object() {
+        body["spec"] = json!({});
+    }
+    body["kind"] = json!("TokenRequest");
+    body["apiVersion"] = json!("authentication.k8s.io/v1");
+    body["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": now.format("%Y-%m-%dT%H:%M:%SZ").to_string()});
+    body["spec"]["expirationSeconds"] = json!(secs);
+    body["status"] = json!({"token": token, "expirationTimestamp": exp.format("%Y-%m-%dT%H:%M:%SZ").to_string()});
+    body
 }
 
 /// `metav1.LabelSelector` → the string form (`a=b,c in (d)`), as Scale.status.selector.

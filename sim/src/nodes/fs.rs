@@ -175,6 +175,18 @@ pub fn remove_mounts_of_pod(node_root: &Path, uid: &str) {
     write_lines(&node_root.join(MOUNTS), &keep);
 }
 
+/// Unmount one target (drop its mount-table line); returns whether it was mounted.
+pub fn remove_mount(node_root: &Path, target: &str) -> bool {
+    let _g = FS_LOCK.lock();
+    let cur = read_mounts(node_root);
+    if !cur.iter().any(|m| m.target == target) {
+        return false;
+    }
+    let keep: Vec<String> = cur.iter().filter(|m| m.target != target).map(|m| m.line()).collect();
+    write_lines(&node_root.join(MOUNTS), &keep);
+    true
+}
+
 /// Image store entries: `(reference, image id)`.
 pub fn read_images(node_root: &Path) -> Vec<(String, String)> {
     std::fs::read_to_string(node_root.join(IMAGES))

@@ -205,6 +205,43 @@ impl NodeOps {
         }
     }
 
+    /// What a kubelet that died mid-teardown leaves: the tmpfs mount of an emptyDir
+    /// (`medium: Memory`) volume of pod `pod_uid`, and its volume directory, exactly as the
+    /// kubelet creates them when it starts the pod. Nothing checks that the pod exists.
+    pub async fn plant_mount(&self, node: &str, pod_uid: &str, volume: &str) -> Result<(), NodeOpError> {
+        for part in [pod_uid, volume] {
+            if part.is_empty() || part.contains('/') || part == ".." || part.contains(char::is_whitespace) {
+                return Err(NodeOpError::BadPath(part.to_string()));
+            }
+        }
+        let root = self.root(node)?;
+        let target = fs::volume_dir(pod_uid, "empty-dir", volume);
+        std::fs::create_dir_all(fs::host_path(&root, &target))?;
+        let entry = fs::MountEntry { source: "tmpfs".into(), target, fstype: "tmpfs".into(), options: "rw,relatime,size=16318496k".into() };
+        fs::add_mounts(&root, &[entry]);
+        Ok(())
+    }
+
+    /// `umount <target>`: drop the mount-table entry (the directory stays); returns whether it
+    /// was mounted.
+    pub async fn unmount(&self, node: &str, target: &str) -> Result<bool, NodeOpError> {
+        let root = self.root(node)?;
+        Ok(fs::remove_mount(&root, target))
+    }
+
+    /// What a pod's logs look like when the kubelet removed the pod but not its logs:
+    /// `/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log` and its `/var/log/containers` link.
+    pub async fn plant_pod_log(&self, node: &str, namespace: &str, pod: &str, uid: &str, container: &str) -> Result<(), NodeOpError> {
+        for part in [namespace, pod, uid, container] {
+            if part.is_empty() || part.contains('/') || part == ".." {
+                return Err(NodeOpError::BadPath(part.to_string()));
+            }
+        }
+        let root = self.root(node)?;
+        fs::write_container_log(&root, namespace, pod, uid, container, 0, &fs::new_container_id(), &format!("{container} started"));
+        Ok(())
+    }
+
     /// Whether a node-internal path exists.
     pub async fn path_exists(&self, node: &str, path: &str) -> Result<bool, NodeOpError> {
         Ok(std::fs::symlink_metadata(fs::host_path(&self.root(node)?, path)).is_ok())

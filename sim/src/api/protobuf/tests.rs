@@ -1,4 +1,5 @@
 use super::*;
+use serde_json::Value;
 use serde_json::json;
 
 /// A minimal protobuf encoder for building test vectors.
@@ -36,6 +37,11 @@ impl Enc {
     }
     fn entry(self, n: u32, k: &str, v: &[u8]) -> Self {
         self.msg(n, Enc::default().str(1, k).bytes(2, v))
+    }
+    fn double(self, n: u32, v: f64) -> Self {
+        let mut s = self.key(n, 1);
+        s.0.extend_from_slice(&v.to_le_bytes());
+        s
     }
 }
 
@@ -149,9 +155,9 @@ fn decodes_configmap_namespace_event_sa_lease_options() {
 
 #[test]
 fn rejects_unsupported_and_malformed() {
-    let e = decode(&envelope("apps/v1", "Deployment", Enc::default())).unwrap_err();
+    let e = decode(&envelope("example.com/v1", "Widget", Enc::default())).unwrap_err();
     assert!(e.is_unsupported());
-    assert_eq!(e, ProtobufError::UnsupportedKind { api_version: "apps/v1".into(), kind: "Deployment".into() });
+    assert_eq!(e, ProtobufError::UnsupportedKind { api_version: "example.com/v1".into(), kind: "Widget".into() });
     assert_eq!(decode(b"{}").unwrap_err(), ProtobufError::MissingMagic);
     let mut b = envelope("v1", "Secret", Enc::default().msg(1, meta()));
     b.truncate(b.len() - 3);
@@ -197,4 +203,278 @@ fn never_panics_on_garbage() {
     let mut b = MAGIC.to_vec();
     b.extend([0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
     assert!(decode(&b).is_err());
+}
+
+fn name(n: &str) -> Enc {
+    Enc::default().str(1, n)
+}
+/// IntOrString as an int (type 0) or a string (type 1).
+fn ios_int(v: i64) -> Enc {
+    Enc::default().int(1, 0).int(2, v)
+}
+fn ios_str(v: &str) -> Enc {
+    Enc::default().int(1, 1).str(3, v)
+}
+fn quantity(v: &str) -> Vec<u8> {
+    Enc::default().str(1, v).0
+}
+
+#[test]
+fn decodes_service_with_int_or_string_ports() {
+    let spec = Enc::default()
+        .msg(1, Enc::default().str(1, "80-8080").str(2, "TCP").int(3, 80).msg(4, ios_int(8080)).int(5, 0))
+        .msg(1, Enc::default().str(1, "web").str(2, "TCP").int(3, 443).msg(4, ios_str("https")))
+        .entry(2, "app", b"web")
+        .str(3, "")
+        .str(4, "ClusterIP")
+        .str(7, "");
+    let raw = Enc::default()
+        .msg(1, name("web").entry(11, "app", b"web"))
+        .msg(2, spec)
+        .msg(3, Enc::default().msg(1, Enc::default()));
+    let v = decode(&envelope("v1", "Service", raw)).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "kind": "Service", "apiVersion": "v1",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "ports": [
+                    {"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080},
+                    {"name": "web", "protocol": "TCP", "port": 443, "targetPort": "https"}
+                ],
+                "selector": {"app": "web"},
+                "type": "ClusterIP"
+            },
+            "status": {"loadBalancer": {}}
+        })
+    );
+}
+
+#[test]
+fn decodes_deployment_with_template_resources_env_and_probes() {
+    let http_probe = Enc::default()
+        .msg(1, Enc::default().msg(2, Enc::default().str(1, "/healthz").msg(2, ios_str("http")).str(4, "HTTP")))
+        .int(2, 0)
+        .int(4, 10)
+        .int(6, 3);
+    let tcp_probe = Enc::default().msg(1, Enc::default().msg(3, Enc::default().msg(1, ios_int(80))));
+    let container = Enc::default()
+        .str(1, "nginx")
+        .str(2, "nginx:1.27")
+        .msg(6, Enc::default().str(1, "http").int(2, 0).int(3, 80).str(4, "TCP"))
+        .msg(7, Enc::default().str(1, "A").str(2, "1"))
+        .msg(7, Enc::default().str(1, "EMPTY").str(2, ""))
+        .msg(8, Enc::default().entry(1, "cpu", &quantity("500m")).entry(1, "memory", &quantity("128Mi")).entry(2, "cpu", &quantity("250m")))
+        .msg(10, http_probe)
+        .msg(11, tcp_probe)
+        .str(13, "/dev/termination-log")
+        .str(14, "IfNotPresent")
+        .key(16, 0)
+        .varint(0);
+    let pod_spec = Enc::default().msg(2, container).str(3, "Always").int(4, 30).str(6, "ClusterFirst");
+    let spec = Enc::default()
+        .int(1, 2)
+        .msg(2, Enc::default().entry(1, "app", b"web"))
+        .msg(3, Enc::default().msg(1, Enc::default().entry(11, "app", b"web")).msg(2, pod_spec))
+        .msg(4, Enc::default().str(1, "RollingUpdate").msg(2, Enc::default().msg(1, ios_str("25%")).msg(2, ios_str("25%"))))
+        .int(5, 0)
+        .int(6, 10)
+        .key(7, 0)
+        .varint(0)
+        .int(9, 600);
+    let raw = Enc::default().msg(1, name("web")).msg(2, spec).msg(3, Enc::default());
+    let v = decode(&envelope("apps/v1", "Deployment", raw)).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "kind": "Deployment", "apiVersion": "apps/v1",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [{
+                            "name": "nginx",
+                            "image": "nginx:1.27",
+                            "ports": [{"name": "http", "containerPort": 80, "protocol": "TCP"}],
+                            "env": [{"name": "A", "value": "1"}, {"name": "EMPTY"}],
+                            "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "250m"}},
+                            "livenessProbe": {
+                                "httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
+                                "periodSeconds": 10,
+                                "failureThreshold": 3
+                            },
+                            "readinessProbe": {"tcpSocket": {"port": 80}},
+                            "terminationMessagePath": "/dev/termination-log",
+                            "imagePullPolicy": "IfNotPresent"
+                        }],
+                        "restartPolicy": "Always",
+                        "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst"
+                    }
+                },
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                "revisionHistoryLimit": 10,
+                "progressDeadlineSeconds": 600
+            },
+            "status": {}
+        })
+    );
+}
+
+#[test]
+fn decodes_job_cluster_role_pdb_and_eviction() {
+    let pod = Enc::default().msg(2, name("j").str(2, "busybox:1.37")).str(3, "Never");
+    let job = Enc::default().msg(1, name("j")).msg(2, Enc::default().int(7, 0).msg(6, Enc::default().msg(1, Enc::default()).msg(2, pod)));
+    let v = decode(&envelope("batch/v1", "Job", job)).unwrap();
+    assert_eq!(
+        v["spec"],
+        json!({
+            "backoffLimit": 0,
+            "template": {"metadata": {}, "spec": {"containers": [{"name": "j", "image": "busybox:1.37", "resources": {}}], "restartPolicy": "Never"}}
+        })
+    );
+    assert_eq!(v["status"], json!({}));
+
+    let rule = Enc::default().str(1, "list").str(2, "").str(3, "nodes");
+    let cr = Enc::default().msg(1, name("cr")).msg(2, rule);
+    let v = decode(&envelope("rbac.authorization.k8s.io/v1", "ClusterRole", cr)).unwrap();
+    assert_eq!(
+        v,
+        json!({"kind": "ClusterRole", "apiVersion": "rbac.authorization.k8s.io/v1", "metadata": {"name": "cr"},
+               "rules": [{"verbs": ["list"], "apiGroups": [""], "resources": ["nodes"]}]})
+    );
+    // `rules` has no omitempty: Go renders a nil slice as null.
+    let v = decode(&envelope("rbac.authorization.k8s.io/v1", "ClusterRole", Enc::default().msg(1, name("e")))).unwrap();
+    assert_eq!(v["rules"], Value::Null);
+
+    let pdb = Enc::default()
+        .msg(1, name("p"))
+        .msg(2, Enc::default().msg(1, ios_int(1)).msg(2, Enc::default().entry(1, "app", b"web")))
+        .msg(3, Enc::default().int(1, 0).int(3, 0).int(4, 0).int(5, 0).int(6, 0));
+    let v = decode(&envelope("policy/v1", "PodDisruptionBudget", pdb)).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "kind": "PodDisruptionBudget", "apiVersion": "policy/v1",
+            "metadata": {"name": "p"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
+        })
+    );
+    let pct = Enc::default().msg(2, Enc::default().msg(3, ios_str("50%")));
+    assert_eq!(decode(&envelope("policy/v1", "PodDisruptionBudget", pct)).unwrap()["spec"], json!({"maxUnavailable": "50%"}));
+
+    let ev = Enc::default().msg(1, name("web-0").str(3, "default")).msg(2, Enc::default().int(1, 0).str(4, "Foreground"));
+    let v = decode(&envelope("policy/v1", "Eviction", ev)).unwrap();
+    assert_eq!(
+        v,
+        json!({"kind": "Eviction", "apiVersion": "policy/v1", "metadata": {"name": "web-0", "namespace": "default"},
+               "deleteOptions": {"gracePeriodSeconds": 0, "propagationPolicy": "Foreground"}})
+    );
+}
+
+#[test]
+fn decodes_token_request_scale_and_crd_schema() {
+    let tr = Enc::default().msg(2, Enc::default().str(1, "https://kubernetes.default.svc").int(4, 3600));
+    let v = decode(&envelope("authentication.k8s.io/v1", "TokenRequest", tr)).unwrap();
+    assert_eq!(v["spec"], json!({"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3600}));
+
+    let scale = Enc::default().msg(1, name("web")).msg(2, Enc::default().int(1, 0));
+    let v = decode(&envelope("autoscaling/v1", "Scale", scale)).unwrap();
+    assert_eq!(v["spec"], json!({}), "replicas is int32 omitempty in autoscaling/v1 ScaleSpec");
+
+    // properties.spec: {type: object, x-kubernetes-preserve-unknown-fields: false,
+    // properties: {size: {type: integer, minimum: 1, default: 3}}, additionalProperties: true},
+    // items as a schema, enum values as raw JSON.
+    let size = Enc::default().str(5, "integer").double(11, 1.0).msg(8, Enc::default().bytes(1, b"3"));
+    let spec = Enc::default()
+        .str(5, "object")
+        .msg(29, Enc::default().str(1, "size").msg(2, size))
+        .msg(30, Enc::default().key(1, 0).varint(1))
+        .key(38, 0)
+        .varint(0);
+    let tags = Enc::default().str(5, "array").msg(24, Enc::default().msg(1, Enc::default().str(5, "string").msg(20, Enc::default().bytes(1, b"\"a\""))));
+    let schema = Enc::default().str(5, "object").msg(29, Enc::default().str(1, "spec").msg(2, spec)).msg(29, Enc::default().str(1, "tags").msg(2, tags));
+    let version = Enc::default().str(1, "v1").key(2, 0).varint(1).key(3, 0).varint(1).msg(4, Enc::default().msg(1, schema));
+    let names = Enc::default().str(1, "widgets").str(2, "widget").str(4, "Widget");
+    let crd = Enc::default()
+        .msg(1, name("widgets.example.com"))
+        .msg(2, Enc::default().str(1, "example.com").msg(3, names).str(4, "Namespaced").msg(7, version));
+    let v = decode(&envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)).unwrap();
+    assert_eq!(v["spec"]["names"], json!({"plural": "widgets", "singular": "widget", "kind": "Widget"}));
+    let ver = &v["spec"]["versions"][0];
+    assert_eq!((ver["name"].clone(), ver["served"].clone(), ver["storage"].clone()), (json!("v1"), json!(true), json!(true)));
+    assert_eq!(
+        ver["schema"]["openAPIV3Schema"],
+        json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {"size": {"type": "integer", "minimum": 1, "default": 3}},
+                    "additionalProperties": true,
+                    "x-kubernetes-preserve-unknown-fields": false
+                },
+                "tags": {"type": "array", "items": {"type": "string", "enum": ["a"]}}
+            }
+        })
+    );
+}
+
+#[test]
+fn every_served_kind_decodes_an_empty_message() {
+    for (av, kind) in generated::KINDS {
+        let v = decode(&envelope(av, kind, Enc::default())).unwrap_or_else(|e| panic!("{av} {kind}: {e}"));
+        assert_eq!(v["kind"], json!(kind));
+        assert!(supports(av, kind));
+    }
+    for kind in ["Service", "Pod", "Node", "PersistentVolumeClaim", "ResourceQuota", "Endpoints", "LimitRange"] {
+        assert!(supports("v1", kind), "{kind}");
+    }
+    for (av, kind) in [
+        ("apps/v1", "StatefulSet"),
+        ("batch/v1", "CronJob"),
+        ("networking.k8s.io/v1", "Ingress"),
+        ("scheduling.k8s.io/v1", "PriorityClass"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("apiregistration.k8s.io/v1", "APIService"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("resource.k8s.io/v1", "ResourceClaim"),
+    ] {
+        assert!(supports(av, kind), "{av} {kind}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    // JSONSchemaProps.not (28) nested far beyond MAX_DEPTH.
+    let mut m = Enc::default();
+    for _ in 0..10_000 {
+        m = Enc::default().msg(28, m);
+    }
+    let schema = Enc::default().msg(1, m);
+    let crd = Enc::default().msg(2, Enc::default().msg(7, Enc::default().msg(4, schema)));
+    assert_eq!(decode(&envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)).unwrap_err(), ProtobufError::TooDeep);
+}
+
+#[test]
+fn never_panics_on_garbage_for_any_kind() {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for (av, kind) in generated::KINDS {
+        for _ in 0..300 {
+            let n = (next() % 96) as usize;
+            let e = Enc((0..n).map(|_| next() as u8).collect());
+            let _ = decode(&envelope(av, kind, e));
+        }
+    }
 }
