@@ -254,7 +254,7 @@ async fn sabotage_purge_and_oracle_reasons() {
     let err = check.run(&mut ctx).await.unwrap_err();
     let StepError::Leftovers { listing, .. } = &err else { panic!("{err}") };
     assert!(listing.contains("StatefulSet.apps sab/db: label app.kubernetes.io/instance=rel-db differs from the purged value `rel`"), "{listing}");
-    assert!(listing.contains("PersistentVolume pv1: no purge covered kind PersistentVolume"), "{listing}");
+    assert!(listing.contains("PersistentVolume pv1: Released volume: its claim is gone and nothing reclaimed it"), "{listing}");
     assert!(!listing.contains("ClusterRole"), "the ClusterRole was purged: {listing}");
     assert!(ctx.leftovers.len() >= 5, "{listing}"); // ns (and what the cluster put in it), sts, pv, crd, webhook
 
@@ -288,18 +288,11 @@ async fn sabotage_purge_and_oracle_reasons() {
 #[tokio::test]
 async fn helm_and_node_primitives_skip_with_a_reason() {
     let sim = common::sim().await;
+    // A context without the provider's Helm engine and node operations.
     let mut ctx = common::ctx(&sim);
-    let out = p::helm::Install {
-        release: "r".into(),
-        chart: "c".into(),
-        namespace: "n".into(),
-        values: BTreeMap::new(),
-        wait: false,
-    }
-    .run(&mut ctx)
-    .await
-    .unwrap();
-    assert!(out.skipped.unwrap().contains("not yet available on provider `sim`"));
+    let install: p::helm::Install = serde_json::from_value(serde_json::json!({"release": "r", "chart": "c", "namespace": "n"})).unwrap();
+    let out = install.run(&mut ctx).await.unwrap();
+    assert!(out.skipped.unwrap().contains("cannot run on provider `sim`: no Helm engine"));
     let out = p::node::Cordon { node: "n".into() }.run(&mut ctx).await.unwrap();
     assert!(out.skipped.is_some());
 }

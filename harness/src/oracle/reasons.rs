@@ -71,7 +71,7 @@ impl fmt::Display for Reason {
             }
             Reason::CrdNotDeletedByHelm => f.write_str("CRD from the chart's crds/ directory: helm uninstall never deletes CRDs"),
             Reason::Volume { phase } if phase == "Released" => {
-                f.write_str("Released volume: its claim is gone and the reclaim policy (Retain) keeps it")
+                f.write_str("Released volume: its claim is gone and nothing reclaimed it (reclaim policy Retain, or no provisioner to delete it)")
             }
             Reason::Volume { phase } => write!(f, "volume in phase {phase}: still bound to a claim that is left over"),
             Reason::FollowsService { service } => write!(f, "belongs to Service {service}, which is left over"),

@@ -59,8 +59,8 @@ impl Primitive for Get {
         Box::pin(async move {
             if ctx.provider == "sim" {
                 return Ok(StepOutcome::skip(format!(
-                    "http.get {}/{}{}: the embedded cluster runs no container processes, so nothing answers HTTP on provider sim",
-                    self.namespace, self.service, self.path
+                    "GET {} on service {}/{}: the embedded cluster runs no container processes, so nothing answers HTTP on provider sim",
+                    self.path, self.namespace, self.service
                 )));
             }
             let status = self.request(ctx).await?;

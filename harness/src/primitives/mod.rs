@@ -159,7 +159,7 @@ impl Action {
     pub fn summary(&self) -> String {
         let v = serde_json::to_value(self).unwrap_or_default();
         let args = v.get(self.name()).cloned().unwrap_or_default();
-        let main = ["name", "file", "release", "selector", "group", "baseline", "kind", "node"]
+        let main = ["name", "file", "release", "service", "selector", "group", "baseline", "kind", "node"]
             .iter()
             .find_map(|k| args.get(*k).and_then(|x| x.as_str()).map(str::to_string));
         match main {
