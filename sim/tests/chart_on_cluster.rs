@@ -4,22 +4,8 @@
 
 mod common;
 
-use common::{fixture, Harness};
+use common::{fixture, split_crds, Harness};
 
-fn split_crds(text: &str) -> (String, String) {
-    let (mut crds, mut rest) = (String::new(), String::new());
-    for doc in text.split("\n---") {
-        let body = doc.trim_start_matches('-').trim();
-        if !body.lines().any(|l| l.starts_with("kind:")) {
-            continue;
-        }
-        let target = if body.lines().any(|l| l == "kind: CustomResourceDefinition") { &mut crds } else { &mut rest };
-        target.push_str("---\n");
-        target.push_str(body);
-        target.push('\n');
-    }
-    (crds, rest)
-}
 
 const PVC: &str = "prometheus-prometheus-stack-kube-prom-prometheus-db-prometheus-prometheus-stack-kube-prom-prometheus-0";
 

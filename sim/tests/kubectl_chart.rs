@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fixture, Harness};
+use common::{fixture, split_crds, Harness};
 
 const CRDS: [&str; 10] = [
     "alertmanagerconfigs.monitoring.coreos.com", "alertmanagers.monitoring.coreos.com", "podmonitors.monitoring.coreos.com",
@@ -95,18 +95,3 @@ async fn watch_streams_changes_to_kubectl() {
     assert_eq!(rows, vec!["ADDED w1 1", "MODIFIED w1 2", "DELETED w1 2"], "{text}");
 }
 
-/// Split a multi-document manifest into (CRD documents, everything else).
-fn split_crds(text: &str) -> (String, String) {
-    let (mut crds, mut rest) = (String::new(), String::new());
-    for doc in text.split("\n---") {
-        let body = doc.trim_start_matches('-').trim();
-        if !body.lines().any(|l| l.starts_with("kind:")) {
-            continue;
-        }
-        let target = if body.lines().any(|l| l == "kind: CustomResourceDefinition") { &mut crds } else { &mut rest };
-        target.push_str("---\n");
-        target.push_str(body);
-        target.push('\n');
-    }
-    (crds, rest)
-}

@@ -5,29 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fixture, Harness};
+use common::{fixture, get_json, wait_for, Harness};
 use serde_json::{json, Value};
 
 const PROM: &str = "prometheus-stack-kube-prom-prometheus";
 const AM: &str = "prometheus-stack-kube-prom-alertmanager";
 
-async fn wait_for<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..secs * 20 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
-async fn get_json(h: &Harness, args: &[&str]) -> Option<Value> {
-    let mut a = vec!["get"];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["-o", "json"]);
-    let r = h.kubectl(&a).await;
-    (r.code == 0).then(|| serde_json::from_str(&r.stdout).ok()).flatten()
-}
 
 /// Documents of the rendered chart whose kind is in `kinds`.
 fn docs(kinds: &[&str]) -> String {

@@ -6,32 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::Harness;
+use common::{get_json, wait_for, Harness};
 use serde_json::Value;
 
 const NODE: &str = "cleanroom-worker";
 
-/// Poll `f` until it returns Some (10 s).
-async fn wait_for<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..200 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
-async fn get_json(h: &Harness, args: &[&str]) -> Option<Value> {
-    let mut a = vec!["get"];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["-o", "json"]);
-    let r = h.kubectl(&a).await;
-    if r.code != 0 {
-        return None;
-    }
-    serde_json::from_str(&r.stdout).ok()
-}
 
 /// The node the provisioner needs (created here when the node controllers are not running).
 async fn ensure_node(h: &Harness) {
@@ -59,7 +39,7 @@ async fn provision(h: &Harness, name: &str, class: Option<&str>) -> Value {
     let r = h.kubectl_stdin(&["apply", "-f", "-"], Some(pvc_yaml(name, class, "2Gi"))).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     h.ok(&["annotate", "pvc", name, &format!("volume.kubernetes.io/selected-node={NODE}")]).await;
-    wait_for("claim bound", async || {
+    wait_for("claim bound", 10, async || {
         let v = get_json(h, &["pvc", name]).await?;
         (v.pointer("/status/phase")? == "Bound").then_some(v)
     })
@@ -81,7 +61,7 @@ async fn default_class_and_finalizer_on_new_claims() {
     let pvc = get_json(&h, &["pvc", "data"]).await.unwrap();
     assert_eq!(pvc.pointer("/spec/storageClassName").unwrap(), "standard");
     assert_eq!(pvc.pointer("/metadata/finalizers").unwrap(), &serde_json::json!(["kubernetes.io/pvc-protection"]));
-    wait_for("WaitForFirstConsumer event", async || {
+    wait_for("WaitForFirstConsumer event", 10, async || {
         let out = h.ok(&["describe", "pvc", "data"]).await;
         out.contains("WaitForFirstConsumer").then_some(()).filter(|_| out.contains("waiting for first consumer to be created before binding"))
     })
@@ -98,7 +78,7 @@ async fn claim_with_missing_class_stays_pending_with_event() {
     let h = Harness::start().await;
     let r = h.kubectl_stdin(&["apply", "-f", "-"], Some(pvc_yaml("lost", Some("fast-ssd"), "1Gi"))).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let out = wait_for("ProvisioningFailed", async || {
+    let out = wait_for("ProvisioningFailed", 10, async || {
         let out = h.ok(&["get", "events", "--field-selector", "involvedObject.name=lost"]).await;
         out.contains("ProvisioningFailed").then_some(out)
     })
@@ -126,7 +106,7 @@ async fn wffc_claim_is_provisioned_on_the_selected_node_and_deleted_with_it() {
     assert_eq!(anns["volume.kubernetes.io/storage-provisioner"], "rancher.io/local-path");
     assert_eq!(anns["volume.beta.kubernetes.io/storage-provisioner"], "rancher.io/local-path");
 
-    let pv = wait_for("pv bound", async || {
+    let pv = wait_for("pv bound", 10, async || {
         let v = get_json(&h, &["pv", &pv_name]).await?;
         (v.pointer("/status/phase")? == "Bound").then_some(v)
     })
@@ -153,7 +133,7 @@ async fn wffc_claim_is_provisioned_on_the_selected_node_and_deleted_with_it() {
 
     // Delete policy: the claim goes, the volume is Released, reclaimed and removed with its directory.
     h.ok(&["delete", "pvc", "web-data", "--wait=false"]).await;
-    wait_for("pv removed", async || (h.kubectl(&["get", "pv", &pv_name]).await.code != 0).then_some(())).await;
+    wait_for("pv removed", 10, async || (h.kubectl(&["get", "pv", &pv_name]).await.code != 0).then_some(())).await;
     assert!(!host_dir.exists(), "{host_dir:?} should be removed");
 }
 
@@ -167,7 +147,7 @@ async fn retained_volume_stays_released_with_its_claim_ref() {
     let uid = pvc.pointer("/metadata/uid").unwrap().as_str().unwrap().to_string();
     let pv_name = format!("pvc-{uid}");
     h.ok(&["delete", "pvc", "keepme"]).await;
-    let pv = wait_for("pv released", async || {
+    let pv = wait_for("pv released", 10, async || {
         let v = get_json(&h, &["pv", &pv_name]).await?;
         (v.pointer("/status/phase")? == "Released").then_some(v)
     })
@@ -198,7 +178,7 @@ async fn claim_in_use_stays_terminating_until_its_pod_goes() {
     let pvc = get_json(&h, &["pvc", "inuse"]).await.unwrap();
     assert!(pvc.pointer("/metadata/deletionTimestamp").is_some());
     h.ok(&["delete", "pod", "user", "--grace-period=0", "--force"]).await;
-    wait_for("claim gone", async || (h.kubectl(&["get", "pvc", "inuse"]).await.code != 0).then_some(())).await;
+    wait_for("claim gone", 10, async || (h.kubectl(&["get", "pvc", "inuse"]).await.code != 0).then_some(())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,9 +186,9 @@ async fn available_volume_binds_statically() {
     let h = Harness::start().await;
     let pv = "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: manual-1\nspec:\n  storageClassName: manual\n  capacity:\n    storage: 5Gi\n  accessModes: [ReadWriteOnce]\n  hostPath:\n    path: /tmp/manual-1\n";
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pv.into())).await.code, 0);
-    wait_for("pv available", async || (phase(&h, &["pv", "manual-1"]).await? == "Available").then_some(())).await;
+    wait_for("pv available", 10, async || (phase(&h, &["pv", "manual-1"]).await? == "Available").then_some(())).await;
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pvc_yaml("claim", Some("manual"), "3Gi"))).await.code, 0);
-    let pvc = wait_for("claim bound", async || {
+    let pvc = wait_for("claim bound", 10, async || {
         let v = get_json(&h, &["pvc", "claim"]).await?;
         (v.pointer("/status/phase")? == "Bound").then_some(v)
     })
@@ -219,7 +199,7 @@ async fn available_volume_binds_statically() {
     assert_eq!(pv.pointer("/metadata/annotations/pv.kubernetes.io~1bound-by-controller").unwrap(), "yes");
     // Retain (the PV default): deleting the claim leaves the volume Released.
     h.ok(&["delete", "pvc", "claim"]).await;
-    wait_for("pv released", async || (phase(&h, &["pv", "manual-1"]).await? == "Released").then_some(())).await;
+    wait_for("pv released", 10, async || (phase(&h, &["pv", "manual-1"]).await? == "Released").then_some(())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +212,7 @@ async fn pod_with_wffc_claim_gets_a_volume_on_its_node() {
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pvc_yaml("db", None, "10Gi"))).await.code, 0);
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: db-0\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n    volumeMounts:\n    - name: d\n      mountPath: /d\n  volumes:\n  - name: d\n    persistentVolumeClaim:\n      claimName: db\n";
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pod.into())).await.code, 0);
-    let pvc = wait_for("claim bound", async || {
+    let pvc = wait_for("claim bound", 10, async || {
         let v = get_json(&h, &["pvc", "db"]).await?;
         (v.pointer("/status/phase")? == "Bound").then_some(v)
     })
@@ -243,7 +223,7 @@ async fn pod_with_wffc_claim_gets_a_volume_on_its_node() {
     assert_eq!(pv.pointer("/metadata/annotations/local.path.provisioner~1selected-node").unwrap(), node.as_str());
     let dir = pv.pointer("/spec/hostPath/path").unwrap().as_str().unwrap();
     assert!(h.sim.root().join("nodes").join(&node).join(dir.trim_start_matches('/')).is_dir());
-    let scheduled = wait_for("pod scheduled", async || {
+    let scheduled = wait_for("pod scheduled", 10, async || {
         let p = get_json(&h, &["pod", "db-0"]).await?;
         p.pointer("/spec/nodeName").and_then(|n| n.as_str()).map(String::from)
     })

@@ -203,3 +203,47 @@ pub fn available_condition(existing: Option<&Value>, desired: i64, available: i6
         condition(existing, "Available", "Degraded", "SomePodsNotReady", "", generation)
     }
 }
+
+/// The parts of an operator-made StatefulSet that differ between Prometheus and Alertmanager.
+pub struct StatefulSetParts<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub replicas: i64,
+    pub service_name: &'a str,
+    pub selector: Value,
+    pub labels: Value,
+    pub annotations: Value,
+    pub pod_labels: Value,
+    pub pod_annotations: Value,
+    pub claim: Option<Value>,
+}
+
+/// Assemble the StatefulSet both operators build (PO `makeStatefulSet`): the CR's pod-level
+/// settings copied onto the pod, Parallel pods, the claim template only when storage uses one,
+/// the retention policy only when the CR sets it, and a managing owner reference to the CR.
+pub fn operator_statefulset(cr: &Value, mut pod_spec: Value, p: StatefulSetParts<'_>) -> Value {
+    for k in ["securityContext", "affinity", "tolerations", "nodeSelector", "priorityClassName", "topologySpreadConstraints", "hostNetwork"] {
+        if let Some(v) = cr.pointer(&format!("/spec/{k}")).filter(|v| !v.is_null()) {
+            pod_spec[k] = v.clone();
+        }
+    }
+    let mut spec = serde_json::json!({
+        "replicas": p.replicas,
+        "selector": {"matchLabels": p.selector},
+        "serviceName": p.service_name,
+        "podManagementPolicy": "Parallel",
+        "updateStrategy": {"type": "RollingUpdate"},
+        "template": {"metadata": {"labels": p.pod_labels, "annotations": p.pod_annotations}, "spec": pod_spec},
+    });
+    if let Some(c) = p.claim {
+        spec["volumeClaimTemplates"] = serde_json::json!([c]);
+    }
+    if let Some(r) = cr.pointer("/spec/persistentVolumeClaimRetentionPolicy").filter(|r| !r.is_null()) {
+        spec["persistentVolumeClaimRetentionPolicy"] = r.clone();
+    }
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": p.name, "namespace": p.namespace, "labels": p.labels, "annotations": p.annotations, "ownerReferences": [owner_ref(cr, true)]},
+        "spec": spec,
+    })
+}

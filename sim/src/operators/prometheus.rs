@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::common::{self, available_condition, condition, ensure, managed_labels, owner_ref, sts_counts, write_status};
+use super::common::{self, available_condition, condition, ensure, managed_labels, operator_statefulset, owner_ref, sts_counts, write_status, StatefulSetParts};
 use super::EmulatedOperator;
 use crate::api::selectors::from_label_selector_json;
 use crate::server::{meta, ApiServer};
@@ -397,7 +397,7 @@ fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, servi
         }
         c
     };
-    let mut pod_spec = json!({
+    let pod_spec = json!({
         "automountServiceAccountToken": cr.pointer("/spec/automountServiceAccountToken").cloned().unwrap_or(json!(true)),
         "containers": [
             {
@@ -414,28 +414,8 @@ fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, servi
         "terminationGracePeriodSeconds": 600,
         "volumes": volumes,
     });
-    for k in ["securityContext", "affinity", "tolerations", "nodeSelector", "priorityClassName", "topologySpreadConstraints", "hostNetwork"] {
-        if let Some(v) = cr.pointer(&format!("/spec/{k}")).filter(|v| !v.is_null()) {
-            pod_spec[k] = v.clone();
-        }
-    }
-    let mut spec = json!({
-        "replicas": replicas,
-        "selector": {"matchLabels": selector},
-        "serviceName": service_name,
-        "podManagementPolicy": "Parallel",
-        "updateStrategy": {"type": "RollingUpdate"},
-        "template": {"metadata": {"labels": pod_labels, "annotations": pod_annotations}, "spec": pod_spec},
-    });
-    if let Some(c) = claim {
-        spec["volumeClaimTemplates"] = json!([c]);
-    }
-    if let Some(p) = cr.pointer("/spec/persistentVolumeClaimRetentionPolicy").filter(|p| !p.is_null()) {
-        spec["persistentVolumeClaimRetentionPolicy"] = p.clone();
-    }
-    json!({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": sts_name, "namespace": ns, "labels": labels, "annotations": annotations, "ownerReferences": [owner_ref(cr, true)]},
-        "spec": spec,
+    operator_statefulset(cr, pod_spec, StatefulSetParts {
+        name: &sts_name, namespace: &ns, replicas, service_name, selector: json!(selector), labels: json!(labels),
+        annotations: json!(annotations), pod_labels: json!(pod_labels), pod_annotations: json!(pod_annotations), claim,
     })
 }

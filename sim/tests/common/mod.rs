@@ -81,3 +81,40 @@ pub fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/kube-prometheus-stack/rendered").join(name);
     std::fs::read_to_string(p).expect("fixture present")
 }
+
+/// Poll `f` until it returns Some (tests only: the product's waits watch).
+pub async fn wait_for<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..secs * 20 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// `kubectl get ARGS -o json`, parsed; None when kubectl fails.
+pub async fn get_json(h: &Harness, args: &[&str]) -> Option<serde_json::Value> {
+    let mut a = vec!["get"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["-o", "json"]);
+    let r = h.kubectl(&a).await;
+    (r.code == 0).then(|| serde_json::from_str(&r.stdout).ok()).flatten()
+}
+
+/// Split a multi-document manifest into (CRD documents, everything else): kubectl cannot map
+/// a custom resource whose CRD does not exist yet, so CRDs go first.
+pub fn split_crds(text: &str) -> (String, String) {
+    let (mut crds, mut rest) = (String::new(), String::new());
+    for doc in text.split("\n---") {
+        let body = doc.trim_start_matches('-').trim();
+        if !body.lines().any(|l| l.starts_with("kind:")) {
+            continue;
+        }
+        let target = if body.lines().any(|l| l == "kind: CustomResourceDefinition") { &mut crds } else { &mut rest };
+        target.push_str("---\n");
+        target.push_str(body);
+        target.push('\n');
+    }
+    (crds, rest)
+}
