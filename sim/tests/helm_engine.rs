@@ -60,6 +60,14 @@ async fn helm_install_upgrade_list_uninstall() {
     assert_eq!(w.metadata.annotations.as_ref().unwrap()["meta.helm.sh/release-name"], "demo");
     let hooks: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     assert!(hooks.get("demo-validate").await.is_ok());
+    // The post-install hook Job ran to Complete (Helm waited for it) and was deleted by its
+    // hook-succeeded policy.
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), "demo");
+    assert!(jobs.get("demo-post-install").await.is_err(), "hook job must be gone after success");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "demo");
+    let evs = events.list(&ListParams::default()).await.unwrap();
+    assert!(evs.items.iter().any(|e| e.involved_object.name.as_deref() == Some("demo-post-install") && e.reason.as_deref() == Some("Completed")),
+        "the hook Job completed: {:?}", evs.items.iter().map(|e| (e.involved_object.name.clone(), e.reason.clone())).collect::<Vec<_>>());
 
     let (code, _, err) = tokio::task::spawn_blocking({ let kc = kc.clone(); move || helm("upgrade", &kc, r#"{"greeting":"upgraded","replicas":3}"#) }).await.unwrap();
     assert_eq!(code, 0, "helm upgrade failed: {err}");
