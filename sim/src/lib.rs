@@ -36,6 +36,7 @@ pub fn setup_cluster(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     use std::sync::Arc;
     let specs = nodes::create_nodes(server, &setup.name, setup.workers, &setup.root);
+    nodes::system::install(server, &specs);
     // Kubelets finish pod deletions (containers stopped, then the pod object is removed).
     server.graceful_pods.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut all = controllers::builtin();

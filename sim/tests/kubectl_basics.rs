@@ -64,9 +64,16 @@ async fn get_all_and_empty_lists() {
     let h = Harness::start().await;
     let out = h.ok(&["get", "all", "-A"]).await;
     assert!(out.contains("service/kubernetes"), "{out}");
-    let r = h.kubectl(&["get", "pvc,sts,ds,crd", "-A"]).await;
+    // As on kind: kube-system runs the kube-proxy and kindnet DaemonSets, nothing else of these kinds.
+    let out = h.ok(&["get", "pvc,sts,ds,crd", "-A", "-o", "name"]).await;
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["daemonset.apps/kindnet", "daemonset.apps/kube-proxy"], "{out}");
+    let r = h.kubectl(&["get", "pvc,sts,crd", "-A"]).await;
     assert_eq!(r.code, 0);
     assert!(r.stderr.contains("No resources found"), "{}", r.stderr);
+    let pods = h.ok(&["get", "pods", "-n", "kube-system", "--no-headers"]).await;
+    for p in ["coredns-", "etcd-cleanroom-control-plane", "kube-apiserver-cleanroom-control-plane", "kube-proxy-", "kindnet-"] {
+        assert!(pods.lines().any(|l| l.starts_with(p)), "kube-system lacks {p}:\n{pods}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

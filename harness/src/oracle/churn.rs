@@ -34,6 +34,10 @@ pub struct ChurnRule {
     /// Only EndpointSlices/Endpoints whose Service exists in both baseline and now.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub of_kept_service: bool,
+    /// Only objects whose controller (owner) exists in both baseline and now: replacement
+    /// pods of kept workloads (after a drain, a restart or an eviction) are not leftovers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub of_kept_owner: bool,
     /// Why this is expected (shown in docs and in `--explain` output).
     #[serde(default)]
     pub reason: String,
@@ -52,11 +56,12 @@ impl ChurnRule {
             name: None,
             change,
             of_kept_service: false,
+            of_kept_owner: false,
             reason: reason.to_string(),
         }
     }
 
-    pub fn matches(&self, o: &ObjectEntry, change: ChangeKind, kept_service: impl Fn(&str, &str) -> bool) -> bool {
+    pub fn matches(&self, o: &ObjectEntry, change: ChangeKind, kept_service: impl Fn(&str, &str) -> bool, kept_owner: impl Fn(&str) -> bool) -> bool {
         if self.change != ChangeKind::Any && self.change != change {
             return false;
         }
@@ -79,6 +84,9 @@ impl ChurnRule {
             if !glob(n, &o.name) {
                 return false;
             }
+        }
+        if self.of_kept_owner && (o.owners.is_empty() || !o.owners.iter().all(|r| kept_owner(&r.uid))) {
+            return false;
         }
         if self.of_kept_service {
             let ns = o.namespace.as_deref().unwrap_or("");
@@ -127,6 +135,10 @@ pub fn default_churn() -> Vec<ChurnRule> {
         ChurnRule {
             of_kept_service: true,
             ..ChurnRule::new(Some("discovery.k8s.io"), "EndpointSlice", Any, "endpoint slices of kept services follow their pods")
+        },
+        ChurnRule {
+            of_kept_owner: true,
+            ..ChurnRule::new(Some(""), "Pod", Any, "pods of kept workloads are replaced after drains, restarts and evictions")
         },
         ChurnRule {
             of_kept_service: true,

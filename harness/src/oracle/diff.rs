@@ -78,7 +78,9 @@ pub fn diff(baseline: &Inventory, current: &Inventory, churn: &[ChurnRule], purg
         let k = (ns.to_string(), name.to_string());
         base_svcs.contains(&k) && cur_svcs.contains(&k)
     };
-    let ignored_by = |o: &ObjectEntry, change: ChangeKind| churn.iter().any(|r| r.matches(o, change, kept_service));
+    let base_uids: HashSet<&str> = baseline.objects.iter().map(|o| o.uid.as_str()).collect();
+    let kept_owner = |uid: &str| base_uids.contains(uid) && present_uids.contains(uid);
+    let ignored_by = |o: &ObjectEntry, change: ChangeKind| churn.iter().any(|r| r.matches(o, change, kept_service, kept_owner));
 
     let mut ignored = 0;
     let mut pending: Vec<(ChangeKind, &ObjectEntry, Option<Vec<String>>)> = Vec::new();

@@ -22,6 +22,10 @@ impl AdmissionPlugin for ServiceAccountAdmission {
             return Ok(());
         }
         let Some(pod) = req.object.as_deref_mut() else { return Ok(()) };
+        // Mirror pods of static manifests are left as the kubelet wrote them.
+        if pod.pointer("/metadata/annotations/kubernetes.io~1config.mirror").is_some() {
+            return Ok(());
+        }
         let spec = &mut pod["spec"];
         if spec.get("serviceAccountName").and_then(|s| s.as_str()).is_none_or(|s| s.is_empty()) {
             spec["serviceAccountName"] = json!(spec.get("serviceAccount").and_then(|s| s.as_str()).filter(|s| !s.is_empty()).unwrap_or("default"));

@@ -3,6 +3,7 @@
 
 pub mod fs;
 pub mod ops;
+pub mod system;
 
 use std::path::{Path, PathBuf};
 
