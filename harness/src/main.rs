@@ -4,7 +4,7 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLEANROOM_LOG").unwrap_or_else(|_| "warn,kube=error".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CLEANROOM_LOG").unwrap_or_else(|_| "warn,kube=off,kube_client=off,kube_runtime=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

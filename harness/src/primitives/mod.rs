@@ -54,7 +54,7 @@ impl StepOutcome {
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    #[error("{action}: {source}")]
+    #[error("{action}: {}", kube_message(source))]
     Kube { action: String, source: kube::Error },
     #[error("timed out after {} waiting for {waited_for}{}", crate::scenario::duration::format_duration(*after), if observed.is_empty() { String::new() } else { format!(" (last seen: {observed})") })]
     Timeout { waited_for: String, after: Duration, observed: String },
@@ -64,6 +64,14 @@ pub enum StepError {
     Leftovers { baseline: String, count: usize, listing: String },
     #[error("interrupted")]
     Cancelled,
+}
+
+/// The API server's own words for API errors (`<message> (<reason>)`), the client's otherwise.
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => other.to_string(),
+    }
 }
 
 impl StepError {
