@@ -99,11 +99,10 @@ async fn main() {
         let t = Instant::now();
         api.create(&PostParams::default(), &cm(format!("w-{i}"))).await.unwrap();
         loop {
-            if let Some(WatchEvent::Added(c)) = stream.try_next().await.unwrap() {
-                if c.metadata.name.as_deref() == Some(&format!("w-{i}")) {
+            if let Some(WatchEvent::Added(c)) = stream.try_next().await.unwrap()
+                && c.metadata.name.as_deref() == Some(&format!("w-{i}")) {
                     break;
                 }
-            }
         }
         lat.push(t.elapsed());
     }

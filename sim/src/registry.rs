@@ -294,6 +294,10 @@ impl Registry {
 }
 
 fn storage_key_for_builtin(group: &str, plural: &str) -> String {
+    // events.k8s.io/v1 serves the same objects as core/v1 events (one storage, two shapes).
+    if group == "events.k8s.io" && plural == "events" {
+        return "events".into();
+    }
     ResourceType::storage_key(group, plural)
 }
 

@@ -57,7 +57,7 @@ async fn concurrent_writers_lose_nothing_and_watchers_see_all() {
             acked
         }));
     }
-    let mut total = vec![0usize; OBJECTS];
+    let mut total = [0usize; OBJECTS];
     for t in tasks {
         for (i, a) in t.await.unwrap().into_iter().enumerate() {
             total[i] += a;

@@ -65,26 +65,22 @@ impl ChurnRule {
         if self.change != ChangeKind::Any && self.change != change {
             return false;
         }
-        if let Some(g) = &self.group {
-            if g != &o.group {
+        if let Some(g) = &self.group
+            && g != &o.group {
                 return false;
             }
-        }
-        if let Some(k) = &self.kind {
-            if !k.eq_ignore_ascii_case(&o.kind) {
+        if let Some(k) = &self.kind
+            && !k.eq_ignore_ascii_case(&o.kind) {
                 return false;
             }
-        }
-        if let Some(ns) = &self.namespace {
-            if !glob(ns, o.namespace.as_deref().unwrap_or("")) {
+        if let Some(ns) = &self.namespace
+            && !glob(ns, o.namespace.as_deref().unwrap_or("")) {
                 return false;
             }
-        }
-        if let Some(n) = &self.name {
-            if !glob(n, &o.name) {
+        if let Some(n) = &self.name
+            && !glob(n, &o.name) {
                 return false;
             }
-        }
         if self.of_kept_owner && (o.owners.is_empty() || !o.owners.iter().all(|r| kept_owner(&r.uid))) {
             return false;
         }

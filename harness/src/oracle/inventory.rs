@@ -151,7 +151,7 @@ pub async fn snapshot(client: &kube::Client) -> Result<Inventory, InventoryError
     // The same object can be served by two groups (core Events and events.k8s.io Events): keep one.
     let mut seen = std::collections::HashSet::new();
     objects.retain(|o| o.uid.is_empty() || seen.insert(o.uid.clone()));
-    objects.sort_by(|a, b| a.key().cmp(&b.key()));
+    objects.sort_by_key(|a| a.key());
     tracing::debug!(types = resource_types, objects = objects.len(), ms = started.elapsed().as_millis() as u64, "snapshot");
     Ok(Inventory { taken_at: chrono::Utc::now().to_rfc3339(), resource_types, objects })
 }

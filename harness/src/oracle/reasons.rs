@@ -194,11 +194,10 @@ pub fn explain(
     if let Some(reason) = origin_reason(o) {
         return reason;
     }
-    if let Some(ns) = o.namespace.as_deref() {
-        if leftover_namespaces.contains(ns) {
+    if let Some(ns) = o.namespace.as_deref()
+        && leftover_namespaces.contains(ns) {
             return Reason::InLeftoverNamespace { namespace: ns.to_string() };
         }
-    }
     if covering.is_empty() && !purges.is_empty() {
         return Reason::KindNotPurged { kind: o.kind.clone() };
     }
@@ -241,22 +240,19 @@ fn label_reason(o: &ObjectEntry, covering: &[&PurgeRecord]) -> Option<Reason> {
     // A key the object has with another value beats a key it lacks: it is the likelier slip.
     for p in covering {
         for r in parse_selector(&p.selector) {
-            if let Req::Eq(k, v) = &r {
-                if let Some(have) = o.labels.get(k) {
-                    if have != v {
+            if let Req::Eq(k, v) = &r
+                && let Some(have) = o.labels.get(k)
+                    && have != v {
                         return Some(Reason::LabelValueDiffers { key: k.clone(), value: have.clone(), purged: v.clone() });
                     }
-                }
-            }
         }
     }
     for p in covering {
         for r in parse_selector(&p.selector) {
-            if let Req::Eq(k, _) | Req::In(k, _) | Req::Exists(k) = &r {
-                if !o.labels.contains_key(k) {
+            if let Req::Eq(k, _) | Req::In(k, _) | Req::Exists(k) = &r
+                && !o.labels.contains_key(k) {
                     return Some(Reason::LabelMissing { key: k.clone(), selector: p.selector.clone() });
                 }
-            }
         }
     }
     None

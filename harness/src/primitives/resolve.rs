@@ -38,6 +38,10 @@ pub async fn discover(client: &kube::Client) -> Result<Vec<(ApiResource, ApiCapa
             }
         }
     }
+    // Lookups by kind take the first match: the core group wins (as kubectl's RESTMapper
+    // prefers it, e.g. `Event` is core/v1, not events.k8s.io), then groups by name, so the
+    // answer never depends on discovery's map order.
+    out.sort_by(|(a, _), (b, _)| (!a.group.is_empty(), &a.group).cmp(&(!b.group.is_empty(), &b.group)));
     Ok(out)
 }
 

@@ -100,11 +100,10 @@ pub fn redact_object(v: &mut serde_json::Value) {
             }
         }
     }
-    if let Some(a) = v.pointer_mut("/metadata/annotations").and_then(|a| a.as_object_mut()) {
-        if a.contains_key("kubectl.kubernetes.io/last-applied-configuration") {
+    if let Some(a) = v.pointer_mut("/metadata/annotations").and_then(|a| a.as_object_mut())
+        && a.contains_key("kubectl.kubernetes.io/last-applied-configuration") {
             a.insert("kubectl.kubernetes.io/last-applied-configuration".into(), "<redacted>".into());
         }
-    }
 }
 
 #[cfg(test)]

@@ -365,15 +365,14 @@ pub fn close_names<'a>(word: &str, candidates: &[&'a str]) -> Vec<&'a str> {
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .collect();
     // Same family or same operation counts as close too (`namespace.remove` → `namespace.delete`).
-    if scored.is_empty() {
-        if let Some((fam, op)) = w.split_once('.') {
+    if scored.is_empty()
+        && let Some((fam, op)) = w.split_once('.') {
             scored = candidates
                 .iter()
                 .filter(|c| c.starts_with(&format!("{fam}.")) || c.ends_with(&format!(".{op}")))
                 .map(|c| (levenshtein(&w, c), *c))
                 .collect();
         }
-    }
     scored.sort();
     scored.into_iter().take(3).map(|(_, c)| c).collect()
 }

@@ -65,15 +65,14 @@ impl Controller for EndpointsController {
 
     fn reconcile(&self, server: &ApiServer) {
         let gone: Vec<(String, String)> = std::mem::take(&mut *self.deleted.lock());
-        if !gone.is_empty() {
-            if let Ok(rt) = server.resource("", "v1", "endpoints") {
+        if !gone.is_empty()
+            && let Ok(rt) = server.resource("", "v1", "endpoints") {
                 for (ns, name) in gone {
                     if server.store.get("services", &ns, &name).is_none() {
                         let _ = server.delete(&rt, Some(&ns), &name, &Default::default());
                     }
                 }
             }
-        }
         for svc in self.dirty.take(server, "services") {
             sync(server, &svc);
         }

@@ -217,28 +217,6 @@ pub fn pods(server: &ApiServer, ns: Option<&str>) -> Vec<Arc<Value>> {
     server.store.list("pods", ns).0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn safe_encode_maps_digits() {
-        // '0'..'9' are bytes 48..57 → indexes 48%27=21 .. 57%27=3.
-        assert_eq!(safe_encode("0123456789"), "456789bcdf");
-        assert_eq!(fnv32a(b""), 0x811c9dc5);
-        assert_eq!(fnv32a(b"a"), 0xe40c292c);
-    }
-
-    #[test]
-    fn hash_is_stable_and_collision_changes_it() {
-        let t = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
-        let a = compute_hash(&t, None);
-        assert_eq!(a, compute_hash(&t, None));
-        assert_ne!(a, compute_hash(&t, Some(1)));
-        assert!(a.len() <= 10);
-    }
-}
-
 /// A resource.Quantity as a number of base units (cores, bytes).
 pub fn parse_quantity(v: &Value) -> f64 {
     let s = match v {
@@ -339,4 +317,26 @@ pub fn deletion_order(pods: &mut [Arc<Value>]) {
         let created = meta::str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string();
         (scheduled, running, ready, std::cmp::Reverse(created))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_encode_maps_digits() {
+        // '0'..'9' are bytes 48..57 → indexes 48%27=21 .. 57%27=3.
+        assert_eq!(safe_encode("0123456789"), "456789bcdf");
+        assert_eq!(fnv32a(b""), 0x811c9dc5);
+        assert_eq!(fnv32a(b"a"), 0xe40c292c);
+    }
+
+    #[test]
+    fn hash_is_stable_and_collision_changes_it() {
+        let t = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+        let a = compute_hash(&t, None);
+        assert_eq!(a, compute_hash(&t, None));
+        assert_ne!(a, compute_hash(&t, Some(1)));
+        assert!(a.len() <= 10);
+    }
 }

@@ -415,7 +415,7 @@ fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, servi
         "volumes": volumes,
     });
     operator_statefulset(cr, pod_spec, StatefulSetParts {
-        name: &sts_name, namespace: &ns, replicas, service_name, selector: json!(selector), labels: json!(labels),
+        name: sts_name, namespace: &ns, replicas, service_name, selector: json!(selector), labels: json!(labels),
         annotations: json!(annotations), pod_labels: json!(pod_labels), pod_annotations: json!(pod_annotations), claim,
     })
 }

@@ -57,12 +57,47 @@ pub fn is_deleting(obj: &Value) -> bool {
 /// conversion strategy None, as for most CRDs).
 pub fn as_version(obj: Arc<Value>, rt: &ResourceType) -> Arc<Value> {
     let want = rt.api_version();
-    if obj.get("apiVersion").and_then(|v| v.as_str()) == Some(want.as_str()) {
+    let have = obj.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+    if have == want {
         return obj;
+    }
+    // core/v1 and events.k8s.io/v1 Events are one resource with two shapes.
+    if rt.kind == "Event" && (have == "events.k8s.io/v1" || want == "events.k8s.io/v1") {
+        return Arc::new(convert_event(&obj, &want));
     }
     let mut o = (*obj).clone();
     o["apiVersion"] = Value::String(want);
     Arc::new(o)
+}
+
+/// Field mapping between core/v1 Event and events.k8s.io/v1 Event (pkg/apis/events conversion).
+fn convert_event(obj: &Value, to: &str) -> Value {
+    const PAIRS: [(&str, &str); 7] = [
+        ("involvedObject", "regarding"),
+        ("message", "note"),
+        ("firstTimestamp", "deprecatedFirstTimestamp"),
+        ("lastTimestamp", "deprecatedLastTimestamp"),
+        ("count", "deprecatedCount"),
+        ("source", "deprecatedSource"),
+        ("reportingComponent", "reportingController"),
+    ];
+    let Some(src) = obj.as_object() else { return obj.clone() };
+    let to_new = to == "events.k8s.io/v1";
+    let mut out = Map::new();
+    for (k, v) in src {
+        let renamed = PAIRS.iter().find_map(|(core, new)| {
+            if to_new && k == core {
+                Some(*new)
+            } else if !to_new && k == new {
+                Some(*core)
+            } else {
+                None
+            }
+        });
+        out.insert(renamed.unwrap_or(k).to_string(), v.clone());
+    }
+    out.insert("apiVersion".into(), Value::String(to.to_string()));
+    Value::Object(out)
 }
 
 /// True when anything outside metadata and status differs (what bumps `generation`).

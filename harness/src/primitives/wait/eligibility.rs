@@ -16,11 +16,10 @@ const AUTO_TOLERATED: &[&str] = &[
 
 pub fn eligible(node: &Node, spec: &PodSpec) -> bool {
     let labels = node.metadata.labels.clone().unwrap_or_default();
-    if let Some(sel) = &spec.node_selector {
-        if !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+    if let Some(sel) = &spec.node_selector
+        && !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
             return false;
         }
-    }
     let required = spec
         .affinity
         .as_ref()
@@ -54,11 +53,10 @@ fn requirement_matches(r: &NodeSelectorRequirement, labels: &std::collections::B
 }
 
 fn tolerates(tol: &Toleration, t: &Taint) -> bool {
-    if let Some(e) = &tol.effect {
-        if !e.is_empty() && e != &t.effect {
+    if let Some(e) = &tol.effect
+        && !e.is_empty() && e != &t.effect {
             return false;
         }
-    }
     match tol.operator.as_deref().unwrap_or("Equal") {
         "Exists" => tol.key.as_deref().is_none_or(|k| k.is_empty() || k == t.key),
         _ => tol.key.as_deref() == Some(t.key.as_str()) && tol.value.as_deref().unwrap_or("") == t.value.as_deref().unwrap_or(""),
