@@ -7,6 +7,9 @@ use futures::future::BoxFuture;
 use super::{ClusterHandle, Provider, ProviderError, existing::client_for};
 use crate::primitives::Capabilities;
 
+/// fixtures/kind/cleanroom.yaml, built in so the binary works from any directory.
+const KIND_CONFIG: &str = include_str!("../../../fixtures/kind/cleanroom.yaml");
+
 pub struct KindProvider {
     cluster: String,
     kubeconfig: Option<PathBuf>,
@@ -51,7 +54,7 @@ impl Provider for KindProvider {
         "kind"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: false }
+        Capabilities { helm: true, nodes: true }
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
@@ -61,20 +64,26 @@ impl Provider for KindProvider {
                     std::fs::create_dir_all(workdir).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
                     let p = workdir.join("kind.kubeconfig");
                     let ps = p.display().to_string();
-                    run(&["create", "cluster", "--name", &self.cluster, "--kubeconfig", &ps, "--wait", "120s"]).await?;
+                    // Same shape as the embedded cluster: 1 control plane + 2 workers.
+                    let config = workdir.join("kind-config.yaml");
+                    std::fs::write(&config, KIND_CONFIG).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
+                    let cs = config.display().to_string();
+                    run(&["create", "cluster", "--name", &self.cluster, "--config", &cs, "--kubeconfig", &ps, "--wait", "120s"]).await?;
                     self.kubeconfig = Some(p.clone());
                     p
                 }
             };
             let client = client_for(&path, None).await?;
+            let node_names = run(&["get", "nodes", "--name", &self.cluster]).await?.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+            let nodes = std::sync::Arc::new(super::kind_nodes::KindNodes { client: client.clone(), nodes: node_names });
             Ok(ClusterHandle {
                 client,
                 kubeconfig: path.clone(),
                 context: Some(format!("kind-{}", self.cluster)),
                 description: format!("kind cluster {}", self.cluster),
                 helm: Some(std::sync::Arc::new(crate::helm::HelmCli::new(Some(path.clone()), Some(format!("kind-{}", self.cluster))))),
-                // Node operations on kind (docker exec into node containers) are not built yet.
-                nodes: None,
+                // kind nodes are Docker containers: node operations run through `docker exec`.
+                nodes: Some(nodes),
             })
         })
     }

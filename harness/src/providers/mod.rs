@@ -3,6 +3,7 @@
 
 pub mod existing;
 pub mod kind;
+pub mod kind_nodes;
 pub mod nodes;
 pub mod sim;
 
