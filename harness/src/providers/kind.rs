@@ -31,7 +31,7 @@ impl KindProvider {
                     .into(),
             });
         }
-        Ok(KindProvider { cluster: format!("cleanroom-{run_id}"), kubeconfig: None })
+        Ok(KindProvider { cluster: crate::scenario::parse::cluster_name("kind", run_id), kubeconfig: None })
     }
 }
 

@@ -43,7 +43,17 @@ pub fn builtins(scenario: &str, run_id: &str, provider: &str) -> BTreeMap<String
         ("SCENARIO".to_string(), scenario.to_string()),
         ("RUN_LABEL".to_string(), format!("{}={run_id}", crate::RUN_LABEL)),
         ("PROVIDER".to_string(), provider.to_string()),
+        // Node names are `<CLUSTER>-control-plane`, `<CLUSTER>-worker`, `<CLUSTER>-worker2`.
+        ("CLUSTER".to_string(), cluster_name(provider, run_id)),
     ])
+}
+
+/// The cluster name the provider gives its nodes (the embedded cluster and kind name them alike).
+pub fn cluster_name(provider: &str, run_id: &str) -> String {
+    match provider {
+        "kind" => format!("cleanroom-{run_id}"),
+        _ => "cleanroom".to_string(),
+    }
 }
 
 pub fn load_file(path: &Path) -> Result<Scenario, ParseError> {
