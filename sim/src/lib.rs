@@ -37,6 +37,7 @@ pub fn setup_cluster(
     use std::sync::Arc;
     let specs = nodes::create_nodes(server, &setup.name, setup.workers, &setup.root);
     nodes::system::install(server, &specs);
+    *server.nodes_root.write() = Some(setup.root.clone());
     // Kubelets finish pod deletions (containers stopped, then the pod object is removed).
     server.graceful_pods.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut all = controllers::builtin();

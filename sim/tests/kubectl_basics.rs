@@ -99,3 +99,18 @@ async fn invalid_objects_are_rejected_with_status() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("configmaps \"dup\" already exists"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_come_from_the_kubelet_and_exec_says_why_not() {
+    let h = Harness::start().await;
+    h.ok(&["run", "web", "--image=nginx:1.27"]).await;
+    h.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=20s"]).await;
+    let logs = h.ok(&["logs", "web"]).await;
+    assert!(!logs.trim().is_empty(), "the kubelet writes a line when the container starts");
+    let r = h.kubectl(&["logs", "web", "-c", "nope"]).await;
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.trim(), "error: container nope is not valid for pod web");
+    let r = h.kubectl(&["exec", "web", "--", "ls"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("needs a running container process"), "{}", r.stderr);
+}

@@ -194,6 +194,10 @@ async fn resource(
             }
             Ok(json_response(200, &res.to_json(&rt)))
         }
+        (Method::GET, Some(name)) if rt.kind == "Pod" && rp.sub.as_deref() == Some("log") => super::pod_io::log(server, ns.unwrap_or(""), name, q),
+        (_, Some(name)) if rt.kind == "Pod" && matches!(rp.sub.as_deref(), Some("exec" | "attach" | "portforward")) => {
+            Err(super::pod_io::needs_processes(rp.sub.as_deref().unwrap_or(""), name, &Value::Null))
+        }
         (Method::GET, Some(name)) => {
             require_verb(&rt, "get")?;
             let obj = server.get(&rt, ns, name)?;

@@ -3,6 +3,7 @@
 mod codec;
 mod handlers;
 mod openapi;
+mod pod_io;
 pub mod fuzzing;
 pub mod route;
 mod watch;

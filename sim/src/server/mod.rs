@@ -51,6 +51,9 @@ pub struct ApiServer {
     plugins: RwLock<Vec<Arc<dyn AdmissionPlugin>>>,
     /// Pods are deleted gracefully (kubelet finishes the delete) once a kubelet runs.
     pub graceful_pods: std::sync::atomic::AtomicBool,
+    /// Where node filesystems live (`<root>/nodes/<node>`), once nodes exist: the kubelet's
+    /// log files back `pods/log`.
+    pub nodes_root: RwLock<Option<std::path::PathBuf>>,
 }
 
 impl Default for ApiServer {
@@ -66,6 +69,7 @@ impl ApiServer {
             registry: Registry::builtin(),
             plugins: RwLock::new(admission::builtin_plugins()),
             graceful_pods: std::sync::atomic::AtomicBool::new(false),
+            nodes_root: RwLock::new(None),
         };
         s.bootstrap();
         s
