@@ -76,3 +76,41 @@ async fn crd_groups_appear_in_discovery_once_established() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(h.ok(&["api-resources", "--api-group=d.cleanroom.dev", "--no-headers"]).await.contains("things"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregated_discovery_agrees_with_the_legacy_documents() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = common::Harness::start().await;
+    let url = h.sim.url();
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    s.write_all(format!("GET /apis HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json;g=apidiscovery.k8s.io;v=v2;as=apigroupdiscoverylist"), "{head}");
+    let doc: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(doc["kind"], "APIGroupDiscoveryList");
+    let mut checked = 0;
+    for g in doc["items"].as_array().unwrap() {
+        let group = g["metadata"]["name"].as_str().unwrap();
+        for v in g["versions"].as_array().unwrap() {
+            let version = v["version"].as_str().unwrap();
+            let (_, legacy) = get_json(&url, &format!("/apis/{group}/{version}")).await;
+            let mut want: Vec<&str> = legacy["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).filter(|n| !n.contains('/')).collect();
+            let mut got: Vec<&str> = v["resources"].as_array().unwrap().iter().map(|r| r["resource"].as_str().unwrap()).collect();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{group}/{version}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 21, "every named group-version");
+    // kubectl uses it: with aggregated discovery it needs no per-group requests.
+    let r = h.kubectl(&["get", "deploy", "-A", "-v=6"]).await;
+    assert_eq!(r.code, 0);
+    let requests: Vec<&str> = r.stderr.lines().filter(|l| l.contains("round_trippers") && l.contains(" GET ")).collect();
+    assert!(!requests.iter().any(|l| l.contains("/apis/apps/v1?")), "no legacy group request expected: {requests:#?}");
+}

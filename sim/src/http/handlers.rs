@@ -39,6 +39,10 @@ pub async fn dispatch(server: Arc<ApiServer>, req: Request<Incoming>) -> Respons
     let result = match route {
         Route::Version => Ok(json_response(200, &version_info())),
         Route::Health => Ok(codec::bytes_response(200, "text/plain; charset=utf-8", bytes::Bytes::from_static(b"ok"))),
+        Route::ApiVersions | Route::GroupList if super::aggregated::wanted(&accept) => {
+            let doc = super::aggregated::document(&server.registry, route == Route::ApiVersions);
+            Ok(codec::bytes_response(200, super::aggregated::CONTENT_TYPE, bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())))
+        }
         Route::ApiVersions => Ok(json_response(200, &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}))),
         Route::GroupList => Ok(json_response(200, &server.registry.group_list())),
         Route::Group(g) => server.registry.group(&g).map(|d| json_response(200, &d)).ok_or_else(ApiError::no_route),

@@ -1,5 +1,6 @@
 //! The HTTP front end: hyper on 127.0.0.1, routing into `ApiServer`.
 
+mod aggregated;
 mod codec;
 mod handlers;
 mod openapi;
