@@ -116,6 +116,19 @@ async fn rollout_creates_new_replicaset_and_scales_old_to_zero() {
         (p.len() == 3 && p.iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx:1.28")).then_some(())
     }).await;
     let events = kubectl(&kc, &["get", "events", "--field-selector", "reason=ScalingReplicaSet", "-o", "custom-columns=MSG:.message"]).await;
-    assert!(events.contains("Scaled up replica set web-") && events.contains("from 0 to 3"), "{events}");
-    assert!(events.contains("Scaled down replica set web-") && events.contains("from 3 to 0"), "{events}");
+    // RollingUpdate with 25%/25% on 3 replicas is maxSurge 1, maxUnavailable 0: the rollout
+    // steps one pod at a time, as the real deployment controller does.
+    let old_rs = rss.iter().find(|r| r["spec"]["replicas"] == 0).unwrap()["metadata"]["name"].as_str().unwrap().to_string();
+    let new_rs = rss.iter().find(|r| r["spec"]["replicas"] == 3).unwrap()["metadata"]["name"].as_str().unwrap().to_string();
+    let lines: Vec<&str> = events.lines().skip(1).map(str::trim).collect();
+    let want = [
+        format!("Scaled up replica set {old_rs} from 0 to 3"),
+        format!("Scaled up replica set {new_rs} from 0 to 1"),
+        format!("Scaled down replica set {old_rs} from 3 to 2"),
+        format!("Scaled up replica set {new_rs} from 1 to 2"),
+        format!("Scaled down replica set {old_rs} from 2 to 1"),
+        format!("Scaled up replica set {new_rs} from 2 to 3"),
+        format!("Scaled down replica set {old_rs} from 1 to 0"),
+    ];
+    assert_eq!(lines, want, "{events}");
 }

@@ -140,35 +140,100 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
                 true
             });
         }
-        let old_pods_gone = old.iter().all(|r| util::int_at(r, "/status/replicas", 0) == 0);
-        let cur = util::int_at(&new_rs, "/spec/replicas", 0);
-        if cur != replicas && (!recreate || old_pods_gone || cur > replicas) {
-            let surge = max_surge(d, replicas);
-            let r = util::update(server, &rsrt, &ns, &new_name, KCM, |o| {
-                o["spec"]["replicas"] = json!(replicas);
-                let ann = meta::metadata_mut(o).entry("annotations").or_insert_with(|| json!({}));
-                ann["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
-                ann["deployment.kubernetes.io/max-replicas"] = json!((replicas + surge).to_string());
+        let plan = if recreate { plan_recreate(&new_rs, &old, replicas) } else { plan_rolling(d, &new_rs, &old, replicas) };
+        let surge = max_surge(d, replicas);
+        for (rs_name, from, to) in plan {
+            let is_new = rs_name == new_name;
+            let r = util::update(server, &rsrt, &ns, &rs_name, KCM, |o| {
+                o["spec"]["replicas"] = json!(to);
+                if is_new {
+                    let ann = meta::metadata_mut(o).entry("annotations").or_insert_with(|| json!({}));
+                    ann["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
+                    ann["deployment.kubernetes.io/max-replicas"] = json!((replicas + surge).to_string());
+                }
                 true
             });
             if r.is_ok() {
-                scale_event(server, d, &new_name, cur, replicas);
+                scale_event(server, d, &rs_name, from, to);
             }
-        }
-        let new_available = util::int_at(&new_rs, "/status/availableReplicas", 0);
-        for r in &old {
-            let n = util::int_at(r, "/spec/replicas", 0);
-            if n > 0 && (recreate || new_available >= replicas)
-                && util::update(server, &rsrt, &ns, meta::name_of(r), KCM, |o| {
-                    o["spec"]["replicas"] = json!(0);
-                    true
-                }).is_ok() {
-                    scale_event(server, d, meta::name_of(r), n, 0);
-                }
         }
         cleanup_history(server, d, &old);
     }
     write_deployment_status(server, d, &new_rs, created, replicas);
+}
+
+/// Recreate: old ReplicaSets to zero first, the new one up once their pods are gone.
+fn plan_recreate(new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -> Vec<(String, i64, i64)> {
+    let mut plan = Vec::new();
+    for r in old {
+        let n = util::int_at(r, "/spec/replicas", 0);
+        if n > 0 {
+            plan.push((meta::name_of(r).to_string(), n, 0));
+        }
+    }
+    let old_pods_gone = old.iter().all(|r| util::int_at(r, "/status/replicas", 0) == 0);
+    let cur = util::int_at(new_rs, "/spec/replicas", 0);
+    if cur != replicas && (old_pods_gone || cur > replicas) {
+        plan.push((meta::name_of(new_rs).to_string(), cur, replicas));
+    }
+    plan
+}
+
+/// RollingUpdate, one step (pkg/controller/deployment/rolling.go): scale the new ReplicaSet up
+/// within maxSurge, then the old ones down as far as maxUnavailable allows. Each ReplicaSet
+/// status change brings the next step.
+fn plan_rolling(d: &Value, new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -> Vec<(String, i64, i64)> {
+    let spec = |r: &Value| util::int_at(r, "/spec/replicas", 0);
+    let available = |r: &Value| util::int_at(r, "/status/availableReplicas", 0);
+    let (surge, unavailable) = (max_surge(d, replicas), max_unavailable(d, replicas));
+    let mut plan = Vec::new();
+    let cur = spec(new_rs);
+    let mut new_count = cur;
+    let total: i64 = cur + old.iter().map(|r| spec(r)).sum::<i64>();
+    if cur > replicas {
+        new_count = replicas;
+    } else if cur < replicas {
+        let room = (replicas + surge - total).max(0);
+        new_count = cur + room.min(replicas - cur);
+    }
+    if new_count != cur {
+        plan.push((meta::name_of(new_rs).to_string(), cur, new_count));
+    }
+    // reconcileOldReplicaSets: how many old pods may go without dropping below minAvailable.
+    let old_count: i64 = old.iter().map(|r| spec(r)).sum();
+    if old_count == 0 {
+        return plan;
+    }
+    let all = new_count + old_count;
+    let min_available = replicas - unavailable;
+    let new_unavailable = (new_count - available(new_rs)).max(0);
+    if all - min_available - new_unavailable <= 0 {
+        return plan;
+    }
+    let all_available: i64 = available(new_rs) + old.iter().map(|r| available(r)).sum::<i64>();
+    let mut budget = (all_available - min_available).min(all - min_available - new_unavailable);
+    // Oldest ReplicaSets first.
+    let mut olds: Vec<&&Arc<Value>> = old.iter().filter(|r| spec(r) > 0).collect();
+    olds.sort_by_key(|r| revision(r));
+    for r in olds {
+        if budget <= 0 {
+            break;
+        }
+        let n = spec(r);
+        let down = n.min(budget);
+        plan.push((meta::name_of(r).to_string(), n, n - down));
+        budget -= down;
+    }
+    plan
+}
+
+/// maxUnavailable rounds down; with maxSurge also zero it becomes 1 (so a rollout can move).
+fn max_unavailable(d: &Value, replicas: i64) -> i64 {
+    if d.pointer("/spec/strategy/type") == Some(&json!("Recreate")) {
+        return replicas;
+    }
+    let u = util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0);
+    if u == 0 && max_surge(d, replicas) == 0 { 1 } else { u.min(replicas) }
 }
 
 fn max_surge(d: &Value, replicas: i64) -> i64 {
