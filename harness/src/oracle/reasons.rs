@@ -38,6 +38,9 @@ pub enum Reason {
     Volume { phase: String },
     /// Endpoints/EndpointSlices exist as long as their Service does.
     FollowsService { service: String },
+    /// Neither labels nor owner references: made at run time (a hook Job, a script), so no
+    /// selector, owner or release manifest reaches it.
+    Unreachable,
     /// Namespaces are created outside releases (`--create-namespace`, kubectl) and never
     /// deleted by `helm uninstall`.
     NamespaceNotDeleted,
@@ -75,6 +78,9 @@ impl fmt::Display for Reason {
             }
             Reason::Volume { phase } => write!(f, "volume in phase {phase}: still bound to a claim that is left over"),
             Reason::FollowsService { service } => write!(f, "belongs to Service {service}, which is left over"),
+            Reason::Unreachable => f.write_str(
+                "no labels and no owner: made at run time (e.g. by a hook Job), so no selector, owner or release manifest reaches it",
+            ),
             Reason::NamespaceNotDeleted => f.write_str("namespace created outside the release: helm uninstall never deletes namespaces"),
             Reason::InLeftoverNamespace { namespace } => write!(f, "inside leftover namespace {namespace}"),
             Reason::Modified { fields } => write!(f, "modified since baseline: {}", fields.join(", ")),
@@ -220,6 +226,10 @@ fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
         ("discovery.k8s.io", "EndpointSlice") => o.service_name.as_ref().map(|s| Reason::FollowsService {
             service: format!("{}/{s}", o.namespace.as_deref().unwrap_or("")),
         }),
+        // What the control plane puts in every namespace is explained by the namespace itself.
+        ("", "ConfigMap") if o.name == "kube-root-ca.crt" => None,
+        ("", "ServiceAccount") if o.name == "default" => None,
+        ("", "Secret" | "ConfigMap") if o.labels.is_empty() && o.owners.is_empty() => Some(Reason::Unreachable),
         _ => None,
     }
 }
