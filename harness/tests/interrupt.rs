@@ -69,7 +69,8 @@ async fn sigint_mid_step_tears_everything_down() {
     assert_eq!(sc["outcome"], "failed");
     let steps = sc["steps"].as_array().unwrap();
     let wait = steps.iter().find(|s| s["primitive"] == "wait.pvc-bound").unwrap();
-    assert_eq!(wait["reason"], "interrupted by signal");
+    // The signal lands inside the wait, or (on a loaded machine) just before it starts.
+    assert!(wait["reason"] == "interrupted by signal" || wait["reason"] == "not run: interrupted", "{}", wait["reason"]);
     assert!(steps.iter().any(|s| s["section"] == "finally" && s["outcome"] == "passed"));
     assert!(steps.iter().any(|s| s["section"] == "teardown" && s["outcome"] == "passed"));
 

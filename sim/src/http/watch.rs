@@ -21,6 +21,9 @@ use crate::registry::ResourceType;
 use crate::server::{meta, ApiServer, ListOptions};
 use crate::store::{EventType, StoreError, StoreEvent};
 
+/// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+
 fn frame(kind: &str, obj: &Value) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
     v.push(b'\n');
@@ -105,7 +108,6 @@ pub async fn serve_watch(server: Arc<ApiServer>, rt: Arc<ResourceType>, ns: Opti
             live = r;
         }
     }
-    let _ = start_rv;
     let rt2 = rt.clone();
     tokio::spawn(async move {
         for b in initial {
@@ -115,12 +117,24 @@ pub async fn serve_watch(server: Arc<ApiServer>, rt: Arc<ResourceType>, ns: Opti
         }
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
+        // Periodic bookmarks (kube-apiserver sends them about once a minute) carry the newest
+        // resourceVersion this stream has passed, so a client can resume without a relist.
+        let mut bookmark_tick = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        let mut seen_rv = start_rv;
+        let mut bookmarked_rv = start_rv;
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
+                _ = bookmark_tick.tick(), if bookmarks => {
+                    if seen_rv > bookmarked_rv {
+                        bookmarked_rv = seen_rv;
+                        if tx.send(bookmark(&rt2, seen_rv, false)).await.is_err() { return; }
+                    }
+                }
                 ev = live.recv() => match ev {
                     Ok(ev) => {
+                        seen_rv = seen_rv.max(ev.rv);
                         if let Some((k, o)) = translate(&ev, &rt2, ns.as_deref(), &lo)
                             && tx.send(frame(k, &o)).await.is_err() { return; }
                     }
