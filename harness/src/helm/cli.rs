@@ -233,19 +233,7 @@ fn release_info(stdout: &str, what: &str) -> Result<ReleaseInfo, HelmError> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(ReleaseInfo {
-        name: rec.name.clone(),
-        namespace: rec.namespace.clone(),
-        revision: rec.version,
-        status: rec.info.status.clone(),
-        chart_name: rec.chart_field("name").unwrap_or_default().into(),
-        chart_version: rec.chart_field("version").unwrap_or_default().into(),
-        app_version: rec.chart_field("appVersion").map(str::to_string),
-        description: rec.info.description.clone(),
-        first_deployed: rec.info.first_deployed.clone(),
-        last_deployed: rec.info.last_deployed.clone(),
-        resources,
-    })
+    Ok(rec.to_info(resources))
 }
 
 /// `These resources were kept due to the resource policy:` lines `[Kind] name`.

@@ -49,21 +49,6 @@ fn reference(doc: &RenderedDoc, t: Option<&Target>) -> ResourceRef {
     }
 }
 
-fn info_of(rec: &ReleaseRecord, resources: Vec<ResourceRef>) -> ReleaseInfo {
-    ReleaseInfo {
-        name: rec.name.clone(),
-        namespace: rec.namespace.clone(),
-        revision: rec.version,
-        status: rec.info.status.clone(),
-        chart_name: rec.chart_field("name").unwrap_or_default().into(),
-        chart_version: rec.chart_field("version").unwrap_or_default().into(),
-        app_version: rec.chart_field("appVersion").map(str::to_string),
-        description: rec.info.description.clone(),
-        first_deployed: rec.info.first_deployed.clone(),
-        last_deployed: rec.info.last_deployed.clone(),
-        resources,
-    }
-}
 
 /// The manifest's objects as stored in a record (namespaces defaulted to the release's).
 fn manifest_refs(rec: &ReleaseRecord) -> Vec<ResourceRef> {
@@ -271,7 +256,7 @@ impl RecordedRenderEngine {
         }
         rec.set_status("deployed", "Install complete");
         store.update(&rec).await.map_err(|e| fail(Failure::Other(e)))?;
-        Ok(info_of(&rec, objs.iter().map(|(d, t)| reference(d, Some(t))).collect()))
+        Ok(rec.to_info(objs.iter().map(|(d, t)| reference(d, Some(t))).collect()))
     }
 
     async fn do_upgrade(&self, req: &InstallRequest, install_if_missing: bool) -> Result<ReleaseInfo, HelmError> {
@@ -347,7 +332,7 @@ impl RecordedRenderEngine {
         store.update(&superseded).await.map_err(|e| fail(Failure::Other(e)))?;
         rec.set_status("deployed", "Upgrade complete");
         store.update(&rec).await.map_err(|e| fail(Failure::Other(e)))?;
-        Ok(info_of(&rec, objs.iter().map(|(d, t)| reference(d, Some(t))).collect()))
+        Ok(rec.to_info(objs.iter().map(|(d, t)| reference(d, Some(t))).collect()))
     }
 
     async fn do_uninstall(
@@ -477,7 +462,7 @@ impl HelmEngine for RecordedRenderEngine {
             Ok(latest
                 .iter()
                 .filter(|r| matches!(r.info.status.as_str(), "deployed" | "failed"))
-                .map(|r| info_of(r, vec![]))
+                .map(|r| r.to_info(vec![]))
                 .collect())
         })
     }
@@ -502,7 +487,7 @@ impl HelmEngine for RecordedRenderEngine {
                     r.namespace = Some(namespace.to_string());
                 }
             }
-            Ok(info_of(rec, refs))
+            Ok(rec.to_info(refs))
         })
     }
 }

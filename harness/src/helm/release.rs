@@ -113,6 +113,24 @@ impl std::fmt::Debug for ReleaseRecord {
 }
 
 impl ReleaseRecord {
+    /// What callers see of a release: the record's identity, status and chart, plus the
+    /// manifest objects the engine resolved.
+    pub fn to_info(&self, resources: Vec<super::ResourceRef>) -> super::ReleaseInfo {
+        super::ReleaseInfo {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            revision: self.version,
+            status: self.info.status.clone(),
+            chart_name: self.chart_field("name").unwrap_or_default().into(),
+            chart_version: self.chart_field("version").unwrap_or_default().into(),
+            app_version: self.chart_field("appVersion").map(str::to_string),
+            description: self.info.description.clone(),
+            first_deployed: self.info.first_deployed.clone(),
+            last_deployed: self.info.last_deployed.clone(),
+            resources,
+        }
+    }
+
     pub fn set_status(&mut self, status: &str, description: impl Into<String>) {
         self.info.status = status.to_string();
         self.info.description = description.into();

@@ -149,13 +149,7 @@ impl Store {
         expected_rv: Option<u64>,
     ) -> Result<Arc<Value>, StoreError> {
         let mut st = self.state.lock();
-        let k = (namespace.to_string(), name.to_string());
-        let key_arc = Self::intern(&mut st, key);
-        let prev = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expected_rv
-            && meta_rv(&prev) != Some(exp) {
-                return Err(StoreError::Conflict);
-            }
+        let (key_arc, k, prev) = Self::current(&mut st, key, namespace, name, expected_rv)?;
         Ok(self.commit(&mut st, key_arc, k, obj, Some(prev)))
     }
 
@@ -185,13 +179,7 @@ impl Store {
     /// resourceVersion, as etcd3's watch does.
     pub fn remove(&self, key: &str, namespace: &str, name: &str, expected_rv: Option<u64>) -> Result<Arc<Value>, StoreError> {
         let mut st = self.state.lock();
-        let k = (namespace.to_string(), name.to_string());
-        let key_arc = Self::intern(&mut st, key);
-        let prev = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expected_rv
-            && meta_rv(&prev) != Some(exp) {
-                return Err(StoreError::Conflict);
-            }
+        let (key_arc, k, prev) = Self::current(&mut st, key, namespace, name, expected_rv)?;
         st.objects.get_mut(&key_arc).unwrap().remove(&k);
         st.rv += 1;
         let rv = st.rv;
@@ -250,6 +238,18 @@ impl Store {
         let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
         self.emit(st, key, &k.0, &k.1, kind, obj.clone(), prev);
         obj
+    }
+
+    /// The stored object a write replaces, checked against the caller's resourceVersion.
+    #[allow(clippy::type_complexity)]
+    fn current(st: &mut State, key: &str, namespace: &str, name: &str, expected_rv: Option<u64>) -> Result<(Arc<str>, (String, String), Arc<Value>), StoreError> {
+        let k = (namespace.to_string(), name.to_string());
+        let key_arc = Self::intern(st, key);
+        let prev = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
+        if expected_rv.is_some_and(|exp| meta_rv(&prev) != Some(exp)) {
+            return Err(StoreError::Conflict);
+        }
+        Ok((key_arc, k, prev))
     }
 
     fn intern(st: &mut State, key: &str) -> Arc<str> {
