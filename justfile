@@ -30,3 +30,7 @@ bench:
 # Scenario tests against a real cluster (kind or a kubeconfig context), serially
 real-cluster CONTEXT:
     CLEANROOM_CONTEXT={{CONTEXT}} cargo nextest run -p cleanroom --run-ignored only -E 'binary(real_cluster)'
+
+# Fuzz the embedded API server's request decoding (needs `cargo install cargo-fuzz`; stable toolchain)
+fuzz SECONDS="60":
+    cd sim && RUSTC_BOOTSTRAP=1 cargo fuzz run decode_request -s none -- -max_total_time={{SECONDS}}

@@ -39,13 +39,16 @@ pub fn request(data: &[u8]) {
     let group = if plural == "configmaps" { "" } else { "apps" };
     let rt = s.resource(group, "v1", plural).unwrap();
     let Ok(v) = codec::decode_body(ct, body) else { return };
+    // Creates are dry runs so the shared server does not grow with every input; updates and
+    // patches all land on the one `target` object, which keeps memory bounded.
     let opts = WriteOptions { field_manager: Some("fuzz".into()), dry_run: sel & 0x40 != 0, ..Default::default() };
+    let create_opts = WriteOptions { dry_run: true, ..opts.clone() };
     match PatchType::from_content_type(ct) {
         Some(pt) => {
             let _ = s.patch(&rt, Some("default"), "target", pt, &v, None, &opts);
         }
         None => {
-            let _ = s.create(&rt, Some("default"), v.clone(), &opts);
+            let _ = s.create(&rt, Some("default"), v.clone(), &create_opts);
             let _ = s.update(&rt, Some("default"), "target", v, None, &opts);
         }
     }
