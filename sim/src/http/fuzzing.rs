@@ -43,6 +43,8 @@ pub fn request(data: &[u8]) {
     // patches all land on the one `target` object, which keeps memory bounded.
     let opts = WriteOptions { field_manager: Some("fuzz".into()), dry_run: sel & 0x40 != 0, ..Default::default() };
     let create_opts = WriteOptions { dry_run: true, ..opts.clone() };
+    // Put the target back as it was afterwards, so versions stay small and memory bounded.
+    let original = s.store.get(&rt.key, "default", "target");
     match PatchType::from_content_type(ct) {
         Some(pt) => {
             let _ = s.patch(&rt, Some("default"), "target", pt, &v, None, &opts);
@@ -50,6 +52,14 @@ pub fn request(data: &[u8]) {
         None => {
             let _ = s.create(&rt, Some("default"), v.clone(), &create_opts);
             let _ = s.update(&rt, Some("default"), "target", v, None, &opts);
+        }
+    }
+    match original {
+        Some(o) => {
+            let _ = s.store.update(&rt.key, "default", "target", (*o).clone(), None);
+        }
+        None => {
+            let _ = s.store.remove(&rt.key, "default", "target", None);
         }
     }
 }
