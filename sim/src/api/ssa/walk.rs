@@ -224,14 +224,7 @@ pub fn compare(old: Option<&Value>, new: Option<&Value>, pos: &mut Pos, out: &mu
                 _ => {}
             }
         }
-        let empty = Map::new();
-        let om = old.and_then(Value::as_object).unwrap_or(&empty);
-        let nm = new.and_then(Value::as_object).unwrap_or(&empty);
-        for k in om.keys().chain(nm.keys().filter(|k| !om.contains_key(*k))) {
-            pos.enter_field(k);
-            compare(om.get(k), nm.get(k), pos, out);
-            pos.leave_field();
-        }
+        compare_item_fields(old, new, pos, out);
         return;
     }
     if let (true, true, meta) = (is_list_or_none(old), is_list_or_none(new), pos.list_meta()) {
@@ -281,8 +274,8 @@ pub fn compare(old: Option<&Value>, new: Option<&Value>, pos: &mut Pos, out: &mu
     }
 }
 
-/// Compare the fields of two associative-list items (the item path itself is handled by
-/// the caller).
+/// Compare the fields of two maps (objects, or associative-list items whose own path the
+/// caller handles).
 fn compare_item_fields(old: Option<&Value>, new: Option<&Value>, pos: &mut Pos, out: &mut Comparison) {
     let empty = Map::new();
     let om = old.and_then(Value::as_object).unwrap_or(&empty);

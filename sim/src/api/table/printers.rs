@@ -20,13 +20,13 @@ fn c(name: &str, ty: &str, prio: i32, desc: &str) -> Value {
 const CONTAINERS_DOC: &str = "Names of each container in the template.";
 const IMAGES_DOC: &str = "Images referenced by each container in the template.";
 
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default()
 }
-fn i(v: &Value, p: &str) -> i64 {
+pub(super) fn i(v: &Value, p: &str) -> i64 {
     v.pointer(p).and_then(Value::as_i64).unwrap_or(0)
 }
-fn arr<'a>(v: &'a Value, p: &str) -> &'a [Value] {
+pub(super) fn arr<'a>(v: &'a Value, p: &str) -> &'a [Value] {
     v.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 fn len_of(v: &Value, p: &str) -> i64 {

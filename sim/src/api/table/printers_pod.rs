@@ -3,17 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::printers::{arr, i, s};
 use super::{human_duration, parse_time, translate_timestamp_since};
 
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
-}
-fn i(v: &Value, p: &str) -> i64 {
-    v.pointer(p).and_then(Value::as_i64).unwrap_or(0)
-}
-fn arr<'a>(v: &'a Value, p: &str) -> &'a [Value] {
-    v.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
-}
 fn present(v: &Value, p: &str) -> bool {
     v.pointer(p).is_some_and(|x| !x.is_null())
 }
