@@ -50,7 +50,7 @@ pub fn select(all: Vec<Scenario>, names: &[String], every: bool) -> Result<Vec<S
         if !known.contains(&n.as_str()) {
             return Err(CliError::Usage(format!(
                 "no scenario named `{n}`; {}",
-                scenario::parse::close_hint(n, &known, "scenarios")
+                crate::core::hints::close_hint(n, &known, "scenarios")
             )));
         }
     }

@@ -3,44 +3,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use kube::discovery::ApiResource;
+use cleanroom_core::resources::{ObjRef, ResourceCatalog};
 
-use super::resolve::ResourceCache;
-use crate::oracle::{Inventory, Leftover};
-
-/// Optional provider capabilities (separate small traits on the provider side).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Capabilities {
-    pub helm: bool,
-    pub nodes: bool,
-}
-
-/// An object the run created; teardown deletes what is still there, in reverse order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjRef {
-    pub api: ApiResource,
-    pub namespaced: bool,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl ObjRef {
-    pub fn display(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{} {ns}/{}", self.api.kind, self.name),
-            None => format!("{} {}", self.api.kind, self.name),
-        }
-    }
-}
-
-/// A purge that ran: the oracle uses it to explain why a leftover survived.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PurgeRecord {
-    pub selector: String,
-    /// Kinds the purge covered (empty: all).
-    pub kinds: Vec<String>,
-    pub namespace: Option<String>,
-}
+use crate::oracle::{Inventory, Leftover, PurgeRecord};
+use crate::providers::Capabilities;
 
 pub struct StepContext {
     pub client: kube::Client,
@@ -58,7 +24,7 @@ pub struct StepContext {
     pub findings: Vec<String>,
     /// What a running wait saw last (quoted in timeout errors).
     pub observed: String,
-    pub(crate) resources: ResourceCache,
+    pub(crate) resources: Option<ResourceCatalog>,
     /// The provider's Helm engine (None: helm steps are skipped with the reason).
     pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
     /// The provider's node operations (None: node steps are skipped with the reason).
@@ -79,7 +45,7 @@ impl StepContext {
             leftovers: Vec::new(),
             findings: Vec::new(),
             observed: String::new(),
-            resources: ResourceCache::default(),
+            resources: None,
             helm: None,
             nodes: None,
         }

@@ -21,8 +21,10 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use context::{Capabilities, ObjRef, PurgeRecord, StepContext};
-pub use resolve::{Resolved, discover as discover_resources, dyn_api, is_listable};
+pub use context::StepContext;
+pub use cleanroom_core::resources::{ObjRef, Resolved, dyn_api};
+pub use crate::oracle::PurgeRecord;
+pub use crate::providers::Capabilities;
 pub(crate) mod ops;
 
 /// What every primitive implements. A primitive may return a skip (with a reason) when the provider
@@ -56,7 +58,7 @@ impl StepOutcome {
 pub enum StepError {
     #[error("{action}: {}", kube_message(source))]
     Kube { action: String, source: kube::Error },
-    #[error("timed out after {} waiting for {waited_for}{}", crate::scenario::duration::format_duration(*after), if observed.is_empty() { String::new() } else { format!(" (last seen: {observed})") })]
+    #[error("timed out after {} waiting for {waited_for}{}", cleanroom_core::duration::format_duration(*after), if observed.is_empty() { String::new() } else { format!(" (last seen: {observed})") })]
     Timeout { waited_for: String, after: Duration, observed: String },
     #[error("{0}")]
     Failed(String),

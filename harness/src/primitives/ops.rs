@@ -79,10 +79,6 @@ pub async fn wait_gone(client: &kube::Client, r: &Resolved, ns: Option<&str>, na
     }
 }
 
-/// The resolved type of a tracked object.
-pub fn resolved_of(o: &ObjRef) -> Resolved {
-    Resolved { ar: o.api.clone(), namespaced: o.namespaced }
-}
 
 /// Labels of a planted/created object: the user's plus the run label.
 pub fn with_run_label(

@@ -277,7 +277,7 @@ impl Primitive for ReleasedPv {
                 },
             });
             let (objref, _) = ops::apply_value(ctx, obj, None).await?;
-            let r = ops::resolved_of(&objref);
+            let r = objref.resolved();
             let api = dyn_api(&ctx.client, &r, None);
             let status = json!({"status": {"phase": "Released"}});
             api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&status))

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Primitive, StepContext, StepError, StepOutcome, dyn_api, ops};
-use crate::oracle::reasons::selector_matches;
+use cleanroom_core::selectors::selector_matches;
 
 mod eligibility;
 

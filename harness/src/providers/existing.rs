@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::{ClusterHandle, Provider, ProviderError};
-use crate::primitives::Capabilities;
+use super::Capabilities;
 
 pub struct ExistingProvider {
     pub context: Option<String>,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use futures::future::BoxFuture;
 
 use super::{ClusterHandle, Provider, ProviderError, existing::client_for};
-use crate::primitives::Capabilities;
+use super::Capabilities;
 
 /// fixtures/kind/cleanroom.yaml, built in so the binary works from any directory.
 const KIND_CONFIG: &str = include_str!("../../../fixtures/kind/cleanroom.yaml");
@@ -31,7 +31,7 @@ impl KindProvider {
                     .into(),
             });
         }
-        Ok(KindProvider { cluster: crate::scenario::parse::cluster_name("kind", run_id), kubeconfig: None })
+        Ok(KindProvider { cluster: super::cluster_name("kind", run_id), kubeconfig: None })
     }
 }
 

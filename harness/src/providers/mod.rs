@@ -7,16 +7,29 @@ pub mod kind_nodes;
 pub mod nodes;
 pub mod sim;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use crate::helm::HelmEngine;
 pub use nodes::NodeOperations;
 
-use std::path::{Path, PathBuf};
+/// Optional provider capabilities (separate small traits on the provider side).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    pub helm: bool,
+    pub nodes: bool,
+}
 
-use futures::future::BoxFuture;
+/// The cluster name the provider gives its nodes (the embedded cluster and kind name them alike).
+pub fn cluster_name(provider: &str, run_id: &str) -> String {
+    match provider {
+        "kind" => format!("cleanroom-{run_id}"),
+        _ => "cleanroom".to_string(),
+    }
+}
 
-use crate::primitives::Capabilities;
 
 /// A reachable cluster.
 pub struct ClusterHandle {

@@ -6,7 +6,7 @@ use cleanroom_sim::{SimCluster, SimOptions};
 use futures::future::BoxFuture;
 
 use super::{ClusterHandle, Provider, ProviderError};
-use crate::primitives::Capabilities;
+use super::Capabilities;
 
 #[derive(Default)]
 pub struct SimProvider {

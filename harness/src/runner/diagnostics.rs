@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, LogParams};
 
 use super::StepResult;
-use crate::primitives::{StepContext, dyn_api, ops};
+use crate::primitives::{StepContext, dyn_api};
 
 pub async fn collect(ctx: &StepContext, dir: &Path, failed: &StepResult) {
     if let Err(e) = write_all(ctx, dir, failed).await {
@@ -41,7 +41,7 @@ async fn write_all(ctx: &StepContext, dir: &Path, failed: &StepResult) -> std::i
                     e.reason.clone().unwrap_or_default(),
                     e.message.clone().unwrap_or_default()
                 );
-                (ts, crate::report::redact(&line))
+                (ts, crate::core::redact::redact(&line))
             })
             .collect();
         lines.sort();
@@ -73,7 +73,7 @@ async fn write_all(ctx: &StepContext, dir: &Path, failed: &StepResult) -> std::i
                 let lp = LogParams { container: Some(c.name.clone()), tail_lines: Some(200), ..Default::default() };
                 if let Ok(log) = pods.logs(&p.name_any(), &lp).await {
                     let file = dir.join("logs").join(format!("{ns}_{}_{}.log", p.name_any(), c.name));
-                    std::fs::write(file, crate::report::redact(&log))?;
+                    std::fs::write(file, crate::core::redact::redact(&log))?;
                 }
             }
         }
@@ -81,10 +81,10 @@ async fn write_all(ctx: &StepContext, dir: &Path, failed: &StepResult) -> std::i
     std::fs::write(dir.join("pods.txt"), pod_lines.join("\n") + "\n")?;
     // YAML of every object the run created.
     for o in &ctx.created {
-        let api = dyn_api(&ctx.client, &ops::resolved_of(o), o.namespace.as_deref());
+        let api = dyn_api(&ctx.client, &o.resolved(), o.namespace.as_deref());
         let Ok(Some(obj)) = api.get_opt(&o.name).await else { continue };
         let mut v = serde_json::to_value(&obj).unwrap_or_default();
-        crate::report::redact_object(&mut v);
+        crate::core::redact::redact_object(&mut v);
         if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
             m.remove("managedFields");
         }

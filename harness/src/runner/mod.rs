@@ -264,8 +264,8 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
         section: section.into(),
         outcome,
         duration_ms: started.elapsed().as_millis() as u64,
-        reason: reason.map(|r| crate::report::redact(&r)),
-        detail: detail.map(|d| crate::report::redact(&d)),
+        reason: reason.map(|r| crate::core::redact::redact(&r)),
+        detail: detail.map(|d| crate::core::redact::redact(&d)),
         line: step.line,
         primitive_us,
     }

@@ -39,7 +39,7 @@ pub async fn teardown(ctx: &mut StepContext) -> StepResult {
 }
 
 async fn remove(ctx: &mut StepContext, o: &ObjRef) -> Result<bool, StepError> {
-    let r = ops::resolved_of(o);
+    let r = o.resolved();
     let api = dyn_api(&ctx.client, &r, o.namespace.as_deref());
     let obj = match api.get_opt(&o.name).await {
         Ok(Some(obj)) => obj,

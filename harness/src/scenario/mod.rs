@@ -1,6 +1,5 @@
 //! Scenario files: the data model, the parser (with file:line errors and hints), variables, the JSON Schema.
 
-pub mod duration;
 pub mod node;
 pub mod parse;
 pub mod schema;
@@ -12,7 +11,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use duration::StepTimeout;
+pub use cleanroom_core::duration::StepTimeout;
 pub use parse::{ParseError, load_dir, load_file, parse_str};
 
 use crate::primitives::Action;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::node::{self, Key, Node, NodeError, Pos, Value};
 use super::{Expect, MessagePattern, Requirements, Scenario, Step, StepTimeout, vars};
+use cleanroom_core::hints::close_hint;
+
 use crate::primitives::{Action, PRIMITIVES};
 
 /// A problem in a scenario file.
@@ -44,17 +46,10 @@ pub fn builtins(scenario: &str, run_id: &str, provider: &str) -> BTreeMap<String
         ("RUN_LABEL".to_string(), format!("{}={run_id}", crate::RUN_LABEL)),
         ("PROVIDER".to_string(), provider.to_string()),
         // Node names are `<CLUSTER>-control-plane`, `<CLUSTER>-worker`, `<CLUSTER>-worker2`.
-        ("CLUSTER".to_string(), cluster_name(provider, run_id)),
+        ("CLUSTER".to_string(), crate::providers::cluster_name(provider, run_id)),
     ])
 }
 
-/// The cluster name the provider gives its nodes (the embedded cluster and kind name them alike).
-pub fn cluster_name(provider: &str, run_id: &str) -> String {
-    match provider {
-        "kind" => format!("cleanroom-{run_id}"),
-        _ => "cleanroom".to_string(),
-    }
-}
 
 pub fn load_file(path: &Path) -> Result<Scenario, ParseError> {
     let text = std::fs::read_to_string(path).map_err(|e| ParseError {
@@ -355,47 +350,4 @@ fn parse_step(cx: &Ctx<'_>, item: &Node) -> Result<Step, ParseError> {
 
 fn unknown_primitive(cx: &Ctx<'_>, key: &Key, names: &[&str]) -> ParseError {
     cx.err(key.pos, format!("unknown primitive `{}`", key.name), Some(close_hint(&key.name, names, "primitives")))
-}
-
-/// "did you mean `x`?" with the closest candidates, else the full list.
-pub fn close_hint(word: &str, candidates: &[&str], what: &str) -> String {
-    let close = close_names(word, candidates);
-    if close.is_empty() {
-        format!("known {what}: {}", candidates.join(", "))
-    } else {
-        format!("did you mean {}?", close.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" or "))
-    }
-}
-
-pub fn close_names<'a>(word: &str, candidates: &[&'a str]) -> Vec<&'a str> {
-    let w = word.to_ascii_lowercase();
-    let mut scored: Vec<(usize, &str)> = candidates
-        .iter()
-        .map(|c| (levenshtein(&w, &c.to_ascii_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .collect();
-    // Same family or same operation counts as close too (`namespace.remove` → `namespace.delete`).
-    if scored.is_empty()
-        && let Some((fam, op)) = w.split_once('.') {
-            scored = candidates
-                .iter()
-                .filter(|c| c.starts_with(&format!("{fam}.")) || c.ends_with(&format!(".{op}")))
-                .map(|c| (levenshtein(&w, c), *c))
-                .collect();
-        }
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, c)| c).collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

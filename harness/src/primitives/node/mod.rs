@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Primitive, StepContext, StepError, StepOutcome};
 use crate::providers::NodeOperations;
-use crate::scenario::StepTimeout;
+use cleanroom_core::duration::StepTimeout;
 
 pub use leftovers::{AssertClean, Cleanup, LeftoverKind, NodeLeftover};
 pub use sabotage::{OrphanPodLogs, ZombieMount};

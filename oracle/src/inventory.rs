@@ -9,7 +9,7 @@ use kube::api::{DynamicObject, ListParams};
 use kube::discovery::Scope;
 use serde::{Deserialize, Serialize};
 
-use crate::primitives::{Resolved, dyn_api};
+use cleanroom_core::resources::{Resolved, discover, dyn_api, is_listable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -127,11 +127,11 @@ const SKIP_GROUPS: &[&str] = &["authentication.k8s.io", "authorization.k8s.io", 
 /// Take an inventory of the whole cluster: all listable types, listed concurrently, paginated.
 pub async fn snapshot(client: &kube::Client) -> Result<Inventory, InventoryError> {
     let started = Instant::now();
-    let all = crate::primitives::discover_resources(client).await.map_err(InventoryError::Discovery)?;
+    let all = discover(client).await.map_err(InventoryError::Discovery)?;
     // One version per (group, plural): the first one discovery gives is the preferred one.
     let mut types: Vec<Resolved> = Vec::new();
     for (ar, caps) in all {
-        if !crate::primitives::is_listable(&caps) || SKIP_GROUPS.contains(&ar.group.as_str()) || ar.plural.contains('/') {
+        if !is_listable(&caps) || SKIP_GROUPS.contains(&ar.group.as_str()) || ar.plural.contains('/') {
             continue;
         }
         if types.iter().any(|t| t.ar.group == ar.group && t.ar.plural == ar.plural) {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::churn::{ChangeKind, ChurnRule};
 use super::inventory::{Inventory, ObjectEntry};
 use super::reasons::{Reason, explain};
-use crate::primitives::PurgeRecord;
+use crate::PurgeRecord;
 
 /// An object that differs from the baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +165,7 @@ fn changed_fields(b: &ObjectEntry, o: &ObjectEntry) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oracle::default_churn;
+    use crate::default_churn;
 
     fn obj(group: &str, kind: &str, ns: Option<&str>, name: &str, labels: &[(&str, &str)]) -> ObjectEntry {
         ObjectEntry {
@@ -194,7 +194,7 @@ mod tests {
         let mut kept = obj("", "ConfigMap", Some("default"), "keep", &[("app.kubernetes.io/instance", "x")]);
         kept.resource_policy = Some(" Keep ".into());
         let mut orphan = obj("apps", "ReplicaSet", Some("default"), "rs", &[("app.kubernetes.io/instance", "x")]);
-        orphan.owners = vec![crate::oracle::OwnerRef { kind: "Deployment".into(), name: "d".into(), uid: "gone".into() }];
+        orphan.owners = vec![crate::OwnerRef { kind: "Deployment".into(), name: "d".into(), uid: "gone".into() }];
         let cur = Inventory {
             objects: vec![
                 obj("", "Namespace", None, "default", &[]),

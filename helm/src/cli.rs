@@ -334,7 +334,7 @@ impl HelmEngine for HelmCli {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helm::Cascade;
+    use crate::Cascade;
     use std::time::Duration;
 
     fn cli() -> HelmCli {
