@@ -1,9 +1,25 @@
-//! The Helm engine library: install / upgrade / uninstall / list / status with Helm v4's
-//! semantics, either from a recorded render through kube-rs ([`RecordedRenderEngine`], works on
-//! any cluster, used on the embedded one) or by running the `helm` binary ([`HelmCli`]).
+//! cleanroom-helm: Helm engines behind one trait, [`HelmEngine`] (install / upgrade / uninstall / list /
+//! status):
 //!
-//! Errors print Helm's own texts (see [`HelmError`]). Release records carry user values, which
-//! may hold passwords: nothing in this module logs values or Secret data.
+//! - [`RecordedRenderEngine`] installs a recorded `helm template` render through kube-rs with Helm v4's
+//!   semantics (CRDs first and never deleted, the ownership check, install order, hooks with weights and
+//!   delete policies, release Secrets `sh.helm.release.v1.<name>.v<rev>`, uninstall honouring
+//!   `helm.sh/resource-policy: keep`). It works on any cluster and needs no binary: the embedded cluster's
+//!   default. [`RenderCatalog`] maps (chart, version, release, namespace, values) to a render.
+//! - [`HelmCli`] runs the `helm` binary against a kubeconfig.
+//!
+//! ```no_run
+//! # async fn doc(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use cleanroom_helm::{HelmEngine, InstallRequest, RecordedRenderEngine};
+//! let engine = RecordedRenderEngine::discover(client)?; // finds fixtures/renders.yaml
+//! let req = InstallRequest::new("prometheus-stack", "monitoring", "prometheus-community/kube-prometheus-stack");
+//! let release = engine.install(&req).await?;
+//! println!("{} revision {}", release.name, release.revision);
+//! # Ok(()) }
+//! ```
+//!
+//! Errors print Helm's own texts (see [`HelmError`]). Release records carry user values, which may hold
+//! passwords: nothing in this crate logs values or Secret data.
 
 mod catalog;
 mod cli;
