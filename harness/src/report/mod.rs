@@ -65,4 +65,11 @@ pub fn write_all(dir: &Path, report: &RunReport) -> Result<(), ReportError> {
 
 pub use summary::render as render_summary;
 
+/// Append summary.md to a CI job summary file (GitHub Actions' `$GITHUB_STEP_SUMMARY`).
+pub fn append_step_summary(file: &Path, report: &RunReport) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    writeln!(f, "{}", summary::render(report))
+}
+
 pub use cleanroom_core::redact::{redact, redact_object};

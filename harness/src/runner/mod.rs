@@ -46,6 +46,9 @@ pub struct StepResult {
     /// Line in the scenario file.
     #[serde(default)]
     pub line: u64,
+    /// When the step started (RFC 3339); absent for steps that never ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// Time the primitive itself took (the rest of `duration_ms` is harness overhead), in microseconds.
     #[serde(skip)]
     pub primitive_us: u64,
@@ -58,6 +61,9 @@ pub struct ScenarioResult {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When the scenario started (RFC 3339); absent when it never ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub duration_ms: u64,
     pub steps: Vec<StepResult>,
     pub leftovers: Vec<Leftover>,
@@ -104,6 +110,7 @@ pub fn skipped_result(s: &Scenario, provider: &str, reason: String) -> ScenarioR
         provider: provider.to_string(),
         outcome: Outcome::Skipped,
         reason: Some(reason),
+        started_at: None,
         duration_ms: 0,
         steps: Vec::new(),
         leftovers: Vec::new(),
@@ -115,6 +122,7 @@ pub fn skipped_result(s: &Scenario, provider: &str, reason: String) -> ScenarioR
 /// Run one scenario to completion (steps, finally, teardown).
 pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResult {
     let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
     env.progress.scenario_started(&scenario.name, &env.provider);
     let mut ctx = StepContext::new(env.client.clone(), &env.provider, env.capabilities, &env.run_id);
     ctx.helm = env.helm.clone();
@@ -201,6 +209,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
         provider: env.provider.clone(),
         outcome,
         reason,
+        started_at: Some(started_at),
         duration_ms: started.elapsed().as_millis() as u64,
         steps: results,
         leftovers: ctx.leftovers.clone(),
@@ -221,6 +230,7 @@ fn not_run(step: &Step, section: &str, why: String) -> StepResult {
         reason: Some(why),
         detail: None,
         line: step.line,
+        started_at: None,
         primitive_us: 0,
     }
 }
@@ -228,6 +238,7 @@ fn not_run(step: &Step, section: &str, why: String) -> StepResult {
 /// Run one step with its timeout and expectation. `cancel` (None in `finally`) interrupts it.
 pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel: Option<&Cancel>) -> StepResult {
     let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
     let timeout = step.timeout.map(|t| t.0).unwrap_or(DEFAULT_STEP_TIMEOUT);
     let prim = step.action.primitive();
     ctx.observed.clear();
@@ -267,6 +278,7 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
         reason: reason.map(|r| crate::core::redact::redact(&r)),
         detail: detail.map(|d| crate::core::redact::redact(&d)),
         line: step.line,
+        started_at: Some(started_at),
         primitive_us,
     }
 }

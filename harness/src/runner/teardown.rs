@@ -15,6 +15,7 @@ pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub async fn teardown(ctx: &mut StepContext) -> StepResult {
     let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
     let res = tokio::time::timeout(TEARDOWN_TIMEOUT, run(ctx)).await;
     let (outcome, reason, detail) = match res {
         Ok(Ok(detail)) => (Outcome::Passed, None, Some(detail)),
@@ -34,6 +35,7 @@ pub async fn teardown(ctx: &mut StepContext) -> StepResult {
         reason,
         detail,
         line: 0,
+        started_at: Some(started_at),
         primitive_us: 0,
     }
 }

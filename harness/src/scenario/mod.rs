@@ -3,6 +3,7 @@
 pub mod node;
 pub mod parse;
 pub mod schema;
+pub mod select;
 pub mod vars;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,9 @@ pub struct Scenario {
     /// One line shown by `cleanroom list`.
     #[serde(default)]
     pub description: String,
+    /// Labels to select scenarios by (`cleanroom run --tag T`, `--skip-tag T`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// What the provider must offer; a scenario whose needs are not met is reported as skipped.
     #[serde(default)]
     pub requires: Requirements,

@@ -30,7 +30,7 @@ impl fmt::Display for ParseError {
     }
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "requires", "variables", "steps", "finally"];
+const TOP_KEYS: &[&str] = &["name", "description", "tags", "requires", "variables", "steps", "finally"];
 const STEP_KEYS: &[&str] = &["name", "timeout", "expect", "message"];
 
 /// Placeholder values for built-in variables while validating (the real ones are set per run).
@@ -184,6 +184,10 @@ pub fn parse_str(
         Some(n) => node::from_node::<String>(n).map_err(|e| cx.node_err(n.pos, e, "description", &[]))?,
         None => String::new(),
     };
+    let tags = match root.get("tags") {
+        Some(n) => node::from_node::<Vec<String>>(n).map_err(|e| cx.node_err(n.pos, e, "tags", &[]))?,
+        None => Vec::new(),
+    };
     let requires = match root.get("requires") {
         Some(n) => node::from_node::<Requirements>(n)
             .map_err(|e| cx.node_err(n.pos, e, "requires", &["providers", "capabilities", "min_nodes"]))?,
@@ -227,6 +231,7 @@ pub fn parse_str(
     Ok(Scenario {
         name,
         description,
+        tags,
         requires,
         variables: declared,
         steps,
