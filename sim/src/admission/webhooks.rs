@@ -16,7 +16,7 @@ use super::matching::{namespace_matches, object_matches, rules_match, RequestAtt
 use crate::api::errors::{ApiError, ApiResult};
 use crate::api::selectors::from_map;
 use crate::registry::ResourceType;
-use crate::server::{glue, meta, AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
+use crate::server::{meta, AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
 
 /// What a reachable webhook answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +108,7 @@ impl WebhookAdmission {
                     Ok(WebhookVerdict::Allowed) => {}
                     Ok(WebhookVerdict::Patched(ops)) => {
                         if let (true, Some(obj)) = (mutating, req.object.as_deref_mut()) {
-                            *obj = glue::json_patch(obj, &ops)?;
+                            *obj = crate::api::patch::apply_json_patch(obj, &ops).map_err(|e| e.to_api_error())?;
                         }
                     }
                     Ok(WebhookVerdict::Denied { code, reason, message }) => {

@@ -15,8 +15,9 @@ use super::{watch, Body};
 use crate::api::errors::{ApiError, ApiResult};
 use crate::api::patch::PatchType;
 use crate::api::selectors::{self, FieldSelector, LabelSelector};
+use crate::api::table;
 use crate::registry::{self, ResourceType};
-use crate::server::{glue, ApiServer, DeleteOptions, DeleteOutcome, ListOptions, Propagation, WriteOptions};
+use crate::server::{ApiServer, DeleteOptions, DeleteOutcome, ListOptions, Propagation, WriteOptions};
 
 pub type Query = HashMap<String, String>;
 
@@ -152,7 +153,9 @@ fn object_response(code: u16, obj: &Value, rt: &ResourceType, accept: &str, q: &
 
 fn table_for(rt: &ResourceType, items: &[&Value], q: &Query) -> Value {
     let cols = rt.crd.as_ref().map(|c| c.printer_columns.as_slice());
-    glue::table(&rt.group, &rt.kind, items, q.get("includeObject").map(|s| s.as_str()), cols).unwrap_or_else(|e| e.to_status())
+    table::IncludeObject::parse(q.get("includeObject").map(|s| s.as_str()))
+        .map(|include| table::to_table(&rt.group, &rt.kind, items, chrono::Utc::now(), include, cols))
+        .unwrap_or_else(|e| ApiError::bad_request(e).to_status())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -255,8 +258,8 @@ async fn resource(
                 let cur = server.get(&rt, ns, name)?;
                 let scale = scale_of(&rt, &cur);
                 let patched = match ptype {
-                    PatchType::Json => glue::json_patch(&scale, &patch)?,
-                    _ => glue::merge_patch(&scale, &patch),
+                    PatchType::Json => crate::api::patch::apply_json_patch(&scale, &patch).map_err(|e| e.to_api_error())?,
+                    _ => crate::api::patch::apply_merge_patch(&scale, &patch),
                 };
                 let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
                 let updated = server.patch(&rt, ns, name, PatchType::Merge, &json!({"spec": {"replicas": replicas}}), None, &opts)?;
@@ -364,7 +367,7 @@ fn strict_check(rt: &ResourceType, obj: &Value, opts: &WriteOptions) -> ApiResul
     }
     let unknown = match rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
         Some(schema) => crate::server::strict::prune_custom(&mut obj.clone(), schema, false),
-        None => glue::unknown_fields(&rt.group, &rt.kind, obj),
+        None => crate::server::strict::unknown_fields(&rt.group, &rt.kind, obj),
     };
     if unknown.is_empty() {
         return Ok(());

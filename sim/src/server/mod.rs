@@ -4,7 +4,6 @@
 mod admission;
 mod defaults;
 mod delete;
-pub mod glue;
 pub mod strict;
 mod list;
 pub mod meta;
