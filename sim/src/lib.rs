@@ -43,7 +43,7 @@ pub fn setup_cluster(
     let mut all = controllers::builtin();
     all.extend(controllers::workloads(server));
     for spec in &specs {
-        all.push(Arc::new(controllers::kubelet::Kubelet::new(spec, &setup.root)));
+        all.push(Arc::new(nodes::kubelet::Kubelet::new(spec, &setup.root)));
     }
     all.into_iter().map(|c| controllers::spawn(server.clone(), c, shutdown.clone())).chain(storage::install_storage_and_admission(server, setup, shutdown.clone())).collect()
 }

@@ -2,7 +2,9 @@
 //! capacity, nodeInfo, addresses, podCIDR), their Leases, and each node's filesystem root.
 
 pub mod fs;
+pub mod kubelet;
 pub mod ops;
+pub mod pod_status;
 pub mod system;
 
 use std::path::{Path, PathBuf};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{fs, node_root};
-use crate::controllers::{kubelet, util};
+use super::{fs, kubelet, node_root};
+use crate::controllers::util;
 use crate::server::{meta, ApiServer};
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::nodes::fs;
+use super::fs;
 use crate::server::{meta, random_suffix, ApiServer, WriteOptions};
 
 pub const MSG_CREATED: &str = "Container created";

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::fs::{self, MountEntry};
 use super::pod_status::{self as ps, Started, MSG_CREATED, MSG_STARTED};
-use super::util::{self, is_terminal};
-use super::Controller;
-use crate::nodes::fs::{self, MountEntry};
+use crate::controllers::util::{self, is_terminal};
+use crate::controllers::Controller;
 use crate::server::{meta, ApiServer, DeleteOptions};
 use crate::store::{EventType as Ev, StoreEvent};
 
@@ -26,10 +26,10 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
-    pub fn new(spec: &crate::nodes::NodeSpec, cluster_root: &Path) -> Kubelet {
+    pub fn new(spec: &super::NodeSpec, cluster_root: &Path) -> Kubelet {
         Kubelet {
             node: spec.name.clone(),
-            root: crate::nodes::node_root(cluster_root, &spec.name),
+            root: super::node_root(cluster_root, &spec.name),
             ip: spec.ip(),
             pod_net: format!("10.244.{}", spec.index),
             next_ip: AtomicU32::new(2),
