@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::ApiServer;
 use crate::api::errors::{ApiError, ApiResult, Cause};
+use crate::api::object;
 use crate::registry::ResourceType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
             None => Err(ApiError::not_found("namespaces", "", ns)),
             Some(nsobj) => {
                 let terminating = nsobj.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating")
-                    || super::meta::is_deleting(&nsobj);
+                    || crate::api::object::is_deleting(&nsobj);
                 // Events may still be written into a terminating namespace.
                 if terminating && req.rt.kind != "Event" {
                     let mut e = ApiError::forbidden(

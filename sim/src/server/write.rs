@@ -5,9 +5,10 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
-use super::meta::{self, metadata_mut, name_of, now_rfc3339, rv_of};
+use super::meta::{self, now_rfc3339};
 use super::{defaults, ApiServer, WriteOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
+use crate::api::object::{self, metadata_mut, name_of, rv_of};
 use crate::api::patch::{self, PatchType};
 use crate::api::{ssa, validation};
 use crate::registry::ResourceType;
@@ -81,11 +82,11 @@ impl ApiServer {
             return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
         }
         if rt.namespaced
-            && let Some(bns) = meta::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty())
+            && let Some(bns) = object::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty())
                 && bns != url_ns {
                     return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
                 }
-        let wanted_rv = meta::str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()).map(String::from);
+        let wanted_rv = object::str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()).map(String::from);
         if wanted_rv.is_none() && rt.is_custom() && sub.is_none() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![Cause::invalid("metadata.resourceVersion", &json!("0x0"), "must be specified for an update")]));
         }
@@ -136,7 +137,7 @@ impl ApiServer {
                 PatchType::Apply => apply_object(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
             };
             // A resourceVersion inside the patch is a precondition.
-            if let Some(prv) = meta::str_at(&patched, "/metadata/resourceVersion")
+            if let Some(prv) = object::str_at(&patched, "/metadata/resourceVersion")
                 && !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
                     return Err(ApiError::stale(&rt.plural, &rt.group, name));
                 }
@@ -167,7 +168,7 @@ impl ApiServer {
             let mut next = scope_to_subresource(rt, &cur, desired, sub);
             preserve_system_fields(&cur, &mut next);
             prune_custom(rt, &mut next);
-            if meta::tracks_generation(rt) && sub.is_none() && meta::spec_changed(&cur, &next) {
+            if meta::tracks_generation(rt) && sub.is_none() && object::spec_changed(&cur, &next) {
                 let g = cur.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(0);
                 metadata_mut(&mut next).insert("generation".into(), json!(g + 1));
             }
@@ -194,7 +195,7 @@ impl ApiServer {
                 return Ok(Arc::new(next));
             }
             // Finalization: a deleting object whose last finalizer went away is removed now.
-            if meta::is_deleting(&next) && meta::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
+            if object::is_deleting(&next) && object::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
                 return match self.store.remove(&rt.key, ns, name, rv_of(&cur)) {
                     Ok(gone) => {
                         self.after_remove(rt, &gone);
