@@ -9,6 +9,7 @@ mod list;
 pub mod meta;
 mod eviction;
 mod write;
+pub mod subresources;
 
 pub use admission::{AdmissionPlugin, AdmissionRequest, Operation};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
