@@ -1,13 +1,25 @@
-//! `SimCluster`: start, reach and stop an embedded cluster.
+//! `SimCluster`: start, reach and stop an embedded cluster; and the one place that assembles
+//! it: nodes, system objects, every admission plugin, storage, every controller and the
+//! emulated operators. Other modules export constructors; only this file registers them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use crate::server::ApiServer;
+use crate::admission::serviceaccount::ServiceAccountAdmission;
+use crate::admission::WebhookAdmission;
+use crate::controllers::{self as ctl, Controller};
+use crate::nodes::kubelet::Kubelet;
+use crate::operators::{certgen::Certgen, prometheus::PrometheusOperator, EmulatedOperator, OperatorController};
+use crate::server::{AdmissionPlugin, ApiServer, NamespaceLifecycle};
+use crate::storage::admission::{DefaultStorageClass, StorageObjectInUseProtection};
+use crate::storage::{protection, provisioner::LocalPathProvisioner, pv_controller::PvController};
+use crate::{nodes, storage};
 
 /// How to start an embedded cluster (mirrors a kind cluster's shape).
 #[derive(Debug, Clone)]
@@ -74,8 +86,7 @@ impl SimCluster {
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
-        let setup = crate::ClusterSetup { name: options.name.clone(), workers: options.workers, root: root.clone() };
-        tasks.extend(crate::setup_cluster(&server, &setup, rx.clone()));
+        tasks.extend(assemble(&server, &options.name, options.workers, &root, rx.clone()));
         Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, _tempdir: tempdir })
     }
     /// `http://127.0.0.1:PORT`
@@ -144,4 +155,66 @@ impl Drop for SimCluster {
             t.abort();
         }
     }
+}
+
+/// Turn a fresh API server into a kind cluster named `name` with `workers` worker nodes whose
+/// filesystems live under `root`; returns the controller tasks (stopped by `shutdown`).
+fn assemble(server: &Arc<ApiServer>, name: &str, workers: usize, root: &Path, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    // kube-apiserver's built-in plugin guards every write, including the nodes' own.
+    server.add_admission(Arc::new(NamespaceLifecycle));
+    let specs = nodes::create_nodes(server, name, workers, root);
+    nodes::system::install(server, &specs);
+    *server.nodes_root.write() = Some(root.to_path_buf());
+    // Kubelets finish pod deletions (containers stopped, then the pod object is removed).
+    server.graceful_pods.store(true, Ordering::Relaxed);
+
+    // The rest of kube-apiserver's mutating chain, in its order: ServiceAccount,
+    // DefaultStorageClass, StorageObjectInUseProtection, then the webhook plugins.
+    let webhooks = Arc::new(WebhookAdmission::new());
+    let plugins: Vec<Arc<dyn AdmissionPlugin>> =
+        vec![Arc::new(ServiceAccountAdmission), Arc::new(DefaultStorageClass), Arc::new(StorageObjectInUseProtection), webhooks.clone()];
+    for plugin in plugins {
+        server.add_admission(plugin);
+    }
+    storage::apply_default_storage(server);
+
+    let operators: Vec<Arc<dyn EmulatedOperator>> = vec![Arc::new(PrometheusOperator)];
+    for op in &operators {
+        if let Some(r) = op.webhook_responder() {
+            webhooks.add_responder(r);
+        }
+    }
+
+    // Storage controllers and operators start first, then kube-controller-manager's and the
+    // scheduler's loops, then one kubelet per node.
+    let storage_and_operators: Vec<Arc<dyn Controller>> = vec![
+        Arc::new(PvController::default()),
+        Arc::new(LocalPathProvisioner::new(root.to_path_buf())),
+        Arc::new(protection::PvcProtection::default()),
+        Arc::new(protection::PvProtection),
+        Arc::new(OperatorController::new(operators)),
+        Arc::new(Certgen::default()),
+    ];
+    let spawn = |c: Arc<dyn Controller>| ctl::spawn(server.clone(), c, shutdown.clone());
+    let late: Vec<JoinHandle<()>> = storage_and_operators.into_iter().map(spawn).collect();
+    let mut controllers: Vec<Arc<dyn Controller>> = vec![
+        Arc::new(ctl::namespace::NamespaceController::default()),
+        Arc::new(ctl::crd_finalizer::CrdFinalizer),
+        Arc::new(ctl::scheduler::Scheduler::default()),
+        Arc::new(ctl::deployment::DeploymentController::default()),
+        Arc::new(ctl::replicaset::ReplicaSetController::default()),
+        Arc::new(ctl::gc::GarbageCollector::default()),
+        Arc::new(ctl::daemonset::DaemonSetController::default()),
+        Arc::new(ctl::statefulset::StatefulSetController::default()),
+        Arc::new(ctl::job::JobController::new(server)),
+        Arc::new(ctl::endpoints::EndpointsController::default()),
+        Arc::new(ctl::serviceaccount::ServiceAccountController::default()),
+        Arc::new(ctl::disruption::DisruptionController::default()),
+    ];
+    for spec in &specs {
+        controllers.push(Arc::new(Kubelet::new(spec, root)));
+    }
+    let mut tasks: Vec<JoinHandle<()>> = controllers.into_iter().map(spawn).collect();
+    tasks.extend(late);
+    tasks
 }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::api::object;
 use crate::server::{meta, random_suffix, ApiServer, WriteOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,9 +15,9 @@ pub enum EventType {
 /// Record an event about `object` from `component` (e.g. `default-scheduler`, `kubelet`).
 /// `host` is the reporting node for kubelet events.
 pub fn record(server: &ApiServer, object: &Value, ty: EventType, reason: &str, message: &str, component: &str, host: Option<&str>) {
-    let ns = meta::str_at(object, "/metadata/namespace").unwrap_or("default").to_string();
-    let name = meta::name_of(object).to_string();
-    let uid = meta::str_at(object, "/metadata/uid").unwrap_or("").to_string();
+    let ns = object::str_at(object, "/metadata/namespace").unwrap_or("default").to_string();
+    let name = object::name_of(object).to_string();
+    let uid = object::str_at(object, "/metadata/uid").unwrap_or("").to_string();
     let kind = object["kind"].as_str().unwrap_or("").to_string();
     let api_version = object["apiVersion"].as_str().unwrap_or("").to_string();
     let ty = match ty { EventType::Normal => "Normal", EventType::Warning => "Warning" };
@@ -28,7 +29,7 @@ pub fn record(server: &ApiServer, object: &Value, ty: EventType, reason: &str, m
         e.pointer("/involvedObject/uid").and_then(|u| u.as_str()) == Some(uid.as_str())
             && e["reason"] == reason && e["message"] == message && e.pointer("/source/component").and_then(|c| c.as_str()) == Some(component)
     }) {
-        let ename = meta::name_of(e).to_string();
+        let ename = object::name_of(e).to_string();
         let _ = server.store.modify::<()>(&rt.key, &ns, &ename, |cur| {
             let mut next = (**cur).clone();
             next["count"] = json!(cur["count"].as_i64().unwrap_or(1) + 1);
@@ -44,10 +45,10 @@ pub fn record(server: &ApiServer, object: &Value, ty: EventType, reason: &str, m
     // client-go names events `<object>.<hex timestamp>`; a random suffix keeps them unique.
     let ev_name = format!("{name}.{:x}{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0), random_suffix(3));
     let mut involved = json!({"kind": kind, "namespace": ns, "name": name, "uid": uid, "apiVersion": api_version});
-    if let Some(rv) = meta::str_at(object, "/metadata/resourceVersion") {
+    if let Some(rv) = object::str_at(object, "/metadata/resourceVersion") {
         involved["resourceVersion"] = json!(rv);
     }
-    if meta::str_at(object, "/metadata/namespace").is_none() {
+    if object::str_at(object, "/metadata/namespace").is_none() {
         involved.as_object_mut().unwrap().remove("namespace");
     }
     let ev = json!({

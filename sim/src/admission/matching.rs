@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::api::selectors::{from_label_selector_json, LabelSelector};
-use crate::server::{meta, ApiServer, Operation};
+use crate::api::object;
+use crate::server::{ApiServer, Operation};
 
 /// The request as the matcher sees it.
 pub struct RequestAttrs<'a> {
@@ -93,14 +94,14 @@ pub fn namespace_matches(server: &ApiServer, webhook: &Value, req: &RequestAttrs
     }
     if req.group.is_empty() && req.kind == "Namespace" {
         let obj = req.object.or(req.old);
-        return obj.is_some_and(|o| sel.matches(meta::labels(o)));
+        return obj.is_some_and(|o| sel.matches(object::labels(o)));
     }
     if !req.namespaced {
         return true;
     }
     let Some(ns) = req.namespace else { return true };
     match server.store.get("namespaces", "", ns) {
-        Some(nsobj) => sel.matches(meta::labels(&nsobj)),
+        Some(nsobj) => sel.matches(object::labels(&nsobj)),
         // kube-apiserver fails the request when the namespace cannot be read; a missing
         // namespace is rejected earlier by NamespaceLifecycle anyway.
         None => sel.matches(None),
@@ -113,7 +114,7 @@ pub fn object_matches(webhook: &Value, req: &RequestAttrs<'_>) -> bool {
     if sel.is_empty() {
         return true;
     }
-    [req.object, req.old].into_iter().flatten().any(|o| sel.matches(meta::labels(o)))
+    [req.object, req.old].into_iter().flatten().any(|o| sel.matches(object::labels(o)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Admission webhooks: Validating/MutatingWebhookConfigurations evaluated on every matching
+//! Admission plugins beyond the server's built-in one: the ServiceAccount plugin for pods, and
+//! the webhooks (Validating/MutatingWebhookConfigurations evaluated on every matching
 //! request, with the failure texts kube-apiserver on kind produces when a webhook cannot be
-//! reached.
+//! reached). `crate::cluster` registers them.
 
 pub mod matching;
 pub mod serviceaccount;

@@ -14,9 +14,10 @@ use serde_json::Value;
 
 use super::matching::{namespace_matches, object_matches, rules_match, RequestAttrs};
 use crate::api::errors::{ApiError, ApiResult};
+use crate::api::object::{self, pod_running_ready};
 use crate::api::selectors::from_map;
 use crate::registry::ResourceType;
-use crate::server::{glue, meta, AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
+use crate::server::{AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
 
 /// What a reachable webhook answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +109,7 @@ impl WebhookAdmission {
                     Ok(WebhookVerdict::Allowed) => {}
                     Ok(WebhookVerdict::Patched(ops)) => {
                         if let (true, Some(obj)) = (mutating, req.object.as_deref_mut()) {
-                            *obj = glue::json_patch(obj, &ops)?;
+                            *obj = crate::api::patch::apply_json_patch(obj, &ops).map_err(|e| e.to_api_error())?;
                         }
                     }
                     Ok(WebhookVerdict::Denied { code, reason, message }) => {
@@ -152,8 +153,8 @@ impl WebhookAdmission {
         let Some(service) = server.store.get("services", ns, svc_name) else {
             return Err(format!("{post}: service {svc_name:?} not found"));
         };
-        let ty = meta::str_at(&service, "/spec/type").unwrap_or("ClusterIP");
-        let cluster_ip = meta::str_at(&service, "/spec/clusterIP").unwrap_or("");
+        let ty = object::str_at(&service, "/spec/type").unwrap_or("ClusterIP");
+        let cluster_ip = object::str_at(&service, "/spec/clusterIP").unwrap_or("");
         match ty {
             "ClusterIP" if cluster_ip == "None" => return Err(format!("{post}: cannot route to service with ClusterIP \"None\"")),
             "ClusterIP" | "NodePort" | "LoadBalancer" => {
@@ -170,7 +171,7 @@ impl WebhookAdmission {
                 }
             }
             "ExternalName" => {
-                let ext = meta::str_at(&service, "/spec/externalName").unwrap_or("");
+                let ext = object::str_at(&service, "/spec/externalName").unwrap_or("");
                 return Err(format!("{post}: dial tcp: lookup {ext}: no such host"));
             }
             other => return Err(format!("{post}: unsupported service type {other:?}")),
@@ -204,21 +205,11 @@ fn url_dial_error(url: &str) -> String {
     }
 }
 
-/// A pod that is Running with condition Ready=True (what an endpoint needs).
-pub fn pod_running_ready(pod: &Value) -> bool {
-    meta::str_at(pod, "/status/phase") == Some("Running")
-        && !meta::is_deleting(pod)
-        && pod
-            .pointer("/status/conditions")
-            .and_then(|c| c.as_array())
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-}
-
 /// Ready addresses in the Endpoints / EndpointSlices, or (before an endpoints controller has
 /// written them) a Running+Ready pod selected by the service.
 pub fn service_has_ready_backend(server: &ApiServer, service: &Value) -> bool {
-    let ns = meta::str_at(service, "/metadata/namespace").unwrap_or("");
-    let name = meta::name_of(service);
+    let ns = object::str_at(service, "/metadata/namespace").unwrap_or("");
+    let name = object::name_of(service);
     if let Some(ep) = server.store.get("endpoints", ns, name) {
         let ready = ep.get("subsets").and_then(|s| s.as_array()).is_some_and(|subsets| {
             subsets.iter().any(|s| s.get("addresses").and_then(|a| a.as_array()).is_some_and(|a| !a.is_empty()))
@@ -228,7 +219,7 @@ pub fn service_has_ready_backend(server: &ApiServer, service: &Value) -> bool {
         }
     }
     let (slices, _) = server.store.list("discovery.k8s.io/endpointslices", Some(ns));
-    let slice_ready = slices.iter().filter(|s| meta::labels(s).and_then(|l| l.get("kubernetes.io/service-name")).and_then(|v| v.as_str()) == Some(name)).any(|s| {
+    let slice_ready = slices.iter().filter(|s| object::labels(s).and_then(|l| l.get("kubernetes.io/service-name")).and_then(|v| v.as_str()) == Some(name)).any(|s| {
         s.get("endpoints").and_then(|e| e.as_array()).is_some_and(|eps| {
             eps.iter().any(|e| e.pointer("/conditions/ready").and_then(|r| r.as_bool()).unwrap_or(true))
         })
@@ -239,7 +230,7 @@ pub fn service_has_ready_backend(server: &ApiServer, service: &Value) -> bool {
     let Some(sel) = service.pointer("/spec/selector").and_then(|s| s.as_object()).filter(|s| !s.is_empty()) else { return false };
     let sel = from_map(sel);
     let (pods, _) = server.store.list("pods", Some(ns));
-    pods.iter().any(|p| sel.matches(meta::labels(p)) && pod_running_ready(p))
+    pods.iter().any(|p| sel.matches(object::labels(p)) && pod_running_ready(p))
 }
 
 impl AdmissionPlugin for WebhookAdmission {

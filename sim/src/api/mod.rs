@@ -1,6 +1,9 @@
-//! The HTTP API surface: routing, discovery, codecs, errors, patches, selectors, tables.
+//! Pure Kubernetes API algorithms and types, with no server state: Status errors, object
+//! helpers, label/field selectors, patches, server-side apply, validation, table printing
+//! and the protobuf codec. The bottom of the stack: imports nothing else of the crate.
 
 pub mod errors;
+pub mod object;
 pub mod patch;
 pub mod ssa;
 pub mod selectors;

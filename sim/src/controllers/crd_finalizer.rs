@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::api::object;
 use super::Controller;
 use crate::server::{meta, ApiServer, DeleteOptions};
 use crate::store::StoreEvent;
@@ -18,30 +19,30 @@ impl Controller for CrdFinalizer {
 
     fn observe(&self, server: &ApiServer, ev: &StoreEvent) -> bool {
         if &*ev.key == KEY {
-            return meta::is_deleting(&ev.object);
+            return object::is_deleting(&ev.object);
         }
         // A custom resource went away: a deleting CRD may now be empty.
         ev.kind == crate::store::EventType::Deleted && ev.key.contains('/') && {
             let (crds, _) = server.store.list(KEY, None);
-            crds.iter().any(|c| meta::is_deleting(c))
+            crds.iter().any(|c| object::is_deleting(c))
         }
     }
 
     fn reconcile(&self, server: &ApiServer) {
         let (crds, _) = server.store.list(KEY, None);
-        for crd in crds.iter().filter(|c| meta::is_deleting(c) && meta::finalizers(c).iter().any(|f| f == FINALIZER)) {
+        for crd in crds.iter().filter(|c| object::is_deleting(c) && object::finalizers(c).iter().any(|f| f == FINALIZER)) {
             let group = crd.pointer("/spec/group").and_then(|g| g.as_str()).unwrap_or("");
             let plural = crd.pointer("/spec/names/plural").and_then(|g| g.as_str()).unwrap_or("");
             let key = crate::registry::ResourceType::storage_key(group, plural);
             let types = crate::registry::crd_types(crd);
             let Some(rt) = types.first() else { continue };
             let (items, _) = server.store.list(&key, None);
-            for item in items.iter().filter(|i| !meta::is_deleting(i)) {
-                let ns = meta::str_at(item, "/metadata/namespace");
-                let _ = server.delete(rt, ns, meta::name_of(item), &DeleteOptions::default());
+            for item in items.iter().filter(|i| !object::is_deleting(i)) {
+                let ns = object::str_at(item, "/metadata/namespace");
+                let _ = server.delete(rt, ns, object::name_of(item), &DeleteOptions::default());
             }
             let (left, _) = server.store.list(&key, None);
-            let name = meta::name_of(crd).to_string();
+            let name = object::name_of(crd).to_string();
             if left.is_empty() {
                 if let Ok(crdrt) = server.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
                     let _ = server.remove_finalizer(&crdrt, None, &name, FINALIZER);

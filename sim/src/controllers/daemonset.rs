@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::placement;
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::events::{self, EventType};
-use crate::server::{meta, ApiServer};
+use crate::server::ApiServer;
 use crate::store::StoreEvent;
 
 const KEY: &str = "apps/daemonsets";
@@ -69,7 +70,7 @@ pub fn add_daemon_tolerations(spec: &mut Value) {
 
 /// The node a daemon pod is for (nodeName, or its matchFields pin).
 fn target_node(pod: &Value) -> Option<String> {
-    if let Some(n) = meta::str_at(pod, "/spec/nodeName").filter(|n| !n.is_empty()) {
+    if let Some(n) = object::str_at(pod, "/spec/nodeName").filter(|n| !n.is_empty()) {
         return Some(n.to_string());
     }
     let terms = pod.pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
@@ -80,13 +81,13 @@ fn target_node(pod: &Value) -> Option<String> {
 
 /// ControllerRevision `<owner>-<hash>` holding the template; returns (name, hash).
 pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (String, String) {
-    let ns = util::ns_of(owner);
+    let ns = object::ns_of(owner);
     // The controllers always hash a collision count (0 when unset).
     let collision = Some(owner.pointer("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0));
     let hash = util::compute_hash(template, collision);
-    let name = format!("{}-{hash}", meta::name_of(owner));
+    let name = format!("{}-{hash}", object::name_of(owner));
     if server.store.get("apps/controllerrevisions", ns, &name).is_none() {
-        let existing = util::owned(server, "apps/controllerrevisions", ns, util::uid_of(owner));
+        let existing = util::owned(server, "apps/controllerrevisions", ns, object::uid_of(owner));
         let rev = existing.iter().map(|r| r["revision"].as_i64().unwrap_or(0)).max().unwrap_or(0) + 1;
         let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
         labels["controller.kubernetes.io/hash"] = json!(hash);
@@ -94,7 +95,7 @@ pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (
         t["$patch"] = json!("replace");
         let cr = json!({
             "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [util::controller_ref(owner)]},
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [object::controller_ref(owner)]},
             "data": {"spec": {"template": t}}, "revision": rev,
         });
         let _ = server.create_internal("apps", "v1", "controllerrevisions", Some(ns), cr);
@@ -109,20 +110,20 @@ fn node_should_run(spec: &Value, node: &Value) -> bool {
 }
 
 fn sync(server: &ApiServer, ds: &Arc<Value>) {
-    let ns = util::ns_of(ds).to_string();
-    let name = meta::name_of(ds).to_string();
+    let ns = object::ns_of(ds).to_string();
+    let name = object::name_of(ds).to_string();
     let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let pods_rt = util::rt(server, "", "v1", "pods");
     let nodes = server.store.list("nodes", None).0;
-    let deleting = meta::is_deleting(ds);
+    let deleting = object::is_deleting(ds);
     let (_, hash) = if deleting { (String::new(), String::new()) } else { ensure_revision(server, ds, &template) };
     let generation = ds.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(1);
-    let owned: Vec<Arc<Value>> = util::owned(server, "pods", &ns, util::uid_of(ds)).into_iter().filter(|p| util::is_active(p)).collect();
+    let owned: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(ds)).into_iter().filter(|p| object::is_active(p)).collect();
     if !deleting {
-        let all_ready = owned.iter().all(|p| util::is_ready(p));
+        let all_ready = owned.iter().all(|p| object::is_ready(p));
         let mut replaced = false;
         for node in &nodes {
-            let node_name = meta::name_of(node);
+            let node_name = object::name_of(node);
             let here: Vec<&Arc<Value>> = owned.iter().filter(|p| target_node(p).as_deref() == Some(node_name)).collect();
             let should = node_should_run(&template["spec"], node);
             if should && here.is_empty() {
@@ -140,7 +141,7 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
                 spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
                     json!({"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}]});
                 match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
-                    Ok(p) => events::record(server, ds, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", meta::name_of(&p)), COMPONENT, None),
+                    Ok(p) => events::record(server, ds, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", object::name_of(&p)), COMPONENT, None),
                     Err(e) => events::record(server, ds, EventType::Warning, "FailedCreate", &format!("Error creating: {}", e.message), COMPONENT, None),
                 }
             } else {
@@ -148,13 +149,13 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
                 let mut doomed: Vec<&Arc<Value>> = extra.into_iter().copied().collect();
                 // RollingUpdate, maxUnavailable 1: replace one old-revision pod at a time.
                 if should && !replaced && all_ready && ds.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete"))
-                    && let Some(old) = here.first().filter(|p| meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(hash.as_str())) {
+                    && let Some(old) = here.first().filter(|p| object::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(hash.as_str())) {
                         doomed.push(old);
                         replaced = true;
                     }
                 for p in doomed {
                     if util::delete(server, &pods_rt, p, None) {
-                        events::record(server, ds, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", meta::name_of(p)), COMPONENT, None);
+                        events::record(server, ds, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", object::name_of(p)), COMPONENT, None);
                     }
                 }
             }
@@ -164,12 +165,12 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
 }
 
 fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str) {
-    let ns = util::ns_of(ds).to_string();
-    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, util::uid_of(ds)).into_iter().filter(|p| util::is_active(p)).collect();
+    let ns = object::ns_of(ds).to_string();
+    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(ds)).into_iter().filter(|p| object::is_active(p)).collect();
     let spec = ds.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
     let (mut desired, mut current, mut mis, mut ready, mut updated) = (0, 0, 0, 0, 0);
     for node in nodes {
-        let here: Vec<&Arc<Value>> = pods.iter().filter(|p| target_node(p).as_deref() == Some(meta::name_of(node))).collect();
+        let here: Vec<&Arc<Value>> = pods.iter().filter(|p| target_node(p).as_deref() == Some(object::name_of(node))).collect();
         let should = node_should_run(&spec, node);
         if should {
             desired += 1;
@@ -180,16 +181,16 @@ fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str
             mis += 1;
         }
         if let Some(p) = here.first() {
-            if util::is_ready(p) {
+            if object::is_ready(p) {
                 ready += 1;
             }
-            if meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(hash) {
+            if object::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(hash) {
                 updated += 1;
             }
         }
     }
     let dsrt = util::rt(server, "apps", "v1", "daemonsets");
-    let _ = util::write_status(server, &dsrt, &ns, meta::name_of(ds), |cur| {
+    let _ = util::write_status(server, &dsrt, &ns, object::name_of(ds), |cur| {
         let mut st = json!({
             "currentNumberScheduled": current, "desiredNumberScheduled": desired, "numberMisscheduled": mis,
             "numberReady": ready, "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),

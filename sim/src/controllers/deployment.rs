@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::events::{self, EventType};
-use crate::server::{meta, ApiServer};
+use crate::server::ApiServer;
 use crate::store::StoreEvent;
 
 const KEY: &str = "apps/deployments";
@@ -56,7 +57,7 @@ fn strip_hash(t: &Value) -> Value {
 }
 
 fn revision(obj: &Value) -> i64 {
-    meta::str_at(obj, &format!("/metadata/annotations/{}", REVISION.replace('/', "~1"))).and_then(|r| r.parse().ok()).unwrap_or(0)
+    object::str_at(obj, &format!("/metadata/annotations/{}", REVISION.replace('/', "~1"))).and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
 fn scale_event(server: &ApiServer, d: &Value, rs: &str, from: i64, to: i64) {
@@ -65,23 +66,23 @@ fn scale_event(server: &ApiServer, d: &Value, rs: &str, from: i64, to: i64) {
 }
 
 fn sync(server: &ApiServer, d: &Arc<Value>) {
-    let ns = util::ns_of(d).to_string();
-    let uid = util::uid_of(d).to_string();
+    let ns = object::ns_of(d).to_string();
+    let uid = object::uid_of(d).to_string();
     let rsrt = util::rt(server, "apps", "v1", "replicasets");
     let drt = util::rt(server, "apps", "v1", "deployments");
-    let replicas = util::int_at(d, "/spec/replicas", 1);
+    let replicas = object::int_at(d, "/spec/replicas", 1);
     let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let owned = util::owned(server, RS_KEY, &ns, &uid);
     let mut new_rs = owned.iter().find(|rs| strip_hash(rs.pointer("/spec/template").unwrap_or(&Value::Null)) == strip_hash(&template)).cloned();
     let mut created = false;
-    if meta::is_deleting(d) {
+    if object::is_deleting(d) {
         return;
     }
     let paused = d.pointer("/spec/paused") == Some(&json!(true));
     if new_rs.is_none() && !paused {
         let collision = d.pointer("/status/collisionCount").and_then(|c| c.as_i64());
         let hash = util::compute_hash(&template, collision);
-        let name = format!("{}-{hash}", meta::name_of(d));
+        let name = format!("{}-{hash}", object::name_of(d));
         let rev = owned.iter().map(|r| revision(r)).max().unwrap_or(0) + 1;
         let mut t = template.clone();
         t["metadata"]["labels"][HASH_LABEL] = json!(hash);
@@ -99,7 +100,7 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
         ann.insert(REVISION.into(), json!(rev.to_string()));
         let rs = json!({
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": name, "namespace": ns, "labels": t["metadata"]["labels"], "annotations": ann, "ownerReferences": [util::controller_ref(d)]},
+            "metadata": {"name": name, "namespace": ns, "labels": t["metadata"]["labels"], "annotations": ann, "ownerReferences": [object::controller_ref(d)]},
             "spec": {"replicas": 0, "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)), "selector": sel, "template": t},
         });
         match server.create(&rsrt, Some(&ns), rs, &util::opts(KCM)) {
@@ -109,7 +110,7 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
             }
             Err(e) if e.code == 409 => {
                 // A same-named ReplicaSet with another template: bump collisionCount and retry.
-                let _ = util::write_status(server, &drt, &ns, meta::name_of(d), |cur| {
+                let _ = util::write_status(server, &drt, &ns, object::name_of(d), |cur| {
                     let mut st = cur["status"].clone();
                     if !st.is_object() {
                         st = json!({});
@@ -123,15 +124,15 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
         }
     }
     let Some(new_rs) = new_rs else { return };
-    let new_name = meta::name_of(&new_rs).to_string();
-    let old: Vec<&Arc<Value>> = owned.iter().filter(|r| meta::name_of(r) != new_name).collect();
+    let new_name = object::name_of(&new_rs).to_string();
+    let old: Vec<&Arc<Value>> = owned.iter().filter(|r| object::name_of(r) != new_name).collect();
     let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
     if !paused {
         // Revision of the deployment follows its newest ReplicaSet.
         let rev = revision(&new_rs).to_string();
         if revision(d).to_string() != rev {
-            let _ = util::update(server, &drt, &ns, meta::name_of(d), KCM, |o| {
-                let md = meta::metadata_mut(o);
+            let _ = util::update(server, &drt, &ns, object::name_of(d), KCM, |o| {
+                let md = object::metadata_mut(o);
                 let ann = md.entry("annotations").or_insert_with(|| json!({}));
                 if ann.get(REVISION) == Some(&json!(rev)) {
                     return false;
@@ -147,7 +148,7 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
             let r = util::update(server, &rsrt, &ns, &rs_name, KCM, |o| {
                 o["spec"]["replicas"] = json!(to);
                 if is_new {
-                    let ann = meta::metadata_mut(o).entry("annotations").or_insert_with(|| json!({}));
+                    let ann = object::metadata_mut(o).entry("annotations").or_insert_with(|| json!({}));
                     ann["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
                     ann["deployment.kubernetes.io/max-replicas"] = json!((replicas + surge).to_string());
                 }
@@ -166,15 +167,15 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
 fn plan_recreate(new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -> Vec<(String, i64, i64)> {
     let mut plan = Vec::new();
     for r in old {
-        let n = util::int_at(r, "/spec/replicas", 0);
+        let n = object::int_at(r, "/spec/replicas", 0);
         if n > 0 {
-            plan.push((meta::name_of(r).to_string(), n, 0));
+            plan.push((object::name_of(r).to_string(), n, 0));
         }
     }
-    let old_pods_gone = old.iter().all(|r| util::int_at(r, "/status/replicas", 0) == 0);
-    let cur = util::int_at(new_rs, "/spec/replicas", 0);
+    let old_pods_gone = old.iter().all(|r| object::int_at(r, "/status/replicas", 0) == 0);
+    let cur = object::int_at(new_rs, "/spec/replicas", 0);
     if cur != replicas && (old_pods_gone || cur > replicas) {
-        plan.push((meta::name_of(new_rs).to_string(), cur, replicas));
+        plan.push((object::name_of(new_rs).to_string(), cur, replicas));
     }
     plan
 }
@@ -183,8 +184,8 @@ fn plan_recreate(new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -> Vec<(Str
 /// within maxSurge, then the old ones down as far as maxUnavailable allows. Each ReplicaSet
 /// status change brings the next step.
 fn plan_rolling(d: &Value, new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -> Vec<(String, i64, i64)> {
-    let spec = |r: &Value| util::int_at(r, "/spec/replicas", 0);
-    let available = |r: &Value| util::int_at(r, "/status/availableReplicas", 0);
+    let spec = |r: &Value| object::int_at(r, "/spec/replicas", 0);
+    let available = |r: &Value| object::int_at(r, "/status/availableReplicas", 0);
     let (surge, unavailable) = (max_surge(d, replicas), max_unavailable(d, replicas));
     let mut plan = Vec::new();
     let cur = spec(new_rs);
@@ -197,7 +198,7 @@ fn plan_rolling(d: &Value, new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -
         new_count = cur + room.min(replicas - cur);
     }
     if new_count != cur {
-        plan.push((meta::name_of(new_rs).to_string(), cur, new_count));
+        plan.push((object::name_of(new_rs).to_string(), cur, new_count));
     }
     // reconcileOldReplicaSets: how many old pods may go without dropping below minAvailable.
     let old_count: i64 = old.iter().map(|r| spec(r)).sum();
@@ -221,7 +222,7 @@ fn plan_rolling(d: &Value, new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -
         }
         let n = spec(r);
         let down = n.min(budget);
-        plan.push((meta::name_of(r).to_string(), n, n - down));
+        plan.push((object::name_of(r).to_string(), n, n - down));
         budget -= down;
     }
     plan
@@ -245,9 +246,9 @@ fn max_surge(d: &Value, replicas: i64) -> i64 {
 
 /// Old ReplicaSets beyond revisionHistoryLimit (scaled to zero) are deleted, oldest first.
 fn cleanup_history(server: &ApiServer, d: &Value, old: &[&Arc<Value>]) {
-    let limit = util::int_at(d, "/spec/revisionHistoryLimit", 10).max(0) as usize;
+    let limit = object::int_at(d, "/spec/revisionHistoryLimit", 10).max(0) as usize;
     let mut idle: Vec<&Arc<Value>> = old.iter().copied()
-        .filter(|r| util::int_at(r, "/spec/replicas", 0) == 0 && util::int_at(r, "/status/replicas", 0) == 0 && !meta::is_deleting(r))
+        .filter(|r| object::int_at(r, "/spec/replicas", 0) == 0 && object::int_at(r, "/status/replicas", 0) == 0 && !object::is_deleting(r))
         .collect();
     if idle.len() <= limit {
         return;
@@ -260,20 +261,20 @@ fn cleanup_history(server: &ApiServer, d: &Value, old: &[&Arc<Value>]) {
 }
 
 fn write_deployment_status(server: &ApiServer, d: &Value, new_rs: &Value, created: bool, replicas: i64) {
-    let ns = util::ns_of(d).to_string();
-    let uid = util::uid_of(d).to_string();
+    let ns = object::ns_of(d).to_string();
+    let uid = object::uid_of(d).to_string();
     let drt = util::rt(server, "apps", "v1", "deployments");
     // Fresh view of the ReplicaSets (their status is what the RS controller last wrote).
     let rss = util::owned(server, RS_KEY, &ns, &uid);
-    let sum = |p: &str| rss.iter().map(|r| util::int_at(r, p, 0)).sum::<i64>();
+    let sum = |p: &str| rss.iter().map(|r| object::int_at(r, p, 0)).sum::<i64>();
     let (total, ready, available) = (sum("/status/replicas"), sum("/status/readyReplicas"), sum("/status/availableReplicas"));
-    let new_name = meta::name_of(new_rs).to_string();
-    let new_now = rss.iter().find(|r| meta::name_of(r) == new_name);
-    let updated = new_now.map(|r| util::int_at(r, "/status/replicas", 0)).unwrap_or(0);
+    let new_name = object::name_of(new_rs).to_string();
+    let new_now = rss.iter().find(|r| object::name_of(r) == new_name);
+    let updated = new_now.map(|r| object::int_at(r, "/status/replicas", 0)).unwrap_or(0);
     let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
     let max_unavailable = if recreate { 0 } else { util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0) };
     let complete = updated == replicas && available == replicas && total == replicas;
-    let _ = util::write_status(server, &drt, &ns, meta::name_of(d), |cur| {
+    let _ = util::write_status(server, &drt, &ns, object::name_of(d), |cur| {
         let mut st = cur.get("status").cloned().filter(|s| s.is_object()).unwrap_or(json!({}));
         let m = st.as_object_mut().unwrap();
         m.insert("observedGeneration".into(), cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)));
@@ -293,13 +294,13 @@ fn write_deployment_status(server: &ApiServer, d: &Value, new_rs: &Value, create
             ("NewReplicaSetCreated", format!("Created new replica set \"{new_name}\""))
         } else if complete {
             ("NewReplicaSetAvailable", format!("ReplicaSet \"{new_name}\" has successfully progressed."))
-        } else if util::condition(cur, "Progressing").is_none() {
+        } else if object::condition(cur, "Progressing").is_none() {
             ("FoundNewReplicaSet", format!("Found new replica set \"{new_name}\""))
         } else {
             ("ReplicaSetUpdated", format!("ReplicaSet \"{new_name}\" is progressing."))
         };
         // A completed rollout keeps NewReplicaSetAvailable until the template changes again.
-        let keep_done = !created && util::condition(cur, "Progressing").is_some_and(|c| c["reason"] == "NewReplicaSetAvailable" && c["message"].as_str().is_some_and(|msg| msg.contains(&format!("\"{new_name}\""))));
+        let keep_done = !created && object::condition(cur, "Progressing").is_some_and(|c| c["reason"] == "NewReplicaSetAvailable" && c["message"].as_str().is_some_and(|msg| msg.contains(&format!("\"{new_name}\""))));
         if !keep_done {
             util::set_condition(m, json!({"type": "Progressing", "status": "True", "reason": progressing.0, "message": progressing.1}), true);
         }

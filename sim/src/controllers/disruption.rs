@@ -6,6 +6,7 @@ use serde_json::json;
 use super::util::{self, Dirty};
 use super::Controller;
 use crate::api::selectors;
+use crate::api::object;
 use crate::server::{meta, ApiServer};
 use crate::store::StoreEvent;
 
@@ -27,7 +28,7 @@ impl Controller for DisruptionController {
             "pods" => {
                 let mut hit = false;
                 for pdb in server.store.list(KEY, Some(&ev.namespace)).0 {
-                    hit |= self.dirty.add(&ev.namespace, meta::name_of(&pdb));
+                    hit |= self.dirty.add(&ev.namespace, object::name_of(&pdb));
                 }
                 hit
             }
@@ -38,13 +39,13 @@ impl Controller for DisruptionController {
     fn reconcile(&self, server: &ApiServer) {
         let rt = util::rt(server, "policy", "v1", "poddisruptionbudgets");
         for pdb in self.dirty.take(server, KEY) {
-            let ns = util::ns_of(&pdb).to_string();
+            let ns = object::ns_of(&pdb).to_string();
             let sel = pdb.pointer("/spec/selector").and_then(|s| selectors::from_label_selector_json(s).ok());
             let pods: Vec<_> = util::pods(server, Some(&ns)).into_iter()
-                .filter(|p| sel.as_ref().is_some_and(|s| s.matches(meta::labels(p))) && util::is_active(p))
+                .filter(|p| sel.as_ref().is_some_and(|s| s.matches(object::labels(p))) && object::is_active(p))
                 .collect();
             let expected = pods.len() as i64;
-            let healthy = pods.iter().filter(|p| util::is_ready(p)).count() as i64;
+            let healthy = pods.iter().filter(|p| object::is_ready(p)).count() as i64;
             let desired = if let Some(min) = pdb.pointer("/spec/minAvailable") {
                 util::int_or_percent(Some(min), expected, true, 0)
             } else if let Some(max) = pdb.pointer("/spec/maxUnavailable") {
@@ -54,9 +55,9 @@ impl Controller for DisruptionController {
             };
             let allowed = (healthy - desired).max(0);
             let now = meta::now_rfc3339();
-            let _ = util::write_status(server, &rt, &ns, meta::name_of(&pdb), |cur| {
+            let _ = util::write_status(server, &rt, &ns, object::name_of(&pdb), |cur| {
                 let (status, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
-                let prev = util::condition(cur, "DisruptionAllowed");
+                let prev = object::condition(cur, "DisruptionAllowed");
                 let ltt = prev.filter(|c| c["status"] == status).map(|c| c["lastTransitionTime"].clone()).unwrap_or(json!(now));
                 Some(json!({
                     "conditions": [{"type": "DisruptionAllowed", "status": status, "reason": reason, "message": "", "lastTransitionTime": ltt,

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::api::selectors;
-use crate::server::{meta, ApiServer};
+use crate::api::object;
+use crate::server::ApiServer;
 use crate::store::StoreEvent;
 
 const SLICE_KEY: &str = "discovery.k8s.io/endpointslices";
@@ -49,14 +50,14 @@ impl Controller for EndpointsController {
                 let mut hit = false;
                 for svc in server.store.list("services", Some(&ev.namespace)).0 {
                     let Some(sel) = svc_selector(&svc) else { continue };
-                    if std::iter::once(&ev.object).chain(ev.prev.iter()).any(|p| sel.matches(meta::labels(p))) {
-                        hit |= self.dirty.add(&ev.namespace, meta::name_of(&svc));
+                    if std::iter::once(&ev.object).chain(ev.prev.iter()).any(|p| sel.matches(object::labels(p))) {
+                        hit |= self.dirty.add(&ev.namespace, object::name_of(&svc));
                     }
                 }
                 hit
             }
             "endpoints" | SLICE_KEY if ev.kind == crate::store::EventType::Deleted => {
-                let svc = if &*ev.key == "endpoints" { ev.name.clone() } else { meta::str_at(&ev.object, &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1"))).unwrap_or("").to_string() };
+                let svc = if &*ev.key == "endpoints" { ev.name.clone() } else { object::str_at(&ev.object, &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1"))).unwrap_or("").to_string() };
                 !svc.is_empty() && self.dirty.add(&ev.namespace, &svc)
             }
             _ => false,
@@ -93,19 +94,19 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
 
 fn sync(server: &ApiServer, svc: &Arc<Value>) {
     let Some(sel) = svc_selector(svc) else { return };
-    if meta::is_deleting(svc) {
+    if object::is_deleting(svc) {
         return;
     }
-    let ns = util::ns_of(svc).to_string();
-    let name = meta::name_of(svc).to_string();
+    let ns = object::ns_of(svc).to_string();
+    let name = object::name_of(svc).to_string();
     let publish_not_ready = svc.pointer("/spec/publishNotReadyAddresses") == Some(&json!(true));
     let mut pods: Vec<Arc<Value>> = util::pods(server, Some(&ns)).into_iter()
-        .filter(|p| sel.matches(meta::labels(p)) && !util::is_terminal(p))
-        .filter(|p| meta::str_at(p, "/status/podIP").is_some_and(|ip| !ip.is_empty()))
+        .filter(|p| sel.matches(object::labels(p)) && !object::is_terminal(p))
+        .filter(|p| object::str_at(p, "/status/podIP").is_some_and(|ip| !ip.is_empty()))
         .collect();
-    pods.sort_by(|a, b| meta::str_at(a, "/status/podIP").cmp(&meta::str_at(b, "/status/podIP")));
+    pods.sort_by(|a, b| object::str_at(a, "/status/podIP").cmp(&object::str_at(b, "/status/podIP")));
     let ports: Vec<Value> = svc.pointer("/spec/ports").and_then(|p| p.as_array()).cloned().unwrap_or_default();
-    let target = |p: &Value| json!({"kind": "Pod", "name": meta::name_of(p), "namespace": ns, "uid": util::uid_of(p)});
+    let target = |p: &Value| json!({"kind": "Pod", "name": object::name_of(p), "namespace": ns, "uid": object::uid_of(p)});
     let mut labels = svc.pointer("/metadata/labels").cloned().filter(|l| l.is_object()).unwrap_or(json!({}));
     if svc.pointer("/spec/clusterIP") == Some(&json!("None")) {
         labels["service.kubernetes.io/headless"] = json!("");
@@ -113,8 +114,8 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     // Endpoints.
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for p in &pods {
-        let addr = json!({"ip": meta::str_at(p, "/status/podIP"), "nodeName": meta::str_at(p, "/spec/nodeName"), "targetRef": target(p)});
-        if (util::is_ready(p) || publish_not_ready) && !meta::is_deleting(p) { ready.push(addr) } else if !meta::is_deleting(p) { not_ready.push(addr) }
+        let addr = json!({"ip": object::str_at(p, "/status/podIP"), "nodeName": object::str_at(p, "/spec/nodeName"), "targetRef": target(p)});
+        if (object::is_ready(p) || publish_not_ready) && !object::is_deleting(p) { ready.push(addr) } else if !object::is_deleting(p) { not_ready.push(addr) }
     }
     let ep_ports: Vec<Value> = ports.iter().filter_map(|sp| {
         let tp = pods.first().and_then(|p| target_port(sp, p))?;
@@ -139,10 +140,10 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     upsert(server, "", "endpoints", &ns, &name, ep, |cur, want| cur.get("subsets") == want.get("subsets") && cur.pointer("/metadata/labels") == want.pointer("/metadata/labels"));
     // EndpointSlice.
     let endpoints: Vec<Value> = pods.iter().map(|p| {
-        let terminating = meta::is_deleting(p);
-        let r = util::is_ready(p) && !terminating;
-        json!({"addresses": [meta::str_at(p, "/status/podIP")], "conditions": {"ready": r || (publish_not_ready && !terminating), "serving": util::is_ready(p), "terminating": terminating},
-            "nodeName": meta::str_at(p, "/spec/nodeName"), "targetRef": target(p)})
+        let terminating = object::is_deleting(p);
+        let r = object::is_ready(p) && !terminating;
+        json!({"addresses": [object::str_at(p, "/status/podIP")], "conditions": {"ready": r || (publish_not_ready && !terminating), "serving": object::is_ready(p), "terminating": terminating},
+            "nodeName": object::str_at(p, "/spec/nodeName"), "targetRef": target(p)})
     }).collect();
     let slice_ports: Vec<Value> = ports.iter().filter_map(|sp| {
         let tp = pods.first().map(|p| target_port(sp, p)).unwrap_or(sp["targetPort"].as_i64().or(sp["port"].as_i64()))?;
@@ -152,18 +153,18 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     slice_labels[SERVICE_NAME] = json!(name);
     slice_labels[MANAGED_BY] = json!(SLICE_CONTROLLER);
     let existing = server.store.list(SLICE_KEY, Some(&ns)).0.into_iter().find(|s| {
-        meta::labels(s).is_some_and(|l| l.get(SERVICE_NAME) == Some(&json!(name)) && l.get(MANAGED_BY) == Some(&json!(SLICE_CONTROLLER)))
+        object::labels(s).is_some_and(|l| l.get(SERVICE_NAME) == Some(&json!(name)) && l.get(MANAGED_BY) == Some(&json!(SLICE_CONTROLLER)))
     });
     let eps = if endpoints.is_empty() { Value::Null } else { json!(endpoints) };
     let mut slice = json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"generateName": format!("{name}-"), "namespace": ns, "labels": slice_labels, "ownerReferences": [util::controller_ref(svc)]},
+        "metadata": {"generateName": format!("{name}-"), "namespace": ns, "labels": slice_labels, "ownerReferences": [object::controller_ref(svc)]},
         "addressType": "IPv4", "endpoints": eps, "ports": if slice_ports.is_empty() { Value::Null } else { json!(slice_ports) },
     });
     match existing {
         Some(cur) => {
-            slice["metadata"]["name"] = json!(meta::name_of(&cur));
-            upsert(server, "discovery.k8s.io", "endpointslices", &ns, meta::name_of(&cur), slice, |c, w| c["endpoints"] == w["endpoints"] && c["ports"] == w["ports"] && c.pointer("/metadata/labels") == w.pointer("/metadata/labels"));
+            slice["metadata"]["name"] = json!(object::name_of(&cur));
+            upsert(server, "discovery.k8s.io", "endpointslices", &ns, object::name_of(&cur), slice, |c, w| c["endpoints"] == w["endpoints"] && c["ports"] == w["ports"] && c.pointer("/metadata/labels") == w.pointer("/metadata/labels"));
         }
         None => {
             let _ = server.create_internal("discovery.k8s.io", "v1", "endpointslices", Some(&ns), slice);

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use crate::api::object;
 use super::util::{self, KCM};
 use super::Controller;
 use crate::registry::ResourceType;
-use crate::server::{meta, ApiServer, DeleteOptions, Propagation};
+use crate::server::{ApiServer, DeleteOptions, Propagation};
 use crate::store::{EventType as Ev, StoreEvent};
 
 const FOREGROUND: &str = "foregroundDeletion";
@@ -36,15 +37,15 @@ pub struct GarbageCollector {
 }
 
 fn key_of(ev_key: &str, obj: &Value) -> ObjKey {
-    (ev_key.to_string(), util::ns_of(obj).to_string(), meta::name_of(obj).to_string())
+    (ev_key.to_string(), object::ns_of(obj).to_string(), object::name_of(obj).to_string())
 }
 
 fn ref_uids(obj: &Value) -> Vec<String> {
-    util::owner_refs(obj).iter().filter_map(|r| r["uid"].as_str().map(String::from)).collect()
+    object::owner_refs(obj).iter().filter_map(|r| r["uid"].as_str().map(String::from)).collect()
 }
 
 fn has_gc_finalizer(obj: &Value) -> bool {
-    meta::is_deleting(obj) && meta::finalizers(obj).iter().any(|f| f == FOREGROUND || f == ORPHAN)
+    object::is_deleting(obj) && object::finalizers(obj).iter().any(|f| f == FOREGROUND || f == ORPHAN)
 }
 
 impl Controller for GarbageCollector {
@@ -69,7 +70,7 @@ impl Controller for GarbageCollector {
                 }
             }
         }
-        let uid = util::uid_of(&ev.object).to_string();
+        let uid = object::uid_of(&ev.object).to_string();
         if ev.kind == Ev::Deleted {
             // Its dependents may now be orphans; its owners may be waiting for it.
             if let Some(deps) = st.index.remove(&uid) {
@@ -77,7 +78,7 @@ impl Controller for GarbageCollector {
                 st.pending.extend(deps);
             }
             st.owners.remove(&k);
-            for r in util::owner_refs(&ev.object) {
+            for r in object::owner_refs(&ev.object) {
                 if let Some(ok) = resolve_key(server, &ev.namespace, r) {
                     st.owners.insert(ok);
                     dirty = true;
@@ -88,7 +89,7 @@ impl Controller for GarbageCollector {
         for u in ref_uids(&ev.object) {
             st.index.entry(u).or_default().insert(k.clone());
         }
-        if !util::owner_refs(&ev.object).is_empty() {
+        if !object::owner_refs(&ev.object).is_empty() {
             st.pending.insert(k.clone());
             dirty = true;
         }
@@ -114,7 +115,7 @@ impl Controller for GarbageCollector {
                         for u in ref_uids(&o) {
                             st.index.entry(u).or_default().insert(k.clone());
                         }
-                        if !util::owner_refs(&o).is_empty() {
+                        if !object::owner_refs(&o).is_empty() {
                             st.pending.insert(k.clone());
                         }
                         if has_gc_finalizer(&o) {
@@ -164,8 +165,8 @@ enum OwnerState {
 fn owner_state(server: &ApiServer, dep_ns: &str, r: &Value) -> OwnerState {
     let Some((key, ns, name)) = resolve_key(server, dep_ns, r) else { return OwnerState::Unknown };
     match server.store.get(&key, &ns, &name) {
-        Some(o) if util::uid_of(&o) == r["uid"].as_str().unwrap_or("") => {
-            if meta::is_deleting(&o) && meta::finalizers(&o).iter().any(|f| f == FOREGROUND) {
+        Some(o) if object::uid_of(&o) == r["uid"].as_str().unwrap_or("") => {
+            if object::is_deleting(&o) && object::finalizers(&o).iter().any(|f| f == FOREGROUND) {
                 OwnerState::Waiting
             } else {
                 OwnerState::Solid
@@ -187,12 +188,12 @@ impl GarbageCollector {
     /// Returns true when done with this owner.
     fn process_owner(&self, server: &ApiServer, k: &ObjKey) -> bool {
         let Some(owner) = server.store.get(&k.0, &k.1, &k.2) else { return true };
-        if !meta::is_deleting(&owner) {
+        if !object::is_deleting(&owner) {
             return true;
         }
         let Some(rt) = Self::rt_for_key(server, &k.0) else { return true };
-        let uid = util::uid_of(&owner).to_string();
-        let fins = meta::finalizers(&owner);
+        let uid = object::uid_of(&owner).to_string();
+        let fins = object::finalizers(&owner);
         let ns = if rt.namespaced { Some(k.1.as_str()) } else { None };
         if fins.iter().any(|f| f == ORPHAN) {
             for (dk, dns, dname) in self.dependents(&uid) {
@@ -214,11 +215,11 @@ impl GarbageCollector {
             let mut blocking = 0;
             for (dk, dns, dname) in self.dependents(&uid) {
                 let Some(dep) = server.store.get(&dk, &dns, &dname) else { continue };
-                let Some(r) = util::owner_refs(&dep).iter().find(|r| r["uid"].as_str() == Some(uid.as_str())).cloned() else { continue };
+                let Some(r) = object::owner_refs(&dep).iter().find(|r| r["uid"].as_str() == Some(uid.as_str())).cloned() else { continue };
                 if r["blockOwnerDeletion"] == true {
                     blocking += 1;
                 }
-                if !meta::is_deleting(&dep) {
+                if !object::is_deleting(&dep) {
                     self.state.lock().pending.insert((dk, dns, dname));
                 }
             }
@@ -234,7 +235,7 @@ impl GarbageCollector {
 
     fn process_dependent(&self, server: &ApiServer, k: &ObjKey) {
         let Some(dep) = server.store.get(&k.0, &k.1, &k.2) else { return };
-        let refs = util::owner_refs(&dep).to_vec();
+        let refs = object::owner_refs(&dep).to_vec();
         if refs.is_empty() {
             return;
         }
@@ -254,13 +255,13 @@ impl GarbageCollector {
         }
         let Some(rt) = Self::rt_for_key(server, &k.0) else { return };
         if solid == 0 {
-            if meta::is_deleting(&dep) {
+            if object::is_deleting(&dep) {
                 return;
             }
             // Cascade foreground through dependents that have dependents of their own.
-            let propagation = if waiting > 0 && !self.dependents(util::uid_of(&dep)).is_empty() { Propagation::Foreground } else { Propagation::Background };
+            let propagation = if waiting > 0 && !self.dependents(object::uid_of(&dep)).is_empty() { Propagation::Foreground } else { Propagation::Background };
             let ns = if rt.namespaced { Some(k.1.as_str()) } else { None };
-            let o = DeleteOptions { propagation: Some(propagation), precondition_uid: Some(util::uid_of(&dep).to_string()), ..Default::default() };
+            let o = DeleteOptions { propagation: Some(propagation), precondition_uid: Some(object::uid_of(&dep).to_string()), ..Default::default() };
             let _ = server.delete(&rt, ns, &k.2, &o);
         } else {
             let _ = util::update(server, &rt, &k.1, &k.2, KCM, |o| {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::events::{self, EventType};
@@ -43,7 +44,7 @@ impl Controller for JobController {
             KEY => self.dirty.add(&ev.namespace, &ev.name),
             "pods" => {
                 let hit = self.dirty.add_owner(ev, "Job");
-                if meta::finalizers(&ev.object).iter().any(|f| f == TRACKING) && (meta::is_deleting(&ev.object) || util::is_terminal(&ev.object)) {
+                if object::finalizers(&ev.object).iter().any(|f| f == TRACKING) && (object::is_deleting(&ev.object) || object::is_terminal(&ev.object)) {
                     self.orphans.lock().insert((ev.namespace.clone(), ev.name.clone()));
                     return true;
                 }
@@ -61,12 +62,12 @@ impl Controller for JobController {
         let pods_rt = util::rt(server, "", "v1", "pods");
         for (ns, name) in orphans {
             let Some(pod) = server.store.get("pods", &ns, &name) else { continue };
-            let job_alive = util::owner_refs(&pod).iter().find(|r| r["kind"] == "Job").and_then(|r| {
+            let job_alive = object::owner_refs(&pod).iter().find(|r| r["kind"] == "Job").and_then(|r| {
                 let j = server.store.get(KEY, &ns, r["name"].as_str()?)?;
-                (util::uid_of(&j) == r["uid"].as_str()? && !meta::is_deleting(&j)).then_some(())
+                (object::uid_of(&j) == r["uid"].as_str()? && !object::is_deleting(&j)).then_some(())
             });
             // A live Job releases its pods after counting them; otherwise release at once.
-            if job_alive.is_none() || meta::is_deleting(&pod) {
+            if job_alive.is_none() || object::is_deleting(&pod) {
                 let _ = server.remove_finalizer(&pods_rt, Some(&ns), &name, TRACKING);
             }
         }
@@ -74,33 +75,33 @@ impl Controller for JobController {
 }
 
 fn finished(job: &Value) -> bool {
-    ["Complete", "Failed"].iter().any(|t| util::condition(job, t).is_some_and(|c| c["status"] == "True"))
+    ["Complete", "Failed"].iter().any(|t| object::condition(job, t).is_some_and(|c| c["status"] == "True"))
 }
 
 impl JobController {
     fn sync(&self, server: &ApiServer, job: &Arc<Value>) {
-        let ns = util::ns_of(job).to_string();
-        let name = meta::name_of(job).to_string();
+        let ns = object::ns_of(job).to_string();
+        let name = object::name_of(job).to_string();
         let pods_rt = util::rt(server, "", "v1", "pods");
         let jobs_rt = util::rt(server, "batch", "v1", "jobs");
-        let pods = util::owned(server, "pods", &ns, util::uid_of(job));
+        let pods = util::owned(server, "pods", &ns, object::uid_of(job));
         // Count terminated pods still tracked, then release them.
         let (mut new_ok, mut new_fail) = (0, 0);
-        for p in pods.iter().filter(|p| util::is_terminal(p) && meta::finalizers(p).iter().any(|f| f == TRACKING)) {
-            if util::phase(p) == "Succeeded" { new_ok += 1 } else { new_fail += 1 }
-            let _ = server.remove_finalizer(&pods_rt, Some(&ns), meta::name_of(p), TRACKING);
+        for p in pods.iter().filter(|p| object::is_terminal(p) && object::finalizers(p).iter().any(|f| f == TRACKING)) {
+            if object::phase(p) == "Succeeded" { new_ok += 1 } else { new_fail += 1 }
+            let _ = server.remove_finalizer(&pods_rt, Some(&ns), object::name_of(p), TRACKING);
         }
-        let succeeded = util::int_at(job, "/status/succeeded", 0) + new_ok;
-        let failed = util::int_at(job, "/status/failed", 0) + new_fail;
-        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| util::is_active(p)).collect();
+        let succeeded = object::int_at(job, "/status/succeeded", 0) + new_ok;
+        let failed = object::int_at(job, "/status/failed", 0) + new_fail;
+        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| object::is_active(p)).collect();
         let completions = job.pointer("/spec/completions").and_then(|c| c.as_i64());
-        let parallelism = util::int_at(job, "/spec/parallelism", 1);
+        let parallelism = object::int_at(job, "/spec/parallelism", 1);
         let suspended = job.pointer("/spec/suspend") == Some(&json!(true));
-        let backoff = util::int_at(job, "/spec/backoffLimit", 6);
+        let backoff = object::int_at(job, "/spec/backoffLimit", 6);
         let done = finished(job) || completions.map_or(succeeded > 0, |c| succeeded >= c);
         let failed_out = failed > backoff;
         let mut active_n = active.len() as i64;
-        if !done && !failed_out && !meta::is_deleting(job) && !suspended {
+        if !done && !failed_out && !object::is_deleting(job) && !suspended {
             let want = match completions {
                 Some(c) => parallelism.min(c - succeeded),
                 None => parallelism,
@@ -113,7 +114,7 @@ impl JobController {
                 match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
                     Ok(p) => {
                         active_n += 1;
-                        events::record(server, job, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", meta::name_of(&p)), COMPONENT, None);
+                        events::record(server, job, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", object::name_of(&p)), COMPONENT, None);
                     }
                     Err(e) => {
                         events::record(server, job, EventType::Warning, "FailedCreate", &format!("Error creating: {}", e.message), COMPONENT, None);
@@ -126,7 +127,7 @@ impl JobController {
                 util::delete(server, &pods_rt, p, None);
             }
         }
-        let ready = active.iter().filter(|p| util::is_ready(p)).count();
+        let ready = active.iter().filter(|p| object::is_ready(p)).count();
         let now = meta::now_rfc3339();
         let mut completed_now = false;
         let _ = util::write_status(server, &jobs_rt, &ns, &name, |cur| {
@@ -135,16 +136,16 @@ impl JobController {
             if !suspended && !m.contains_key("startTime") {
                 m.insert("startTime".into(), json!(now));
             }
-            let still_active = if done || failed_out { active.iter().filter(|p| !meta::is_deleting(p)).count() as i64 } else { active_n };
+            let still_active = if done || failed_out { active.iter().filter(|p| !object::is_deleting(p)).count() as i64 } else { active_n };
             for (k, v) in [("active", still_active), ("succeeded", succeeded), ("failed", failed)] {
                 if v > 0 { m.insert(k.into(), json!(v)); } else { m.remove(k); }
             }
             m.insert("ready".into(), json!(ready));
-            m.insert("terminating".into(), json!(pods.iter().filter(|p| meta::is_deleting(p) && !util::is_terminal(p)).count()));
+            m.insert("terminating".into(), json!(pods.iter().filter(|p| object::is_deleting(p) && !object::is_terminal(p)).count()));
             m.insert("uncountedTerminatedPods".into(), json!({}));
             if done && !finished(cur) {
                 let c = |t: &str| json!({"type": t, "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "CompletionsReached", "message": DONE_MSG});
-                if util::condition(cur, "SuccessCriteriaMet").is_none() {
+                if object::condition(cur, "SuccessCriteriaMet").is_none() {
                     push_cond(m, c("SuccessCriteriaMet"));
                 }
                 if still_active == 0 {
@@ -154,7 +155,7 @@ impl JobController {
             }
             if failed_out && !finished(cur) {
                 let c = |t: &str| json!({"type": t, "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"});
-                if util::condition(cur, "FailureTarget").is_none() {
+                if object::condition(cur, "FailureTarget").is_none() {
                     push_cond(m, c("FailureTarget"));
                 }
                 if still_active == 0 {
@@ -164,13 +165,13 @@ impl JobController {
             Some(st)
         });
         if let Some(j) = server.store.get(KEY, &ns, &name) {
-            if util::condition(&j, "Complete").is_some_and(|c| c["status"] == "True") && util::condition(job, "Complete").is_none() {
+            if object::condition(&j, "Complete").is_some_and(|c| c["status"] == "True") && object::condition(job, "Complete").is_none() {
                 completed_now = true;
             }
             if completed_now {
                 events::record(server, &j, EventType::Normal, "Completed", "Job completed", COMPONENT, None);
             }
-            if util::condition(&j, "Failed").is_some() && util::condition(job, "Failed").is_none() {
+            if object::condition(&j, "Failed").is_some() && object::condition(job, "Failed").is_none() {
                 events::record(server, &j, EventType::Warning, "BackoffLimitExceeded", "Job has reached the specified backoff limit", COMPONENT, None);
             }
             if finished(&j) {
@@ -182,20 +183,20 @@ impl JobController {
     /// ttlSecondsAfterFinished: sleep until the known deadline, then delete (background).
     fn arm_ttl(&self, job: &Value) {
         let Some(ttl) = job.pointer("/spec/ttlSecondsAfterFinished").and_then(|t| t.as_i64()) else { return };
-        let uid = util::uid_of(job).to_string();
+        let uid = object::uid_of(job).to_string();
         if !self.ttl_armed.lock().insert(uid.clone()) {
             return;
         }
         let Some(server) = self.server.upgrade() else { return };
-        let finish = job.pointer("/status/completionTime").or(util::condition(job, "Failed").and_then(|c| c.get("lastTransitionTime")))
+        let finish = job.pointer("/status/completionTime").or(object::condition(job, "Failed").and_then(|c| c.get("lastTransitionTime")))
             .and_then(|t| t.as_str()).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
         let wait = (finish + chrono::Duration::seconds(ttl) - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        let (ns, name) = (util::ns_of(job).to_string(), meta::name_of(job).to_string());
+        let (ns, name) = (object::ns_of(job).to_string(), object::name_of(job).to_string());
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             let Some(cur) = server.store.get(KEY, &ns, &name) else { return };
-            if util::uid_of(&cur) == uid {
+            if object::uid_of(&cur) == uid {
                 let rt = util::rt(&server, "batch", "v1", "jobs");
                 util::delete(&server, &rt, &cur, Some(Propagation::Background));
             }

@@ -1,5 +1,7 @@
-//! In-process controllers. Each reacts to store events (never timers) and writes through
-//! `ApiServer`, so admission and validation apply to what they create.
+//! The `Controller` trait and its event loop, and kube-controller-manager's and
+//! kube-scheduler's loops. Each reacts to store events (never timers) and writes through
+//! `ApiServer`, so admission and validation apply to what they create. `crate::cluster`
+//! decides which run.
 
 pub mod crd_finalizer;
 pub mod daemonset;
@@ -8,10 +10,8 @@ pub mod disruption;
 pub mod endpoints;
 pub mod gc;
 pub mod job;
-pub mod kubelet;
 pub mod namespace;
 pub mod placement;
-pub mod pod_status;
 pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount;
@@ -66,25 +66,4 @@ pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, mut shutdown: wat
             }
         }
     })
-}
-
-/// The controllers every embedded cluster runs.
-pub fn builtin() -> Vec<Arc<dyn Controller>> {
-    vec![Arc::new(namespace::NamespaceController::default()), Arc::new(crd_finalizer::CrdFinalizer)]
-}
-
-/// The kube-controller-manager and kube-scheduler loops for workloads (kubelets are per node).
-pub fn workloads(server: &Arc<ApiServer>) -> Vec<Arc<dyn Controller>> {
-    vec![
-        Arc::new(scheduler::Scheduler::default()),
-        Arc::new(deployment::DeploymentController::default()),
-        Arc::new(replicaset::ReplicaSetController::default()),
-        Arc::new(gc::GarbageCollector::default()),
-        Arc::new(daemonset::DaemonSetController::default()),
-        Arc::new(statefulset::StatefulSetController::default()),
-        Arc::new(job::JobController::new(server)),
-        Arc::new(endpoints::EndpointsController::default()),
-        Arc::new(serviceaccount::ServiceAccountController::default()),
-        Arc::new(disruption::DisruptionController::default()),
-    ]
 }

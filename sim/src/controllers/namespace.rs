@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::Controller;
 use crate::server::{meta, ApiServer, DeleteOptions, Operation, WriteOptions};
 use crate::store::StoreEvent;
@@ -22,7 +23,7 @@ impl Controller for NamespaceController {
 
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
         if &*ev.key == "namespaces" {
-            if meta::is_deleting(&ev.object) && ev.kind != crate::store::EventType::Deleted {
+            if object::is_deleting(&ev.object) && ev.kind != crate::store::EventType::Deleted {
                 self.terminating.lock().insert(ev.name.clone());
                 return true;
             }
@@ -36,8 +37,8 @@ impl Controller for NamespaceController {
         let nss: Vec<String> = {
             let mut t = self.terminating.lock();
             let (all, _) = server.store.list("namespaces", None);
-            for n in all.iter().filter(|n| meta::is_deleting(n)) {
-                t.insert(meta::name_of(n).to_string());
+            for n in all.iter().filter(|n| object::is_deleting(n)) {
+                t.insert(object::name_of(n).to_string());
             }
             t.iter().cloned().collect()
         };
@@ -53,7 +54,7 @@ impl NamespaceController {
     /// Returns true when the namespace is gone (or no longer terminating).
     fn reconcile_one(&self, server: &ApiServer, ns: &str) -> bool {
         let Some(nsobj) = server.store.get("namespaces", "", ns) else { return true };
-        if !meta::is_deleting(&nsobj) {
+        if !object::is_deleting(&nsobj) {
             return true;
         }
         let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
@@ -65,8 +66,8 @@ impl NamespaceController {
             }
             let (items, _) = server.store.list(&rt.key, Some(ns));
             for item in &items {
-                if !meta::is_deleting(item) {
-                    let _ = server.delete(&rt, Some(ns), meta::name_of(item), &DeleteOptions::default());
+                if !object::is_deleting(item) {
+                    let _ = server.delete(&rt, Some(ns), object::name_of(item), &DeleteOptions::default());
                 }
             }
             let (left, _) = server.store.list(&rt.key, Some(ns));
@@ -74,7 +75,7 @@ impl NamespaceController {
                 let label = if rt.group.is_empty() { format!("{}.", rt.plural) } else { format!("{}.{}", rt.plural, rt.group) };
                 *remaining.entry(label).or_default() += left.len();
                 for o in &left {
-                    for f in meta::finalizers(o) {
+                    for f in object::finalizers(o) {
                         *finalizers.entry(f).or_default() += 1;
                     }
                 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::server::meta;
+use crate::api::object;
 
 /// `Toleration.ToleratesTaint`.
 pub fn tolerates(tol: &Value, taint: &Value) -> bool {
@@ -61,9 +61,9 @@ pub fn term_matches(term: &Value, node: &Value) -> bool {
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    let labels = meta::labels(node);
+    let labels = object::labels(node);
     exprs.iter().all(|e| requirement_matches(e, labels.and_then(|l| l.get(e["key"].as_str().unwrap_or(""))).and_then(|v| v.as_str())))
-        && fields.iter().all(|f| f["key"] == "metadata.name" && requirement_matches(f, Some(meta::name_of(node))))
+        && fields.iter().all(|f| f["key"] == "metadata.name" && requirement_matches(f, Some(object::name_of(node))))
 }
 
 /// A `NodeSelector` (ORed terms).
@@ -74,7 +74,7 @@ pub fn node_selector_matches(sel: &Value, node: &Value) -> bool {
 /// nodeSelector and requiredDuringSchedulingIgnoredDuringExecution both match.
 pub fn matches_node_affinity(pod_spec: &Value, node: &Value) -> bool {
     let empty = Map::new();
-    let labels = meta::labels(node).unwrap_or(&empty);
+    let labels = object::labels(node).unwrap_or(&empty);
     if let Some(sel) = pod_spec.get("nodeSelector").and_then(|s| s.as_object())
         && !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
             return false;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::events::{self, EventType};
-use crate::server::meta;
 use crate::server::ApiServer;
 use crate::store::StoreEvent;
 
@@ -33,11 +33,11 @@ impl Controller for ReplicaSetController {
             "pods" => {
                 let hit = self.dirty.add_owner(ev, "ReplicaSet");
                 // An orphan may need adopting.
-                hit || (util::controller_uid(&ev.object).is_none() && ev.kind != crate::store::EventType::Deleted && !ev.namespace.is_empty() && {
+                hit || (object::controller_uid(&ev.object).is_none() && ev.kind != crate::store::EventType::Deleted && !ev.namespace.is_empty() && {
                     let (rss, _) = _server.store.list(KEY, Some(&ev.namespace));
                     let mut any = false;
-                    for rs in rss.iter().filter(|rs| util::selector(rs).matches(meta::labels(&ev.object))) {
-                        any |= self.dirty.add(&ev.namespace, meta::name_of(rs));
+                    for rs in rss.iter().filter(|rs| util::selector(rs).matches(object::labels(&ev.object))) {
+                        any |= self.dirty.add(&ev.namespace, object::name_of(rs));
                     }
                     any
                 })
@@ -54,23 +54,23 @@ impl Controller for ReplicaSetController {
 }
 
 pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
-    let ns = util::ns_of(rs).to_string();
-    let name = meta::name_of(rs).to_string();
-    let uid = util::uid_of(rs).to_string();
+    let ns = object::ns_of(rs).to_string();
+    let name = object::name_of(rs).to_string();
+    let uid = object::uid_of(rs).to_string();
     let pods_rt = util::rt(server, "", "v1", "pods");
     let sel = util::selector(rs);
-    if !meta::is_deleting(rs) {
+    if !object::is_deleting(rs) {
         adopt(server, rs, &sel);
     }
-    let mut active: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| util::is_active(p)).collect();
-    let want = util::int_at(rs, "/spec/replicas", 1).max(0) as usize;
-    if !meta::is_deleting(rs) {
+    let mut active: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| object::is_active(p)).collect();
+    let want = object::int_at(rs, "/spec/replicas", 1).max(0) as usize;
+    if !object::is_deleting(rs) {
         if active.len() < want {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
             for _ in 0..(want - active.len()).min(BURST) {
                 let pod = util::pod_from_template(&template, rs, &format!("{name}-"));
                 match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
-                    Ok(p) => events::record(server, rs, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", meta::name_of(&p)), COMPONENT, None),
+                    Ok(p) => events::record(server, rs, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", object::name_of(&p)), COMPONENT, None),
                     Err(e) => {
                         events::record(server, rs, EventType::Warning, "FailedCreate", &format!("Error creating: {}", e.message), COMPONENT, None);
                         break;
@@ -81,16 +81,16 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
             util::deletion_order(&mut active);
             for p in active.iter().take(active.len() - want) {
                 if util::delete(server, &pods_rt, p, None) {
-                    events::record(server, rs, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", meta::name_of(p)), COMPONENT, None);
+                    events::record(server, rs, EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {}", object::name_of(p)), COMPONENT, None);
                 }
             }
         }
     }
     let rsrt = util::rt(server, "apps", "v1", "replicasets");
-    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| util::is_active(p)).collect();
+    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| object::is_active(p)).collect();
     let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
-    let fully = pods.iter().filter(|p| template_labels.iter().all(|(k, v)| meta::labels(p).and_then(|l| l.get(k)) == Some(v))).count();
-    let ready = pods.iter().filter(|p| util::is_ready(p)).count();
+    let fully = pods.iter().filter(|p| template_labels.iter().all(|(k, v)| object::labels(p).and_then(|l| l.get(k)) == Some(v))).count();
+    let ready = pods.iter().filter(|p| object::is_ready(p)).count();
     let _ = util::write_status(server, &rsrt, &ns, &name, |cur| {
         let mut st = json!({"replicas": pods.len()});
         if fully > 0 {
@@ -110,15 +110,15 @@ fn adopt(server: &ApiServer, rs: &Value, sel: &crate::api::selectors::LabelSelec
     if sel.is_empty() {
         return;
     }
-    let ns = util::ns_of(rs);
+    let ns = object::ns_of(rs);
     let pods_rt = util::rt(server, "", "v1", "pods");
-    for p in util::pods(server, Some(ns)).iter().filter(|p| util::controller_uid(p).is_none() && util::is_active(p) && sel.matches(meta::labels(p))) {
-        let r = util::controller_ref(rs);
-        let _ = util::update(server, &pods_rt, ns, meta::name_of(p), KCM, |o| {
-            if util::controller_uid(o).is_some() {
+    for p in util::pods(server, Some(ns)).iter().filter(|p| object::controller_uid(p).is_none() && object::is_active(p) && sel.matches(object::labels(p))) {
+        let r = object::controller_ref(rs);
+        let _ = util::update(server, &pods_rt, ns, object::name_of(p), KCM, |o| {
+            if object::controller_uid(o).is_some() {
                 return false;
             }
-            let md = meta::metadata_mut(o);
+            let md = object::metadata_mut(o);
             let refs = md.entry("ownerReferences").or_insert_with(|| json!([]));
             if let Some(a) = refs.as_array_mut() {
                 a.push(r.clone());

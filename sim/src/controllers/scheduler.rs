@@ -10,7 +10,8 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use super::placement;
-use super::util::{self, condition, is_terminal, pod_request};
+use super::util::{self, pod_request};
+use crate::api::object::{self, condition, is_terminal};
 use super::Controller;
 use crate::events::{self, EventType};
 use crate::server::{meta, ApiServer};
@@ -77,10 +78,10 @@ impl Controller for Scheduler {
         };
         let pending: Vec<Arc<Value>> = util::pods(server, None)
             .into_iter()
-            .filter(|p| meta::str_at(p, "/spec/nodeName").is_none_or(|n| n.is_empty()))
-            .filter(|p| !meta::is_deleting(p) && !is_terminal(p))
-            .filter(|p| meta::str_at(p, "/spec/schedulerName").unwrap_or("default-scheduler") == "default-scheduler")
-            .filter(|p| all || wanted.contains(&(util::ns_of(p).to_string(), meta::name_of(p).to_string())))
+            .filter(|p| object::str_at(p, "/spec/nodeName").is_none_or(|n| n.is_empty()))
+            .filter(|p| !object::is_deleting(p) && !is_terminal(p))
+            .filter(|p| object::str_at(p, "/spec/schedulerName").unwrap_or("default-scheduler") == "default-scheduler")
+            .filter(|p| all || wanted.contains(&(object::ns_of(p).to_string(), object::name_of(p).to_string())))
             .collect();
         if pending.is_empty() {
             return;
@@ -111,7 +112,7 @@ impl Scheduler {
         let mut feasible: Vec<(f64, usize, &Arc<Value>)> = Vec::new();
         for node in nodes {
             let on_node: Vec<&Arc<Value>> = all_pods.iter()
-                .filter(|p| meta::str_at(p, "/spec/nodeName") == Some(meta::name_of(node)) && !is_terminal(p))
+                .filter(|p| object::str_at(p, "/spec/nodeName") == Some(object::name_of(node)) && !is_terminal(p))
                 .collect();
             match filter(spec, pod, node, &on_node, &pv_nodes) {
                 Err(f) => failures.push(f),
@@ -119,21 +120,21 @@ impl Scheduler {
             }
         }
         // Claims already given a node wait there for their volume (the binder's PreBind wait).
-        let selected: Vec<&str> = delayed.iter().filter_map(|c| meta::str_at(c, &format!("/metadata/annotations/{}", SELECTED_NODE.replace('/', "~1")))).collect();
+        let selected: Vec<&str> = delayed.iter().filter_map(|c| object::str_at(c, &format!("/metadata/annotations/{}", SELECTED_NODE.replace('/', "~1")))).collect();
         if !selected.is_empty()
-            && feasible.iter().any(|(_, _, node)| selected.contains(&meta::name_of(node))) {
+            && feasible.iter().any(|(_, _, node)| selected.contains(&object::name_of(node))) {
                 return;
             }
         let Some(best) = feasible.iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1))).map(|(_, _, node)| (*node).clone()) else {
             return self.fail(server, pod, fit_error(n, &failures));
         };
-        let node_name = meta::name_of(&best).to_string();
+        let node_name = object::name_of(&best).to_string();
         if !delayed.is_empty() {
             // WaitForFirstConsumer: tell the provisioner where, bind the pod once the claims are Bound.
             let pvcs = util::rt(server, "", "v1", "persistentvolumeclaims");
             for c in &delayed {
-                let _ = util::update(server, &pvcs, util::ns_of(c), meta::name_of(c), COMPONENT, |o| {
-                    let md = meta::metadata_mut(o);
+                let _ = util::update(server, &pvcs, object::ns_of(c), object::name_of(c), COMPONENT, |o| {
+                    let md = object::metadata_mut(o);
                     let ann = md.entry("annotations").or_insert_with(|| json!({}));
                     if ann.get(SELECTED_NODE).and_then(|v| v.as_str()) == Some(node_name.as_str()) {
                         return false;
@@ -149,7 +150,7 @@ impl Scheduler {
 
     /// VolumeBinding's PreFilter: claims exist, are not deleting, are bound or delay-bindable.
     fn check_volumes(&self, server: &ApiServer, pod: &Value) -> Volumes {
-        let ns = util::ns_of(pod);
+        let ns = object::ns_of(pod);
         let mut pv_nodes = Vec::new();
         let mut delayed = Vec::new();
         let mut immediate_unbound = false;
@@ -158,10 +159,10 @@ impl Scheduler {
             let Some(pvc) = server.store.get("persistentvolumeclaims", ns, claim) else {
                 return Volumes::Fail(format!("persistentvolumeclaim \"{claim}\" not found"));
             };
-            if meta::is_deleting(&pvc) {
+            if object::is_deleting(&pvc) {
                 return Volumes::Fail(format!("persistentvolumeclaim \"{claim}\" is being deleted"));
             }
-            if let Some(pv_name) = meta::str_at(&pvc, "/spec/volumeName").filter(|v| !v.is_empty()) {
+            if let Some(pv_name) = object::str_at(&pvc, "/spec/volumeName").filter(|v| !v.is_empty()) {
                 match server.store.get("persistentvolumes", "", pv_name) {
                     Some(pv) => {
                         if let Some(req) = pv.pointer("/spec/nodeAffinity/required") {
@@ -172,7 +173,7 @@ impl Scheduler {
                 }
                 continue;
             }
-            let class = meta::str_at(&pvc, "/spec/storageClassName").unwrap_or("");
+            let class = object::str_at(&pvc, "/spec/storageClassName").unwrap_or("");
             if class.is_empty() {
                 immediate_unbound = true;
                 continue;
@@ -191,10 +192,10 @@ impl Scheduler {
 
     /// pods/binding: set nodeName and PodScheduled=True in one storage write.
     fn bind(&self, server: &ApiServer, pod: &Value, node: &str) {
-        let uid = util::uid_of(pod).to_string();
+        let uid = object::uid_of(pod).to_string();
         let now = meta::now_rfc3339();
-        let r = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
-            if util::uid_of(cur) != uid || meta::str_at(cur, "/spec/nodeName").is_some_and(|n| !n.is_empty()) {
+        let r = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+            if object::uid_of(cur) != uid || object::str_at(cur, "/spec/nodeName").is_some_and(|n| !n.is_empty()) {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
@@ -203,18 +204,18 @@ impl Scheduler {
             Ok(Some(next))
         });
         if let Ok(Ok(bound)) = r
-            && meta::str_at(&bound, "/spec/nodeName") == Some(node) {
-                let msg = format!("Successfully assigned {}/{} to {node}", util::ns_of(pod), meta::name_of(pod));
+            && object::str_at(&bound, "/spec/nodeName") == Some(node) {
+                let msg = format!("Successfully assigned {}/{} to {node}", object::ns_of(pod), object::name_of(pod));
                 events::record(server, &bound, EventType::Normal, "Scheduled", &msg, COMPONENT, None);
             }
     }
 
     fn fail(&self, server: &ApiServer, pod: &Value, message: String) {
-        let uid = util::uid_of(pod).to_string();
+        let uid = object::uid_of(pod).to_string();
         let now = meta::now_rfc3339();
         let msg = message.clone();
-        let _ = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
-            if util::uid_of(cur) != uid {
+        let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+            if object::uid_of(cur) != uid {
                 return Ok(None);
             }
             if condition(cur, "PodScheduled").is_some_and(|c| c["status"] == "False" && c["message"] == msg.as_str()) {

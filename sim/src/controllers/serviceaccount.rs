@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
+use crate::api::object;
 use super::util::Dirty;
 use super::Controller;
-use crate::server::{meta, ApiServer};
+use crate::server::ApiServer;
 use crate::store::{EventType as Ev, StoreEvent};
 
 pub const ROOT_CA: &str = "kube-root-ca.crt";
@@ -34,10 +35,10 @@ impl Controller for ServiceAccountController {
 
     fn reconcile(&self, server: &ApiServer) {
         for ns in self.dirty.take(server, "namespaces") {
-            if meta::is_deleting(&ns) {
+            if object::is_deleting(&ns) {
                 continue;
             }
-            let n = meta::name_of(&ns);
+            let n = object::name_of(&ns);
             if server.store.get("serviceaccounts", n, "default").is_none() {
                 let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": n}});
                 let _ = server.create_internal("", "v1", "serviceaccounts", Some(n), sa);

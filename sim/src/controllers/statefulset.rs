@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::daemonset::{ensure_revision, REVISION_HASH};
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::events::{self, EventType};
-use crate::server::{meta, ApiServer};
+use crate::server::ApiServer;
 use crate::store::StoreEvent;
 
 const KEY: &str = "apps/statefulsets";
@@ -42,7 +43,7 @@ impl Controller for StatefulSetController {
 }
 
 fn ordinal_of(sts: &str, pod: &Value) -> Option<i64> {
-    meta::name_of(pod).strip_prefix(&format!("{sts}-"))?.parse().ok()
+    object::name_of(pod).strip_prefix(&format!("{sts}-"))?.parse().ok()
 }
 
 pub fn claim_name(template: &str, sts: &str, ordinal: i64) -> String {
@@ -51,17 +52,17 @@ pub fn claim_name(template: &str, sts: &str, ordinal: i64) -> String {
 
 fn pod_event(server: &ApiServer, sts: &Value, verb: &str, pod: &str) {
     let reason = format!("Successful{}{}", verb[..1].to_uppercase(), &verb[1..]);
-    events::record(server, sts, EventType::Normal, &reason, &format!("{verb} Pod {pod} in StatefulSet {} successful", meta::name_of(sts)), COMPONENT, None);
+    events::record(server, sts, EventType::Normal, &reason, &format!("{verb} Pod {pod} in StatefulSet {} successful", object::name_of(sts)), COMPONENT, None);
 }
 
 /// Create missing claims for ordinal `i` (labels: template's + the selector's matchLabels).
 fn ensure_claims(server: &ApiServer, sts: &Value, i: i64, pod_name: &str) -> bool {
-    let ns = util::ns_of(sts);
-    let name = meta::name_of(sts);
+    let ns = object::ns_of(sts);
+    let name = object::name_of(sts);
     let pvc_rt = util::rt(server, "", "v1", "persistentvolumeclaims");
     let delete_with_set = sts.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenDeleted") == Some(&json!("Delete"));
     for t in sts.pointer("/spec/volumeClaimTemplates").and_then(|t| t.as_array()).into_iter().flatten() {
-        let tname = meta::name_of(t);
+        let tname = object::name_of(t);
         let cname = claim_name(tname, name, i);
         if server.store.get("persistentvolumeclaims", ns, &cname).is_some() {
             continue;
@@ -75,7 +76,7 @@ fn ensure_claims(server: &ApiServer, sts: &Value, i: i64, pod_name: &str) -> boo
             md["annotations"] = a.clone();
         }
         if delete_with_set {
-            md["ownerReferences"] = json!([util::controller_ref(sts)]);
+            md["ownerReferences"] = json!([object::controller_ref(sts)]);
         }
         let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": md, "spec": t.get("spec").cloned().unwrap_or(json!({}))});
         match server.create(&pvc_rt, Some(ns), pvc, &util::opts(KCM)) {
@@ -91,7 +92,7 @@ fn ensure_claims(server: &ApiServer, sts: &Value, i: i64, pod_name: &str) -> boo
 }
 
 fn new_pod(sts: &Value, i: i64, revision: &str) -> Value {
-    let name = meta::name_of(sts);
+    let name = object::name_of(sts);
     let pod_name = format!("{name}-{i}");
     let template = sts.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let mut pod = util::pod_from_template(&template, sts, "");
@@ -108,7 +109,7 @@ fn new_pod(sts: &Value, i: i64, revision: &str) -> Value {
         spec["subdomain"] = json!(svc);
     }
     for t in sts.pointer("/spec/volumeClaimTemplates").and_then(|t| t.as_array()).into_iter().flatten() {
-        let tname = meta::name_of(t);
+        let tname = object::name_of(t);
         let vol = json!({"name": tname, "persistentVolumeClaim": {"claimName": claim_name(tname, name, i)}});
         if !spec["volumes"].is_array() {
             spec["volumes"] = json!([]);
@@ -121,26 +122,26 @@ fn new_pod(sts: &Value, i: i64, revision: &str) -> Value {
 }
 
 fn sync(server: &ApiServer, sts: &Arc<Value>) {
-    let ns = util::ns_of(sts).to_string();
-    let name = meta::name_of(sts).to_string();
+    let ns = object::ns_of(sts).to_string();
+    let name = object::name_of(sts).to_string();
     let pods_rt = util::rt(server, "", "v1", "pods");
-    if meta::is_deleting(sts) {
+    if object::is_deleting(sts) {
         return write_status(server, sts, "");
     }
     let template = sts.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let (revision, _) = ensure_revision(server, sts, &template);
-    let replicas = util::int_at(sts, "/spec/replicas", 1);
-    let start = util::int_at(sts, "/spec/ordinals/start", 0);
+    let replicas = object::int_at(sts, "/spec/replicas", 1);
+    let start = object::int_at(sts, "/spec/ordinals/start", 0);
     let parallel = sts.pointer("/spec/podManagementPolicy") == Some(&json!("Parallel"));
-    let mut pods: Vec<(i64, Arc<Value>)> = util::owned(server, "pods", &ns, util::uid_of(sts)).into_iter()
+    let mut pods: Vec<(i64, Arc<Value>)> = util::owned(server, "pods", &ns, object::uid_of(sts)).into_iter()
         .filter_map(|p| ordinal_of(&name, &p).map(|i| (i, p)))
         .collect();
     pods.sort_by_key(|(i, _)| *i);
-    let healthy = |p: &Value| util::is_ready(p) && !meta::is_deleting(p);
+    let healthy = |p: &Value| object::is_ready(p) && !object::is_deleting(p);
     // Terminal pods are deleted and recreated.
-    for (_, p) in pods.iter().filter(|(_, p)| util::is_terminal(p) && !meta::is_deleting(p)) {
+    for (_, p) in pods.iter().filter(|(_, p)| object::is_terminal(p) && !object::is_deleting(p)) {
         if util::delete(server, &pods_rt, p, None) {
-            pod_event(server, sts, "delete", meta::name_of(p));
+            pod_event(server, sts, "delete", object::name_of(p));
         }
     }
     for i in start..start + replicas {
@@ -169,14 +170,14 @@ fn sync(server: &ApiServer, sts: &Arc<Value>) {
     let all_healthy = pods.iter().all(|(_, p)| healthy(p));
     let when_scaled_delete = sts.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenScaled") == Some(&json!("Delete"));
     for (i, p) in pods.iter().rev().filter(|(i, _)| *i < start || *i >= start + replicas) {
-        if meta::is_deleting(p) || (!parallel && !all_healthy) {
+        if object::is_deleting(p) || (!parallel && !all_healthy) {
             continue;
         }
         if when_scaled_delete {
             set_claims_owner(server, sts, *i, p);
         }
         if util::delete(server, &pods_rt, p, None) {
-            pod_event(server, sts, "delete", meta::name_of(p));
+            pod_event(server, sts, "delete", object::name_of(p));
         }
         if !parallel {
             break;
@@ -184,11 +185,11 @@ fn sync(server: &ApiServer, sts: &Arc<Value>) {
     }
     // RollingUpdate: replace the highest old-revision pod at or above the partition.
     let rolling = sts.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete"));
-    let partition = util::int_at(sts, "/spec/updateStrategy/rollingUpdate/partition", 0);
+    let partition = object::int_at(sts, "/spec/updateStrategy/rollingUpdate/partition", 0);
     if rolling && all_healthy && pods.len() as i64 == replicas
-        && let Some((_, p)) = pods.iter().rev().find(|(i, p)| *i >= partition && meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(revision.as_str()))
+        && let Some((_, p)) = pods.iter().rev().find(|(i, p)| *i >= partition && object::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(revision.as_str()))
             && util::delete(server, &pods_rt, p, None) {
-                pod_event(server, sts, "delete", meta::name_of(p));
+                pod_event(server, sts, "delete", object::name_of(p));
             }
     write_status(server, sts, &revision);
 }
@@ -196,11 +197,11 @@ fn sync(server: &ApiServer, sts: &Arc<Value>) {
 /// whenScaled: Delete — the scaled-down pod owns its claims, so they go with it.
 fn set_claims_owner(server: &ApiServer, sts: &Value, i: i64, pod: &Value) {
     let pvc_rt = util::rt(server, "", "v1", "persistentvolumeclaims");
-    let r = util::controller_ref(pod);
+    let r = object::controller_ref(pod);
     for t in sts.pointer("/spec/volumeClaimTemplates").and_then(|t| t.as_array()).into_iter().flatten() {
-        let cname = claim_name(meta::name_of(t), meta::name_of(sts), i);
-        let _ = util::update(server, &pvc_rt, util::ns_of(sts), &cname, KCM, |o| {
-            let md = meta::metadata_mut(o);
+        let cname = claim_name(object::name_of(t), object::name_of(sts), i);
+        let _ = util::update(server, &pvc_rt, object::ns_of(sts), &cname, KCM, |o| {
+            let md = object::metadata_mut(o);
             md.insert("ownerReferences".into(), json!([r.clone()]));
             true
         });
@@ -208,19 +209,19 @@ fn set_claims_owner(server: &ApiServer, sts: &Value, i: i64, pod: &Value) {
 }
 
 fn write_status(server: &ApiServer, sts: &Value, revision: &str) {
-    let ns = util::ns_of(sts).to_string();
-    let name = meta::name_of(sts).to_string();
-    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, util::uid_of(sts)).into_iter().filter(|p| ordinal_of(&name, p).is_some()).collect();
-    let ready = pods.iter().filter(|p| util::is_ready(p)).count();
+    let ns = object::ns_of(sts).to_string();
+    let name = object::name_of(sts).to_string();
+    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(sts)).into_iter().filter(|p| ordinal_of(&name, p).is_some()).collect();
+    let ready = pods.iter().filter(|p| object::is_ready(p)).count();
     let rt = util::rt(server, "apps", "v1", "statefulsets");
     let _ = util::write_status(server, &rt, &ns, &name, |cur| {
         let update = if revision.is_empty() { cur.pointer("/status/updateRevision").and_then(|r| r.as_str()).unwrap_or("").to_string() } else { revision.to_string() };
-        let updated = pods.iter().filter(|p| meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(update.as_str())).count();
-        let replicas = util::int_at(cur, "/spec/replicas", 1) as usize;
+        let updated = pods.iter().filter(|p| object::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(update.as_str())).count();
+        let replicas = object::int_at(cur, "/spec/replicas", 1) as usize;
         let prev_current = cur.pointer("/status/currentRevision").and_then(|r| r.as_str()).unwrap_or("").to_string();
         // The rollout is complete when every pod runs the update revision.
         let current = if prev_current.is_empty() || (updated == replicas && ready == replicas) { update.clone() } else { prev_current };
-        let current_n = pods.iter().filter(|p| meta::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(current.as_str())).count();
+        let current_n = pods.iter().filter(|p| object::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) == Some(current.as_str())).count();
         let mut st = json!({
             "availableReplicas": ready, "collisionCount": 0, "currentReplicas": current_n, "currentRevision": current,
             "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),

@@ -1,11 +1,13 @@
-//! Helpers shared by the workload controllers: owner references, pod readiness, selectors,
-//! status writes, conditions and the pod-template hash.
+//! Helpers shared by the workload controllers: write options, owned objects, selectors,
+//! status writes, conditions, the pod-template hash, quantities and the dirty set.
+//! (Reading object fields, owner references and pod readiness: `crate::api::object`.)
 
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::api::errors::ApiResult;
+use crate::api::object::{self, controller_ref, controller_uid, is_ready, ns_of, owner_refs, phase, uid_of};
 use crate::api::selectors::{self, LabelSelector};
 use crate::registry::ResourceType;
 use crate::server::{meta, ApiServer, DeleteOptions, Operation, WriteOptions};
@@ -21,35 +23,6 @@ pub fn rt(server: &ApiServer, group: &str, version: &str, plural: &str) -> Arc<R
     server.resource(group, version, plural).expect("built-in resource type")
 }
 
-pub fn uid_of(obj: &Value) -> &str {
-    meta::str_at(obj, "/metadata/uid").unwrap_or("")
-}
-
-pub fn ns_of(obj: &Value) -> &str {
-    meta::str_at(obj, "/metadata/namespace").unwrap_or("")
-}
-
-/// A controller ownerReference (controller + blockOwnerDeletion), as controllers set them.
-pub fn controller_ref(owner: &Value) -> Value {
-    json!({
-        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta::name_of(owner),
-        "uid": uid_of(owner), "controller": true, "blockOwnerDeletion": true,
-    })
-}
-
-pub fn owner_refs(obj: &Value) -> &[Value] {
-    obj.pointer("/metadata/ownerReferences").and_then(|o| o.as_array()).map(|a| a.as_slice()).unwrap_or(&[])
-}
-
-/// The uid of the controlling owner, if any.
-pub fn controller_uid(obj: &Value) -> Option<&str> {
-    owner_refs(obj).iter().find(|r| r["controller"] == true).and_then(|r| r["uid"].as_str())
-}
-
-pub fn controller_kind(obj: &Value) -> Option<&str> {
-    owner_refs(obj).iter().find(|r| r["controller"] == true).and_then(|r| r["kind"].as_str())
-}
-
 /// Objects of `key` in `ns` whose controller is `owner`.
 pub fn owned(server: &ApiServer, key: &str, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
     server.store.list(key, Some(ns)).0.into_iter().filter(|o| controller_uid(o) == Some(owner_uid)).collect()
@@ -60,27 +33,6 @@ pub fn selector(obj: &Value) -> LabelSelector {
         Some(s) => selectors::from_label_selector_json(s).unwrap_or_else(|_| LabelSelector::nothing()),
         None => LabelSelector::nothing(),
     }
-}
-
-pub fn phase(pod: &Value) -> &str {
-    meta::str_at(pod, "/status/phase").unwrap_or("")
-}
-
-pub fn is_terminal(pod: &Value) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
-}
-
-/// Counts toward a controller's replicas: not terminal and not being deleted.
-pub fn is_active(pod: &Value) -> bool {
-    !is_terminal(pod) && !meta::is_deleting(pod)
-}
-
-pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions").and_then(|c| c.as_array())?.iter().find(|c| c["type"] == ty)
-}
-
-pub fn is_ready(pod: &Value) -> bool {
-    phase(pod) == "Running" && condition(pod, "Ready").is_some_and(|c| c["status"] == "True")
 }
 
 /// `SetCondition` as the apps controllers do: unchanged status+reason keeps the old entry
@@ -143,9 +95,9 @@ pub fn update(server: &ApiServer, rt: &ResourceType, ns: &str, name: &str, manag
 
 /// Delete with a uid precondition (never hits a same-named successor).
 pub fn delete(server: &ApiServer, rt: &ResourceType, obj: &Value, propagation: Option<crate::server::Propagation>) -> bool {
-    let ns = meta::str_at(obj, "/metadata/namespace");
+    let ns = object::str_at(obj, "/metadata/namespace");
     let o = DeleteOptions { propagation, precondition_uid: Some(uid_of(obj).to_string()), ..Default::default() };
-    server.delete(rt, ns, meta::name_of(obj), &o).is_ok()
+    server.delete(rt, ns, object::name_of(obj), &o).is_ok()
 }
 
 /// `rand.SafeEncodeString`: every byte mapped into the no-vowel alphabet.
@@ -192,10 +144,6 @@ pub fn canonical_json(v: &Value) -> String {
         }
     }
     sort(v).to_string()
-}
-
-pub fn int_at(obj: &Value, ptr: &str, default: i64) -> i64 {
-    obj.pointer(ptr).and_then(|v| v.as_i64()).unwrap_or(default)
 }
 
 /// `intstr` percent or absolute, scaled against `total` (rounding up like maxSurge).
@@ -311,10 +259,10 @@ pub fn pod_from_template(template: &Value, owner: &Value, generate_name: &str) -
 /// pending, not ready, then newest.
 pub fn deletion_order(pods: &mut [Arc<Value>]) {
     pods.sort_by_key(|p| {
-        let scheduled = meta::str_at(p, "/spec/nodeName").is_some_and(|n| !n.is_empty());
+        let scheduled = object::str_at(p, "/spec/nodeName").is_some_and(|n| !n.is_empty());
         let running = phase(p) == "Running";
         let ready = is_ready(p);
-        let created = meta::str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string();
+        let created = object::str_at(p, "/metadata/creationTimestamp").unwrap_or("").to_string();
         (scheduled, running, ready, std::cmp::Reverse(created))
     });
 }

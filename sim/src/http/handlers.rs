@@ -15,8 +15,9 @@ use super::{watch, Body};
 use crate::api::errors::{ApiError, ApiResult};
 use crate::api::patch::PatchType;
 use crate::api::selectors::{self, FieldSelector, LabelSelector};
+use crate::api::table;
 use crate::registry::{self, ResourceType};
-use crate::server::{glue, ApiServer, DeleteOptions, DeleteOutcome, ListOptions, Propagation, WriteOptions};
+use crate::server::{strict, subresources, ApiServer, DeleteOptions, DeleteOutcome, ListOptions, Propagation, WriteOptions};
 
 pub type Query = HashMap<String, String>;
 
@@ -152,7 +153,9 @@ fn object_response(code: u16, obj: &Value, rt: &ResourceType, accept: &str, q: &
 
 fn table_for(rt: &ResourceType, items: &[&Value], q: &Query) -> Value {
     let cols = rt.crd.as_ref().map(|c| c.printer_columns.as_slice());
-    glue::table(&rt.group, &rt.kind, items, q.get("includeObject").map(|s| s.as_str()), cols).unwrap_or_else(|e| e.to_status())
+    table::IncludeObject::parse(q.get("includeObject").map(|s| s.as_str()))
+        .map(|include| table::to_table(&rt.group, &rt.kind, items, chrono::Utc::now(), include, cols))
+        .unwrap_or_else(|e| ApiError::bad_request(e).to_status())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -204,39 +207,36 @@ async fn resource(
         }
         (Method::GET, Some(name)) => {
             require_verb(&rt, "get")?;
-            let obj = server.get(&rt, ns, name)?;
             match rp.sub.as_deref() {
-                Some("scale") => Ok(json_response(200, &scale_of(&rt, &obj))),
-                _ => Ok(object_response(200, &obj, &rt, accept, q)),
+                Some("scale") => Ok(json_response(200, &server.get_scale(&rt, ns, name)?)),
+                _ => Ok(object_response(200, &*server.get(&rt, ns, name)?, &rt, accept, q)),
             }
         }
         (Method::POST, None) => {
             require_verb(&rt, "create")?;
             let obj = codec::decode_body(content_type, body)?;
             let opts = write_options(q)?;
-            if rt.kind.ends_with("AccessReview") || rt.kind.ends_with("RulesReview") || rt.kind == "TokenReview" || rt.kind == "SelfSubjectReview" {
-                return Ok(json_response(201, &review_answer(obj)));
+            if subresources::is_review(&rt) {
+                return Ok(json_response(201, &subresources::review_answer(obj)));
             }
-            strict_check(&rt, &obj, &opts)?;
+            strict::reject_unknown_fields(&rt, &obj, &opts)?;
             let created = server.create(&rt, ns, obj, &opts)?;
             Ok(object_response(201, &created, &rt, accept, q))
         }
         (Method::POST, Some(name)) => {
             // Subresource POSTs (pods/eviction, serviceaccounts/token, pods/binding).
             let obj = codec::decode_body(content_type, body)?;
-            crate::http::handlers::post_subresource(server, &rt, ns, name, rp.sub.as_deref(), obj)
+            post_subresource(server, &rt, ns, name, rp.sub.as_deref(), obj)
         }
         (Method::PUT, Some(name)) => {
             require_verb(&rt, "update")?;
             let obj = codec::decode_body(content_type, body)?;
             let opts = write_options(q)?;
             if rp.sub.as_deref() == Some("scale") {
-                let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-                let updated = server.patch(&rt, ns, name, PatchType::Merge, &json!({"spec": {"replicas": replicas}}), None, &opts)?;
-                return Ok(json_response(200, &scale_of(&rt, &updated)));
+                return Ok(json_response(200, &server.update_scale(&rt, ns, name, &obj, &opts)?));
             }
             if rp.sub.is_none() {
-                strict_check(&rt, &obj, &opts)?;
+                strict::reject_unknown_fields(&rt, &obj, &opts)?;
             }
             let updated = server.update(&rt, ns, name, obj, rp.sub.as_deref(), &opts)?;
             Ok(object_response(200, &updated, &rt, accept, q))
@@ -249,18 +249,10 @@ async fn resource(
             let patch = codec::decode_body(content_type, body)?;
             let opts = write_options(q)?;
             if ptype == PatchType::Apply {
-                strict_check(&rt, &patch, &opts)?;
+                strict::reject_unknown_fields(&rt, &patch, &opts)?;
             }
             if rp.sub.as_deref() == Some("scale") {
-                let cur = server.get(&rt, ns, name)?;
-                let scale = scale_of(&rt, &cur);
-                let patched = match ptype {
-                    PatchType::Json => glue::json_patch(&scale, &patch)?,
-                    _ => glue::merge_patch(&scale, &patch),
-                };
-                let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-                let updated = server.patch(&rt, ns, name, PatchType::Merge, &json!({"spec": {"replicas": replicas}}), None, &opts)?;
-                return Ok(json_response(200, &scale_of(&rt, &updated)));
+                return Ok(json_response(200, &server.patch_scale(&rt, ns, name, ptype, &patch, &opts)?));
             }
             let created_before = server.store.get(&rt.key, ns.unwrap_or(""), name).is_some();
             let updated = server.patch(&rt, ns, name, ptype, &patch, rp.sub.as_deref(), &opts)?;
@@ -319,128 +311,18 @@ fn delete_options(q: &Query, content_type: &str, body: &[u8]) -> ApiResult<Delet
     Ok(o)
 }
 
-/// autoscaling/v1 Scale for a workload.
-fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
-    let md = &obj["metadata"];
-    let (spec_path, status_path, sel_path) = match rt.crd.as_ref().and_then(|c| c.scale.clone()) {
-        Some(s) => (
-            s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").replace('.', "/"),
-            s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").replace('.', "/"),
-            s["labelSelectorPath"].as_str().map(|p| p.replace('.', "/")),
-        ),
-        None => ("/spec/replicas".into(), "/status/replicas".into(), None),
-    };
-    let selector = match sel_path {
-        Some(p) => obj.pointer(&p).and_then(|s| s.as_str()).unwrap_or("").to_string(),
-        None => obj.pointer("/spec/selector").map(selector_to_string).unwrap_or_default(),
-    };
-    json!({
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {"name": md["name"], "namespace": md["namespace"], "uid": md["uid"], "resourceVersion": md["resourceVersion"], "creationTimestamp": md["creationTimestamp"]},
-        "spec": {"replicas": obj.pointer(&spec_path).cloned().unwrap_or(json!(0))},
-        "status": {"replicas": obj.pointer(&status_path).cloned().unwrap_or(json!(0)), "selector": selector},
-    })
-}
-
-/// Authorization/authentication reviews: the embedded cluster runs without authz, so
-/// every subject may do everything (like a kind cluster's admin user).
-fn review_answer(mut obj: Value) -> Value {
-    let kind = obj["kind"].as_str().unwrap_or("").to_string();
-    obj["metadata"] = json!({"creationTimestamp": null});
-    obj["status"] = match kind.as_str() {
-        "TokenReview" => json!({"authenticated": true, "user": {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins", "system:authenticated"]}}),
-        "SelfSubjectReview" => json!({"userInfo": {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins", "system:authenticated"]}}),
-        "SelfSubjectRulesReview" => json!({"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}], "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": false}),
-        _ => json!({"allowed": true, "reason": "cleanroom-sim authorizes every request"}),
-    };
-    obj
-}
-
-/// `fieldValidation=Strict`: reject fields the type does not declare, with the decoder's
-/// message (`<Kind> in version "<v>" cannot be handled as a <Kind>: strict decoding error: ...`).
-fn strict_check(rt: &ResourceType, obj: &Value, opts: &WriteOptions) -> ApiResult<()> {
-    if !opts.strict {
-        return Ok(());
-    }
-    let unknown = match rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
-        Some(schema) => crate::server::strict::prune_custom(&mut obj.clone(), schema, false),
-        None => glue::unknown_fields(&rt.group, &rt.kind, obj),
-    };
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
-    Err(ApiError::bad_request(format!(
-        "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
-        rt.kind, rt.version, rt.kind, list.join(", ")
-    )))
-}
-
-pub(crate) fn post_subresource(server: &Arc<ApiServer>, rt: &ResourceType, ns: Option<&str>, name: &str, sub: Option<&str>, body: Value) -> ApiResult<Response<Body>> {
+/// Subresource POSTs: pods/eviction, pods/binding, serviceaccounts/token.
+fn post_subresource(server: &Arc<ApiServer>, rt: &ResourceType, ns: Option<&str>, name: &str, sub: Option<&str>, body: Value) -> ApiResult<Response<Body>> {
     match (rt.kind.as_str(), sub) {
         ("Pod", Some("eviction")) => {
             crate::server::evict(server, ns.unwrap_or(""), name, &body)?;
             Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})))
         }
         ("Pod", Some("binding")) => {
-            let node = body.pointer("/target/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-            let pods = server.resource("", "v1", "pods")?;
-            server.patch(&pods, ns, name, PatchType::Merge, &json!({"spec": {"nodeName": node}}), None, &WriteOptions::default())?;
+            server.bind_pod(ns, name, &body)?;
             Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
         }
-        ("ServiceAccount", Some("token")) => {
-            let sas = server.resource("", "v1", "serviceaccounts")?;
-            server.get(&sas, ns, name)?;
-            Ok(json_response(201, &token_request(ns.unwrap_or("default"), name, body)))
-        }
+        ("ServiceAccount", Some("token")) => Ok(json_response(201, &server.token_request(ns, name, body)?)),
         _ => Err(ApiError::method_not_allowed("")),
     }
-}
-
-/// A TokenRequest answer: an unsigned JWT-shaped token (nothing here verifies it).
-fn token_request(ns: &str, name: &str, mut body: Value) -> Value {
-    use base64::Engine;
-    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    let secs = body.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
-    let now = chrono::Utc::now();
-    let exp = now + chrono::Duration::seconds(secs);
-    let sub = format!("system:serviceaccount:{ns}:{name}");
-    let claims = json!({"aud": body.pointer("/spec/audiences").cloned().unwrap_or(json!([])), "sub": sub, "iat": now.timestamp(), "exp": exp.timestamp()});
-    let token = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
-    // Index assignment panics on non-objects; a malformed body gets a fresh one.
-    if !body.is_object() {
-        body = json!({});
-    }
-    if !body["spec"].is_object() {
-        body["spec"] = json!({});
-    }
-    body["kind"] = json!("TokenRequest");
-    body["apiVersion"] = json!("authentication.k8s.io/v1");
-    body["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": now.format("%Y-%m-%dT%H:%M:%SZ").to_string()});
-    body["spec"]["expirationSeconds"] = json!(secs);
-    body["status"] = json!({"token": token, "expirationTimestamp": exp.format("%Y-%m-%dT%H:%M:%SZ").to_string()});
-    body
-}
-
-/// `metav1.LabelSelector` → the string form (`a=b,c in (d)`), as Scale.status.selector.
-fn selector_to_string(sel: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(ml) = sel.get("matchLabels").and_then(|m| m.as_object()) {
-        let mut keys: Vec<_> = ml.iter().collect();
-        keys.sort_by(|a, b| a.0.cmp(b.0));
-        for (k, v) in keys {
-            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
-        }
-    }
-    for e in sel.get("matchExpressions").and_then(|m| m.as_array()).into_iter().flatten() {
-        let key = e["key"].as_str().unwrap_or("");
-        let vals: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
-        parts.push(match e["operator"].as_str().unwrap_or("") {
-            "In" => format!("{key} in ({})", vals.join(",")),
-            "NotIn" => format!("{key} notin ({})", vals.join(",")),
-            "Exists" => key.to_string(),
-            _ => format!("!{key}"),
-        });
-    }
-    parts.join(",")
 }

@@ -1,4 +1,6 @@
-//! The HTTP front end: hyper on 127.0.0.1, routing into `ApiServer`.
+//! The HTTP surface: hyper on 127.0.0.1. Routes requests, decodes bodies and query options,
+//! encodes answers (JSON, tables, watch streams, discovery, OpenAPI); what a request does
+//! is decided by `crate::server`.
 
 mod aggregated;
 mod codec;

@@ -12,7 +12,8 @@ use super::codec;
 use super::handlers::Query;
 use super::Body;
 use crate::api::errors::{ApiError, ApiResult};
-use crate::server::{meta, ApiServer};
+use crate::api::object;
+use crate::server::ApiServer;
 
 pub fn log(server: &Arc<ApiServer>, ns: &str, name: &str, q: &Query) -> ApiResult<Response<Body>> {
     let pods = server.resource("", "v1", "pods")?;
@@ -36,8 +37,8 @@ pub fn log(server: &Arc<ApiServer>, ns: &str, name: &str, q: &Query) -> ApiResul
         }
         return Err(ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating")));
     };
-    let node = meta::str_at(&pod, "/spec/nodeName").unwrap_or("");
-    let uid = meta::str_at(&pod, "/metadata/uid").unwrap_or("");
+    let node = object::str_at(&pod, "/spec/nodeName").unwrap_or("");
+    let uid = object::str_at(&pod, "/metadata/uid").unwrap_or("");
     let restarts = status["restartCount"].as_i64().unwrap_or(0);
     let previous = q.get("previous").is_some_and(|p| p == "true");
     let restart = if previous { restarts - 1 } else { restarts };

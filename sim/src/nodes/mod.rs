@@ -1,8 +1,12 @@
 //! The cluster's nodes as kind creates them: Node objects (labels, taints, conditions,
-//! capacity, nodeInfo, addresses, podCIDR), their Leases, and each node's filesystem root.
+//! capacity, nodeInfo, addresses, podCIDR), their Leases, each node's filesystem root, the
+//! kube-system objects, the kubelet that runs each node's pods (and the pod status it
+//! reports), and node operations (cordon, drain, restarts).
 
 pub mod fs;
+pub mod kubelet;
 pub mod ops;
+pub mod pod_status;
 pub mod system;
 
 use std::path::{Path, PathBuf};

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{fs, node_root};
-use crate::controllers::{kubelet, util};
-use crate::server::{meta, ApiServer};
+use crate::api::object;
+use super::{fs, kubelet, node_root};
+use crate::controllers::util;
+use crate::server::ApiServer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeOpError {
@@ -74,7 +75,7 @@ impl NodeOps {
     pub fn list(&self) -> Vec<String> {
         let mut nodes: Vec<Arc<Value>> = self.server.store.list("nodes", None).0;
         nodes.sort_by_key(|n| super::node_ip(n).and_then(|ip| ip.rsplit('.').next().and_then(|x| x.parse::<u32>().ok())).unwrap_or(0));
-        nodes.iter().map(|n| meta::name_of(n).to_string()).collect()
+        nodes.iter().map(|n| object::name_of(n).to_string()).collect()
     }
 
     fn node(&self, node: &str) -> Result<Arc<Value>, NodeOpError> {
@@ -117,28 +118,28 @@ impl NodeOps {
         let mut report = DrainReport::default();
         loop {
             let pods: Vec<Arc<Value>> = util::pods(&self.server, None).into_iter()
-                .filter(|p| meta::str_at(p, "/spec/nodeName") == Some(node) && !util::is_terminal(p))
+                .filter(|p| object::str_at(p, "/spec/nodeName") == Some(node) && !object::is_terminal(p))
                 .collect();
             let mut left = Vec::new();
             for p in &pods {
-                let id = format!("{}/{}", util::ns_of(p), meta::name_of(p));
-                if util::controller_kind(p) == Some("DaemonSet") {
+                let id = format!("{}/{}", object::ns_of(p), object::name_of(p));
+                if object::controller_kind(p) == Some("DaemonSet") {
                     if opts.ignore_daemonsets {
                         if !report.ignored.contains(&id) {
                             report.ignored.push(id);
                         }
                         continue;
                     }
-                    return Err(NodeOpError::Evict { namespace: util::ns_of(p).into(), pod: meta::name_of(p).into(), message: "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)".into() });
+                    return Err(NodeOpError::Evict { namespace: object::ns_of(p).into(), pod: object::name_of(p).into(), message: "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)".into() });
                 }
                 left.push(id.clone());
-                if meta::is_deleting(p) {
+                if object::is_deleting(p) {
                     continue;
                 }
-                match crate::server::evict(&self.server, util::ns_of(p), meta::name_of(p), &json!({})) {
+                match crate::server::evict(&self.server, object::ns_of(p), object::name_of(p), &json!({})) {
                     Ok(()) => report.evicted.push(id),
                     Err(e) if e.code == 429 || e.code == 404 => {}
-                    Err(e) => return Err(NodeOpError::Evict { namespace: util::ns_of(p).into(), pod: meta::name_of(p).into(), message: e.message }),
+                    Err(e) => return Err(NodeOpError::Evict { namespace: object::ns_of(p).into(), pod: object::name_of(p).into(), message: e.message }),
                 }
             }
             if left.is_empty() {
@@ -182,7 +183,7 @@ impl NodeOps {
     pub async fn prune_images(&self, node: &str) -> Result<Vec<String>, NodeOpError> {
         let root = self.root(node)?;
         let in_use: Vec<String> = util::pods(&self.server, None).iter()
-            .filter(|p| meta::str_at(p, "/spec/nodeName") == Some(node) && !util::is_terminal(p))
+            .filter(|p| object::str_at(p, "/spec/nodeName") == Some(node) && !object::is_terminal(p))
             .flat_map(|p| ["containers", "initContainers"].iter()
                 .flat_map(|k| p.pointer(&format!("/spec/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default())
                 .filter_map(|c| c["image"].as_str().map(fs::normalize_image))

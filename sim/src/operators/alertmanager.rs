@@ -5,6 +5,7 @@
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use crate::api::object;
 use super::common::{self, available_condition, condition, ensure, managed_labels, operator_statefulset, owner_ref, sts_counts, write_status, StatefulSetParts};
 use super::prometheus::{check_storage_class, copied_annotations, data_volume, ensure_service, ensure_statefulset, object_labels, GROUP};
 use crate::registry::ResourceType;
@@ -15,7 +16,7 @@ const DEFAULT_CONFIG: &str = "route:\n  receiver: \"null\"\nreceivers:\n- name: 
 pub fn sync_all(server: &ApiServer) {
     let Some(rt) = common::cr_type(server, GROUP, "alertmanagers") else { return };
     let (crs, _) = server.store.list(&rt.key, None);
-    for cr in crs.iter().filter(|c| !meta::is_deleting(c)) {
+    for cr in crs.iter().filter(|c| !object::is_deleting(c)) {
         let cr = meta::as_version(cr.clone(), &rt);
         if cr.pointer("/spec/paused").and_then(|p| p.as_bool()) != Some(true) {
             sync_one(server, &rt, &cr);
@@ -30,7 +31,7 @@ fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
 /// The user's config (`spec.configSecret`, default `alertmanager-<M>`, key `alertmanager.yaml`).
 fn user_config(server: &ApiServer, cr: &Value) -> String {
     let ns = s(cr, "/metadata/namespace").unwrap_or("");
-    let default_name = format!("alertmanager-{}", meta::name_of(cr));
+    let default_name = format!("alertmanager-{}", object::name_of(cr));
     let secret_name = s(cr, "/spec/configSecret").filter(|n| !n.is_empty()).unwrap_or(&default_name);
     server
         .store
@@ -51,7 +52,7 @@ fn sync_one(server: &ApiServer, rt: &ResourceType, cr: &Value) {
         write_status(server, rt, cr, status);
         return;
     }
-    let name = meta::name_of(cr).to_string();
+    let name = object::name_of(cr).to_string();
     let ns = s(cr, "/metadata/namespace").unwrap_or("default").to_string();
     let secret = |obj_name: String, data: Value| {
         json!({
@@ -110,7 +111,7 @@ fn sync_one(server: &ApiServer, rt: &ResourceType, cr: &Value) {
 }
 
 fn make_statefulset(cr: &Value, sts_name: &str, replicas: i64, service_name: &str, port_name: &str) -> Value {
-    let name = meta::name_of(cr).to_string();
+    let name = object::name_of(cr).to_string();
     let ns = s(cr, "/metadata/namespace").unwrap_or("default").to_string();
     let mut selector = Map::new();
     for (k, v) in [
@@ -124,7 +125,7 @@ fn make_statefulset(cr: &Value, sts_name: &str, replicas: i64, service_name: &st
     let labels = object_labels(cr, &[], &selector);
     let mut annotations = copied_annotations(cr);
     annotations.insert("prometheus-operator-input-hash".into(), json!(common::input_hash(&[&cr["spec"], &cr["metadata"]["labels"], &cr["metadata"]["annotations"]])));
-    let mut pod_labels = common::labels_of(&cr.pointer("/spec/podMetadata").cloned().unwrap_or(Value::Null));
+    let mut pod_labels = object::labels_of(&cr.pointer("/spec/podMetadata").cloned().unwrap_or(Value::Null));
     pod_labels.insert("app.kubernetes.io/version".into(), json!(s(cr, "/spec/version").unwrap_or("v0.28.1").trim_start_matches('v')));
     for (k, v) in &selector {
         pod_labels.insert(k.clone(), v.clone());

@@ -10,8 +10,9 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::api::patch::PatchType;
+use crate::api::object;
 use crate::controllers::Controller;
-use crate::server::{meta, ApiServer, WriteOptions};
+use crate::server::{ApiServer, WriteOptions};
 use crate::store::StoreEvent;
 
 const IMAGE: &str = "kube-webhook-certgen";
@@ -45,7 +46,7 @@ impl Controller for Certgen {
         }
         // The container "runs" once the kubelet has started it.
         let started = ev.object.pointer("/status/containerStatuses").and_then(|c| c.as_array()).is_some_and(|c| !c.is_empty());
-        let uid = meta::str_at(&ev.object, "/metadata/uid").unwrap_or("").to_string();
+        let uid = object::str_at(&ev.object, "/metadata/uid").unwrap_or("").to_string();
         if !started || self.done.lock().contains(&uid) {
             return false;
         }

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::admission::webhooks::pod_running_ready;
 use crate::api::errors::ApiResult;
+use crate::api::object::{self, pod_running_ready};
 use crate::api::selectors::from_label_selector_json;
 use crate::registry::ResourceType;
 use crate::server::{meta, ApiServer, Operation, WriteOptions};
@@ -21,7 +21,7 @@ pub const MANAGER: &str = "PrometheusOperator";
 pub fn running_deployment(server: &ApiServer, image_matches: impl Fn(&str) -> bool) -> Option<Arc<Value>> {
     let (deps, _) = server.store.list("apps/deployments", None);
     deps.into_iter().find(|d| {
-        if meta::is_deleting(d) {
+        if object::is_deleting(d) {
             return false;
         }
         let uses_image = d
@@ -32,9 +32,9 @@ pub fn running_deployment(server: &ApiServer, image_matches: impl Fn(&str) -> bo
             return false;
         }
         let Some(sel) = d.pointer("/spec/selector").and_then(|s| from_label_selector_json(s).ok()) else { return false };
-        let ns = meta::str_at(d, "/metadata/namespace").unwrap_or("");
+        let ns = object::str_at(d, "/metadata/namespace").unwrap_or("");
         let (pods, _) = server.store.list("pods", Some(ns));
-        pods.iter().any(|p| sel.matches(meta::labels(p)) && pod_running_ready(p))
+        pods.iter().any(|p| sel.matches(object::labels(p)) && pod_running_ready(p))
     })
 }
 
@@ -57,7 +57,7 @@ pub fn cr_type(server: &ApiServer, group: &str, plural: &str) -> Option<Arc<Reso
 pub fn owner_ref(cr: &Value, managing: bool) -> Value {
     let mut r = json!({
         "apiVersion": cr["apiVersion"], "kind": cr["kind"],
-        "name": meta::name_of(cr), "uid": meta::str_at(cr, "/metadata/uid").unwrap_or(""),
+        "name": object::name_of(cr), "uid": object::str_at(cr, "/metadata/uid").unwrap_or(""),
     });
     if managing {
         r["blockOwnerDeletion"] = json!(true);
@@ -97,18 +97,13 @@ pub fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
-/// Labels (as a map) of an object.
-pub fn labels_of(obj: &Value) -> Map<String, Value> {
-    meta::labels(obj).cloned().unwrap_or_default()
-}
-
 /// Create `desired`, or update the existing object when any of `fields` (top-level keys such
 /// as `data` or `spec`), its labels/annotations (merged over the existing ones) or its owner
 /// references differ. `merge_owners` keeps other owners (shared governing Services).
 pub fn ensure(server: &ApiServer, group: &str, version: &str, plural: &str, desired: Value, fields: &[&str], merge_owners: bool) -> ApiResult<()> {
     let rt = server.resource(group, version, plural)?;
-    let ns = meta::str_at(&desired, "/metadata/namespace").map(String::from);
-    let name = meta::name_of(&desired).to_string();
+    let ns = object::str_at(&desired, "/metadata/namespace").map(String::from);
+    let name = object::name_of(&desired).to_string();
     let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
     if server.store.get(&rt.key, ns.as_deref().unwrap_or(""), &name).is_none() {
         match server.create(&rt, ns.as_deref(), desired.clone(), &opts) {
@@ -129,7 +124,7 @@ pub fn ensure(server: &ApiServer, group: &str, version: &str, plural: &str, desi
                 }
             }
         }
-        let md = meta::metadata_mut(&mut next);
+        let md = object::metadata_mut(&mut next);
         for key in ["labels", "annotations"] {
             if let Some(want) = desired.pointer(&format!("/metadata/{key}")).and_then(|l| l.as_object()) {
                 let have = md.entry(key).or_insert_with(|| json!({}));
@@ -176,8 +171,8 @@ pub fn condition(existing: Option<&Value>, ty: &str, status: &str, reason: &str,
 
 /// Write a custom resource's status (through the status subresource when it has one).
 pub fn write_status(server: &ApiServer, rt: &ResourceType, cr: &Value, status: Value) {
-    let ns = meta::str_at(cr, "/metadata/namespace").unwrap_or("").to_string();
-    let name = meta::name_of(cr).to_string();
+    let ns = object::str_at(cr, "/metadata/namespace").unwrap_or("").to_string();
+    let name = object::name_of(cr).to_string();
     let sub = if rt.has_subresource("status") { Some("status") } else { None };
     let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
     let _ = server.guaranteed_update(rt, &ns, &name, sub, &opts, Operation::Update, |cur| {

@@ -4,8 +4,9 @@
 
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::common::{container_arg, ensure};
-use crate::server::{meta, ApiServer};
+use crate::server::ApiServer;
 
 fn kubelet_labels() -> Value {
     json!({"k8s-app": "kubelet", "app.kubernetes.io/name": "kubelet", "app.kubernetes.io/managed-by": "prometheus-operator"})
@@ -43,14 +44,14 @@ pub fn sync(server: &ApiServer, operator: &Value) {
         return;
     }
     let (mut nodes, _) = server.store.list("nodes", None);
-    nodes.sort_by(|a, b| meta::name_of(a).cmp(meta::name_of(b)));
+    nodes.sort_by(|a, b| object::name_of(a).cmp(object::name_of(b)));
     let addresses: Vec<Value> = nodes
         .iter()
         .filter_map(|n| {
             let ip = node_address(n)?;
             Some(json!({
-                "ip": ip, "nodeName": meta::name_of(n),
-                "targetRef": {"kind": "Node", "name": meta::name_of(n), "uid": meta::str_at(n, "/metadata/uid").unwrap_or("")},
+                "ip": ip, "nodeName": object::name_of(n),
+                "targetRef": {"kind": "Node", "name": object::name_of(n), "uid": object::str_at(n, "/metadata/uid").unwrap_or("")},
             }))
         })
         .collect();

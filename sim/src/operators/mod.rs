@@ -30,11 +30,6 @@ pub trait EmulatedOperator: Send + Sync {
     }
 }
 
-/// The operators every embedded cluster knows.
-pub fn builtin() -> Vec<Arc<dyn EmulatedOperator>> {
-    vec![Arc::new(prometheus::PrometheusOperator)]
-}
-
 /// Drives the emulated operators from store events.
 pub struct OperatorController {
     operators: Vec<Arc<dyn EmulatedOperator>>,

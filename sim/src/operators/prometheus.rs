@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::common::{self, available_condition, condition, ensure, managed_labels, operator_statefulset, owner_ref, sts_counts, write_status, StatefulSetParts};
 use super::EmulatedOperator;
 use crate::api::selectors::from_label_selector_json;
+use crate::api::object;
 use crate::server::{meta, ApiServer};
 use crate::store::StoreEvent;
 
@@ -50,7 +51,7 @@ impl EmulatedOperator for PrometheusOperator {
         super::kubelet::sync(server, &dep);
         if let Some(rt) = common::cr_type(server, GROUP, "prometheuses") {
             let (crs, _) = server.store.list(&rt.key, None);
-            for cr in crs.iter().filter(|c| !meta::is_deleting(c)) {
+            for cr in crs.iter().filter(|c| !object::is_deleting(c)) {
                 let cr = meta::as_version(cr.clone(), &rt);
                 sync_prometheus(server, &rt, &cr);
             }
@@ -67,7 +68,7 @@ fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
 /// selector labels.
 pub fn object_labels(cr: &Value, extra: &[(&str, &str)], selector: &Map<String, Value>) -> Map<String, Value> {
     let mut l = managed_labels();
-    for (k, v) in common::labels_of(cr) {
+    for (k, v) in object::labels_of(cr) {
         l.insert(k, v);
     }
     for (k, v) in extra {
@@ -147,7 +148,7 @@ fn sync_prometheus(server: &ApiServer, rt: &crate::registry::ResourceType, cr: &
         write_status(server, rt, cr, status);
         return;
     }
-    let name = meta::name_of(cr).to_string();
+    let name = object::name_of(cr).to_string();
     let ns = s(cr, "/metadata/namespace").unwrap_or("default").to_string();
     let managing = owner_ref(cr, true);
     let base = |obj_name: &str, extra_labels: Map<String, Value>| {
@@ -237,7 +238,7 @@ fn sync_prometheus(server: &ApiServer, rt: &crate::registry::ResourceType, cr: &
 /// Create or update a governing Service, merging owner references (one per CR).
 pub fn ensure_service(server: &ApiServer, svc: Value) -> crate::api::errors::ApiResult<()> {
     let ns = s(&svc, "/metadata/namespace").unwrap_or("").to_string();
-    let name = meta::name_of(&svc).to_string();
+    let name = object::name_of(&svc).to_string();
     let Some(cur) = server.store.get("services", &ns, &name) else {
         return ensure(server, "", "v1", "services", svc, &[], true);
     };
@@ -258,13 +259,13 @@ pub fn ensure_service(server: &ApiServer, svc: Value) -> crate::api::errors::Api
 /// compares `prometheus-operator-input-hash` before updating).
 pub fn ensure_statefulset(server: &ApiServer, sts: Value) {
     let ns = s(&sts, "/metadata/namespace").unwrap_or("").to_string();
-    let name = meta::name_of(&sts).to_string();
+    let name = object::name_of(&sts).to_string();
     let hash_ptr = "/metadata/annotations/prometheus-operator-input-hash";
     if let Some(cur) = server.store.get("apps/statefulsets", &ns, &name) {
-        if cur.pointer(hash_ptr) == sts.pointer(hash_ptr) && !meta::is_deleting(&cur) {
+        if cur.pointer(hash_ptr) == sts.pointer(hash_ptr) && !object::is_deleting(&cur) {
             return;
         }
-        if meta::is_deleting(&cur) {
+        if object::is_deleting(&cur) {
             return;
         }
     }
@@ -280,16 +281,16 @@ fn selected_rules(server: &ApiServer, cr: &Value) -> Map<String, Value> {
     let own_ns = s(cr, "/metadata/namespace").unwrap_or("");
     let ns_sel = cr.pointer("/spec/ruleNamespaceSelector").filter(|s| !s.is_null()).and_then(|s| from_label_selector_json(s).ok());
     let (rules, _) = server.store.list(&rt.key, None);
-    for r in rules.iter().filter(|r| !meta::is_deleting(r) && sel.matches(meta::labels(r))) {
+    for r in rules.iter().filter(|r| !object::is_deleting(r) && sel.matches(object::labels(r))) {
         let rns = s(r, "/metadata/namespace").unwrap_or("");
         let ns_ok = match &ns_sel {
             None => rns == own_ns,
-            Some(nsel) => server.store.get("namespaces", "", rns).is_some_and(|n| nsel.matches(meta::labels(&n))),
+            Some(nsel) => server.store.get("namespaces", "", rns).is_some_and(|n| nsel.matches(object::labels(&n))),
         };
         if !ns_ok {
             continue;
         }
-        let key = format!("{rns}-{}-{}.yaml", meta::name_of(r), s(r, "/metadata/uid").unwrap_or(""));
+        let key = format!("{rns}-{}-{}.yaml", object::name_of(r), s(r, "/metadata/uid").unwrap_or(""));
         let body = serde_saphyr::to_string(&r.get("spec").cloned().unwrap_or(json!({}))).unwrap_or_default();
         out.insert(key, json!(body));
     }
@@ -298,14 +299,14 @@ fn selected_rules(server: &ApiServer, cr: &Value) -> Map<String, Value> {
 
 fn generate_config(cr: &Value) -> String {
     let ns = s(cr, "/metadata/namespace").unwrap_or("");
-    let name = meta::name_of(cr);
+    let name = object::name_of(cr);
     format!(
         "global:\n  evaluation_interval: 30s\n  scrape_interval: 30s\n  external_labels:\n    prometheus: {ns}/{name}\n    prometheus_replica: $(POD_NAME)\nrule_files:\n- /etc/prometheus/rules/prometheus-{name}-rulefiles-0/*.yaml\n"
     )
 }
 
 fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, service_name: &str, port_name: &str) -> Value {
-    let name = meta::name_of(cr).to_string();
+    let name = object::name_of(cr).to_string();
     let ns = s(cr, "/metadata/namespace").unwrap_or("default").to_string();
     let mut selector = Map::new();
     for (k, v) in [
@@ -322,7 +323,7 @@ fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, servi
     let mut annotations = copied_annotations(cr);
     annotations.insert("prometheus-operator-input-hash".into(), json!(common::input_hash(&[&cr["spec"], &cr["metadata"]["labels"], &cr["metadata"]["annotations"], &json!(shard)])));
 
-    let mut pod_labels = common::labels_of(&cr.pointer("/spec/podMetadata").cloned().unwrap_or(Value::Null));
+    let mut pod_labels = object::labels_of(&cr.pointer("/spec/podMetadata").cloned().unwrap_or(Value::Null));
     pod_labels.insert("app.kubernetes.io/version".into(), json!(version_label(cr, "v3.7.0")));
     for (k, v) in &selector {
         pod_labels.insert(k.clone(), v.clone());

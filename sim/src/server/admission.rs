@@ -1,12 +1,11 @@
-//! The admission chain. Built-in plugins live here; webhooks and storage plugins are added
-//! by the cluster (see `crate::admission`).
-
-use std::sync::Arc;
+//! The admission chain's plugin interface and kube-apiserver's built-in NamespaceLifecycle
+//! plugin. Which plugins run, in which order, is decided in `crate::cluster`.
 
 use serde_json::Value;
 
 use super::ApiServer;
 use crate::api::errors::{ApiError, ApiResult, Cause};
+use crate::api::object;
 use crate::registry::ResourceType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +47,9 @@ pub trait AdmissionPlugin: Send + Sync {
     }
 }
 
-pub(super) fn builtin_plugins() -> Vec<Arc<dyn AdmissionPlugin>> {
-    vec![Arc::new(NamespaceLifecycle)]
-}
-
 /// NamespaceLifecycle: no creates in missing or terminating namespaces; system namespaces
 /// cannot be deleted.
-struct NamespaceLifecycle;
+pub struct NamespaceLifecycle;
 
 const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
 
@@ -76,7 +71,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
             None => Err(ApiError::not_found("namespaces", "", ns)),
             Some(nsobj) => {
                 let terminating = nsobj.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating")
-                    || super::meta::is_deleting(&nsobj);
+                    || object::is_deleting(&nsobj);
                 // Events may still be written into a terminating namespace.
                 if terminating && req.rt.kind != "Event" {
                     let mut e = ApiError::forbidden(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::meta::{metadata_mut, name_of, now_rfc3339};
+use super::meta::now_rfc3339;
+use crate::api::object::{metadata_mut, name_of};
 use super::ApiServer;
 use crate::registry::ResourceType;
 
@@ -262,7 +263,7 @@ fn obj_mut_val<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
 
 /// Naming + establishing controllers: accept names, set Established, serve the resources.
 pub(crate) fn establish_crd(server: &ApiServer, crd: &Arc<Value>) {
-    if super::meta::is_deleting(crd) {
+    if crate::api::object::is_deleting(crd) {
         return;
     }
     let established = crd.pointer("/status/conditions").and_then(|c| c.as_array()).is_some_and(|cs| {

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
 use super::list::ListOptions;
-use super::meta::{self, metadata_mut, now_rfc3339, rv_of};
+use super::meta::{self, now_rfc3339};
+use crate::api::object::{self, metadata_mut, rv_of};
 use super::ApiServer;
 use crate::api::errors::{ApiError, ApiResult};
 use crate::registry::ResourceType;
@@ -91,13 +92,13 @@ impl ApiServer {
         for _ in 0..64 {
             let cur = self.store.get(&rt.key, nss, name).ok_or_else(|| ApiError::not_found(&rt.plural, &rt.group, name))?;
             if let Some(uid) = &opts.precondition_uid {
-                let actual = meta::str_at(&cur, "/metadata/uid").unwrap_or("");
+                let actual = object::str_at(&cur, "/metadata/uid").unwrap_or("");
                 if uid != actual {
                     return Err(ApiError::conflict(&rt.plural, &rt.group, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}")));
                 }
             }
             if let Some(rv) = &opts.precondition_rv {
-                let actual = meta::str_at(&cur, "/metadata/resourceVersion").unwrap_or("");
+                let actual = object::str_at(&cur, "/metadata/resourceVersion").unwrap_or("");
                 if rv != actual {
                     return Err(ApiError::conflict(&rt.plural, &rt.group, name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}")));
                 }
@@ -108,9 +109,9 @@ impl ApiServer {
             if opts.dry_run {
                 return Ok(DeleteOutcome::Pending(cur));
             }
-            if meta::is_deleting(&cur) {
+            if object::is_deleting(&cur) {
                 // Already terminating: a Foreground request may still add its finalizer.
-                if opts.propagation == Some(Propagation::Foreground) && !meta::finalizers(&cur).iter().any(|f| f == "foregroundDeletion") {
+                if opts.propagation == Some(Propagation::Foreground) && !object::finalizers(&cur).iter().any(|f| f == "foregroundDeletion") {
                     let mut next = (*cur).clone();
                     add_finalizer(&mut next, "foregroundDeletion");
                     match self.store.update(&rt.key, nss, name, next, rv_of(&cur)) {
@@ -125,7 +126,7 @@ impl ApiServer {
                 if rt.group.is_empty() && rt.kind == "Pod" && opts.grace_period_seconds == Some(0) && pod_grace > 0 {
                     let mut next = (*cur).clone();
                     metadata_mut(&mut next).insert("deletionGracePeriodSeconds".into(), json!(0));
-                    if meta::finalizers(&next).is_empty() {
+                    if object::finalizers(&next).is_empty() {
                         match self.store.remove(&rt.key, nss, name, rv_of(&cur)) {
                             Ok(gone) => return Ok(DeleteOutcome::Removed(meta::as_version(gone, rt))),
                             Err(StoreError::Conflict) => continue,
@@ -161,7 +162,7 @@ impl ApiServer {
                 && cur.pointer("/spec/nodeName").and_then(|n| n.as_str()).is_some_and(|n| !n.is_empty())
                 && opts.grace_period_seconds != Some(0)
                 && !matches!(cur.pointer("/status/phase").and_then(|p| p.as_str()), Some("Succeeded" | "Failed"));
-            let keep = is_ns || graceful_pod || !meta::finalizers(&next).is_empty();
+            let keep = is_ns || graceful_pod || !object::finalizers(&next).is_empty();
             if keep {
                 let md = metadata_mut(&mut next);
                 md.insert("deletionTimestamp".into(), json!(now_rfc3339()));
@@ -194,8 +195,8 @@ impl ApiServer {
         let items = self.list(rt, ns, list)?.items;
         let mut out = Vec::new();
         for item in items {
-            let name = meta::name_of(&item).to_string();
-            let ins = meta::str_at(&item, "/metadata/namespace").map(String::from);
+            let name = object::name_of(&item).to_string();
+            let ins = object::str_at(&item, "/metadata/namespace").map(String::from);
             match self.delete(rt, ins.as_deref(), &name, opts) {
                 Ok(o) => out.push(o.object().clone()),
                 Err(e) if e.code == 404 => {}

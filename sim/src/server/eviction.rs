@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::meta;
 use super::{ApiServer, DeleteOptions, ListOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
 use crate::api::selectors;
+use crate::api::object;
 
 pub fn evict(server: &Arc<ApiServer>, ns: &str, name: &str, _body: &Value) -> ApiResult<()> {
     let pods = server.resource("", "v1", "pods")?;
@@ -17,12 +17,12 @@ pub fn evict(server: &Arc<ApiServer>, ns: &str, name: &str, _body: &Value) -> Ap
     for pdb in &list.items {
         let Some(sel) = pdb.pointer("/spec/selector") else { continue };
         let Ok(sel) = selectors::from_label_selector_json(sel) else { continue };
-        if !sel.matches(meta::labels(&pod)) {
+        if !sel.matches(object::labels(&pod)) {
             continue;
         }
         let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(|d| d.as_i64()).unwrap_or(0);
         if allowed <= 0 {
-            let pdb_name = meta::name_of(pdb);
+            let pdb_name = object::name_of(pdb);
             let mut e = ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
             e.details = Some(Box::new(crate::api::errors::Details {
                 causes: vec![Cause::new("DisruptionBudget", format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently",

@@ -9,6 +9,7 @@ use super::meta;
 use super::ApiServer;
 use crate::api::errors::{ApiError, ApiResult};
 use crate::api::selectors::{FieldSelector, LabelSelector};
+use crate::api::object;
 use crate::registry::ResourceType;
 
 #[derive(Debug, Clone, Default)]
@@ -21,7 +22,7 @@ pub struct ListOptions {
 
 impl ListOptions {
     pub fn matches(&self, obj: &Value) -> bool {
-        self.label.as_ref().is_none_or(|l| l.matches(meta::labels(obj)))
+        self.label.as_ref().is_none_or(|l| l.matches(object::labels(obj)))
             && self.field.as_ref().is_none_or(|f| f.matches(obj))
     }
 }
@@ -77,8 +78,8 @@ impl ApiServer {
         let limit = opts.limit.filter(|l| *l > 0);
         let mut iter = all.into_iter().filter(|o| {
             after.as_ref().is_none_or(|(_, ans, aname)| {
-                let ons = meta::str_at(o, "/metadata/namespace").unwrap_or("");
-                (ons, meta::name_of(o)) > (ans.as_str(), aname.as_str())
+                let ons = object::str_at(o, "/metadata/namespace").unwrap_or("");
+                (ons, object::name_of(o)) > (ans.as_str(), aname.as_str())
             })
         });
         for obj in iter.by_ref() {
@@ -95,7 +96,7 @@ impl ApiServer {
             if rest > 0 {
                 let last = items.last().unwrap();
                 let lrv = after.as_ref().map(|a| a.0).unwrap_or(rv);
-                continue_token = Some(encode_continue(lrv, meta::str_at(last, "/metadata/namespace").unwrap_or(""), meta::name_of(last)));
+                continue_token = Some(encode_continue(lrv, object::str_at(last, "/metadata/namespace").unwrap_or(""), object::name_of(last)));
                 remaining = Some(rest);
             }
         }

@@ -1,4 +1,5 @@
-//! Small helpers for object metadata.
+//! Metadata the server generates (timestamps, uids, generated-name suffixes) and how stored
+//! objects are presented per version. Reading object fields lives in `crate::api::object`.
 
 use std::sync::Arc;
 
@@ -21,36 +22,6 @@ pub fn random_suffix(n: usize) -> String {
 
 pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.get("metadata").is_some_and(|m| m.is_object()) {
-        obj["metadata"] = Value::Object(Map::new());
-    }
-    obj["metadata"].as_object_mut().unwrap()
-}
-
-pub fn str_at<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
-    obj.pointer(ptr).and_then(|v| v.as_str())
-}
-
-pub fn name_of(obj: &Value) -> &str {
-    str_at(obj, "/metadata/name").unwrap_or("")
-}
-
-pub fn rv_of(obj: &Value) -> Option<u64> {
-    str_at(obj, "/metadata/resourceVersion").and_then(|s| s.parse().ok())
-}
-
-pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
-        .and_then(|f| f.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-        .unwrap_or_default()
-}
-
-pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 /// Present an object in the version the request asked for (all versions share storage,
@@ -100,19 +71,6 @@ fn convert_event(obj: &Value, to: &str) -> Value {
     Value::Object(out)
 }
 
-/// True when anything outside metadata and status differs (what bumps `generation`).
-pub fn spec_changed(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Map<String, Value> {
-        let mut m = v.as_object().cloned().unwrap_or_default();
-        m.remove("metadata");
-        m.remove("status");
-        m.remove("apiVersion");
-        m.remove("kind");
-        m
-    };
-    strip(old) != strip(new)
-}
-
 /// Kinds whose strategies keep `metadata.generation` (plus every custom resource).
 pub fn tracks_generation(rt: &ResourceType) -> bool {
     rt.is_custom()
@@ -126,7 +84,3 @@ pub fn tracks_generation(rt: &ResourceType) -> bool {
         )
 }
 
-/// Label map of an object (empty when absent).
-pub fn labels(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.pointer("/metadata/labels").and_then(|l| l.as_object())
-}

@@ -1,17 +1,19 @@
 //! API semantics on top of the store: what kube-apiserver's generic registry, strategies and
-//! admission chain do for create, read, update, patch and delete.
+//! admission chain do for create, read, update, patch, list and delete, plus the
+//! subresources with behaviour of their own (scale, binding, token, eviction, reviews).
+//! Below the cluster's behaviour modules and the HTTP layer; imports only api, registry, store.
 
 mod admission;
 mod defaults;
 mod delete;
-pub mod glue;
 pub mod strict;
 mod list;
 pub mod meta;
 mod eviction;
 mod write;
+pub mod subresources;
 
-pub use admission::{AdmissionPlugin, AdmissionRequest, Operation};
+pub use admission::{AdmissionPlugin, AdmissionRequest, NamespaceLifecycle, Operation};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 pub use list::{ListOptions, ListResult};
 pub use eviction::evict;
@@ -63,11 +65,13 @@ impl Default for ApiServer {
 }
 
 impl ApiServer {
+    /// A server with the bootstrap objects and an empty admission chain (`crate::cluster`
+    /// registers the plugins).
     pub fn new() -> Self {
         let s = ApiServer {
             store: Store::new(),
             registry: Registry::builtin(),
-            plugins: RwLock::new(admission::builtin_plugins()),
+            plugins: RwLock::new(Vec::new()),
             graceful_pods: std::sync::atomic::AtomicBool::new(false),
             nodes_root: RwLock::new(None),
         };
@@ -75,7 +79,7 @@ impl ApiServer {
         s
     }
 
-    /// Append an admission plugin (runs after the built-in ones, in registration order).
+    /// Append an admission plugin (plugins run in registration order).
     pub fn add_admission(&self, plugin: Arc<dyn AdmissionPlugin>) {
         self.plugins.write().push(plugin);
     }

@@ -11,9 +11,33 @@ use k8s_openapi::api::{admissionregistration::v1 as adm, apps::v1 as apps, batch
     discovery::v1 as disc, autoscaling::v2 as hpa, scheduling::v1 as sched};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
 
+use super::WriteOptions;
+use crate::api::errors::{ApiError, ApiResult};
+use crate::registry::ResourceType;
+
 fn roundtrip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
     let typed: T = serde_json::from_value(obj.clone()).ok()?;
     serde_json::to_value(typed).ok()
+}
+
+/// `fieldValidation=Strict`: reject fields the type does not declare, with the decoder's
+/// message (`<Kind> in version "<v>" cannot be handled as a <Kind>: strict decoding error: ...`).
+pub fn reject_unknown_fields(rt: &ResourceType, obj: &Value, opts: &WriteOptions) -> ApiResult<()> {
+    if !opts.strict {
+        return Ok(());
+    }
+    let unknown = match rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
+        Some(schema) => prune_custom(&mut obj.clone(), schema, false),
+        None => unknown_fields(&rt.group, &rt.kind, obj),
+    };
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    Err(ApiError::bad_request(format!(
+        "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+        rt.kind, rt.version, rt.kind, list.join(", ")
+    )))
 }
 
 /// Dotted paths of fields present in `obj` but unknown to the built-in type; empty when the

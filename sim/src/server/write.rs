@@ -5,11 +5,12 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
-use super::meta::{self, metadata_mut, name_of, now_rfc3339, rv_of};
+use super::meta::{self, now_rfc3339};
 use super::{defaults, ApiServer, WriteOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
-use super::glue;
-use crate::api::patch::PatchType;
+use crate::api::object::{self, metadata_mut, name_of, rv_of};
+use crate::api::patch::{self, PatchType};
+use crate::api::{ssa, validation};
 use crate::registry::ResourceType;
 use crate::store::StoreError;
 
@@ -46,14 +47,14 @@ impl ApiServer {
         prune_custom(rt, &mut obj);
         let manager = opts.manager("unknown");
         if !opts.applying {
-            glue::record_update(None, &mut obj, &manager, &now_rfc3339(), None);
+            ssa::record_update(None, &mut obj, &manager, &now_rfc3339(), None);
         }
         // kube-apiserver order: mutating admission, object validation, validating admission.
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_admission(&mut req)?;
-        let mut causes = glue::validate_object_meta(&obj, rt.namespaced, &rt.group, &rt.kind);
+        let mut causes = validation::validate_object_meta(&obj, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
         if !rt.is_custom() {
-            causes.extend(glue::validate_create(&rt.group, &rt.kind, &obj));
+            causes.extend(validation::validate_create(&rt.group, &rt.kind, &obj));
         }
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
@@ -81,11 +82,11 @@ impl ApiServer {
             return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
         }
         if rt.namespaced
-            && let Some(bns) = meta::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty())
+            && let Some(bns) = object::str_at(&new, "/metadata/namespace").filter(|s| !s.is_empty())
                 && bns != url_ns {
                     return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
                 }
-        let wanted_rv = meta::str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()).map(String::from);
+        let wanted_rv = object::str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()).map(String::from);
         if wanted_rv.is_none() && rt.is_custom() && sub.is_none() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![Cause::invalid("metadata.resourceVersion", &json!("0x0"), "must be specified for an update")]));
         }
@@ -109,11 +110,11 @@ impl ApiServer {
             (_, m) => m.clone().unwrap_or_else(|| "unknown".into()),
         };
         if ptype == PatchType::StrategicMerge && rt.is_custom() {
-            return Err(glue::unsupported_patch(&rt.group));
+            return Err(patch::unsupported_patch_error(&rt.group));
         }
         if ptype == PatchType::Apply && sub.is_none() && self.store.get(&rt.key, url_ns, name).is_none() {
             // Create-if-absent: apply onto nothing, then create.
-            let mut obj = glue::apply(None, body, &manager, opts.force, &now_rfc3339())?;
+            let mut obj = apply_object(None, body, &manager, opts.force, &now_rfc3339())?;
             let md = metadata_mut(&mut obj);
             md.insert("name".into(), json!(name));
             if rt.namespaced {
@@ -127,16 +128,16 @@ impl ApiServer {
         let op = Operation::Update;
         self.guaranteed_update(rt, url_ns, name, sub, opts, op, |cur| {
             let patched = match ptype {
-                PatchType::Json => glue::json_patch(cur, body)?,
-                PatchType::Merge => glue::merge_patch(cur, body),
+                PatchType::Json => patch::apply_json_patch(cur, body).map_err(|e| e.to_api_error())?,
+                PatchType::Merge => patch::apply_merge_patch(cur, body),
                 PatchType::StrategicMerge => {
                     let av = cur["apiVersion"].as_str().unwrap_or("").to_string();
-                    glue::strategic_merge_patch(cur, body, &av, &rt.kind)?
+                    patch::apply_strategic_merge_patch(cur, body, &av, &rt.kind).map_err(|e| e.to_api_error())?
                 }
-                PatchType::Apply => glue::apply(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
+                PatchType::Apply => apply_object(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
             };
             // A resourceVersion inside the patch is a precondition.
-            if let Some(prv) = meta::str_at(&patched, "/metadata/resourceVersion")
+            if let Some(prv) = object::str_at(&patched, "/metadata/resourceVersion")
                 && !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
                     return Err(ApiError::stale(&rt.plural, &rt.group, name));
                 }
@@ -167,7 +168,7 @@ impl ApiServer {
             let mut next = scope_to_subresource(rt, &cur, desired, sub);
             preserve_system_fields(&cur, &mut next);
             prune_custom(rt, &mut next);
-            if meta::tracks_generation(rt) && sub.is_none() && meta::spec_changed(&cur, &next) {
+            if meta::tracks_generation(rt) && sub.is_none() && object::spec_changed(&cur, &next) {
                 let g = cur.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(0);
                 metadata_mut(&mut next).insert("generation".into(), json!(g + 1));
             }
@@ -175,12 +176,16 @@ impl ApiServer {
                 // No-op writes do not bump resourceVersion (as the registry short-circuits).
                 return Ok(meta::as_version(cur, rt));
             }
-            glue::record_update(Some(&cur), &mut next, &manager, &now_rfc3339(), sub);
+            ssa::record_update(Some(&cur), &mut next, &manager, &now_rfc3339(), sub);
             let nsopt = if rt.namespaced { Some(ns) } else { None };
             let mut req = AdmissionRequest { op, rt, namespace: nsopt, name, subresource: sub, object: Some(&mut next), old: Some(&cur), dry_run: opts.dry_run };
             self.run_admission(&mut req)?;
-            let mut causes = glue::validate_object_meta(&next, rt.namespaced, &rt.group, &rt.kind);
-            causes.extend(glue::validate_update(&rt.group, &rt.kind, rt.is_custom(), &cur, &next));
+            let mut causes = validation::validate_object_meta(&next, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
+            if rt.is_custom() {
+                causes.extend(validation::validate_object_meta_update(&cur, &next));
+            } else {
+                causes.extend(validation::validate_update(&rt.group, &rt.kind, &cur, &next));
+            }
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&rt.kind, &rt.group, name, causes));
             }
@@ -190,7 +195,7 @@ impl ApiServer {
                 return Ok(Arc::new(next));
             }
             // Finalization: a deleting object whose last finalizer went away is removed now.
-            if meta::is_deleting(&next) && meta::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
+            if object::is_deleting(&next) && object::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
                 return match self.store.remove(&rt.key, ns, name, rv_of(&cur)) {
                     Ok(gone) => {
                         self.after_remove(rt, &gone);
@@ -332,4 +337,11 @@ fn preserve_system_fields(cur: &Value, next: &mut Value) {
     if next.get("kind").is_none() { next["kind"] = cur["kind"].clone(); }
     // Storage keeps the apiVersion the object was written with.
     next["apiVersion"] = cur["apiVersion"].clone();
+}
+
+/// Server-side apply of a whole object by `manager` (status is never taken from an apply to
+/// the main resource).
+fn apply_object(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> ApiResult<Value> {
+    let opts = ssa::ApplyOptions { manager, force, now, subresource: None, ignored: &["status"] };
+    ssa::apply_with(live, applied, &opts).map_err(|e| e.to_api_error("", "", ""))
 }

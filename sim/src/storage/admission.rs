@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::api::errors::ApiResult;
-use crate::server::{meta, AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
+use crate::api::object;
+use crate::server::{AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
 
 pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
@@ -29,11 +30,11 @@ pub fn default_class(server: &ApiServer) -> Option<String> {
         .iter()
         .filter(|c| is_default_class(c))
         .max_by(|a, b| {
-            let ta = meta::str_at(a, "/metadata/creationTimestamp").unwrap_or("");
-            let tb = meta::str_at(b, "/metadata/creationTimestamp").unwrap_or("");
-            ta.cmp(tb).then_with(|| meta::name_of(b).cmp(meta::name_of(a)))
+            let ta = object::str_at(a, "/metadata/creationTimestamp").unwrap_or("");
+            let tb = object::str_at(b, "/metadata/creationTimestamp").unwrap_or("");
+            ta.cmp(tb).then_with(|| object::name_of(b).cmp(object::name_of(a)))
         })
-        .map(|c| meta::name_of(c).to_string())
+        .map(|c| object::name_of(c).to_string())
 }
 
 /// Sets `spec.storageClassName` of new PVCs that name none; an explicit `""` stays.
@@ -84,7 +85,7 @@ impl AdmissionPlugin for StorageObjectInUseProtection {
             return Ok(());
         };
         let Some(obj) = req.object.as_deref_mut() else { return Ok(()) };
-        let md = meta::metadata_mut(obj);
+        let md = object::metadata_mut(obj);
         let list = md.entry("finalizers").or_insert_with(|| json!([]));
         if let Some(a) = list.as_array_mut()
             && !a.iter().any(|f| f.as_str() == Some(finalizer))

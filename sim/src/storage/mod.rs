@@ -1,6 +1,6 @@
-//! kind's storage: the default StorageClass `standard`, the local-path provisioner, the PV
-//! controller (binding, phases, reclaim) and the PVC/PV protection controllers; plus the one
-//! place where storage, admission webhooks and emulated operators are installed.
+//! kind's storage: the default StorageClass `standard`, the storage admission plugins, the
+//! local-path provisioner, the PV controller (binding, phases, reclaim) and the PVC/PV
+//! protection controllers. `crate::cluster` registers them.
 
 pub mod admission;
 pub mod protection;
@@ -11,12 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::api::errors::ApiResult;
 use crate::server::{ApiServer, Operation, WriteOptions};
-use crate::ClusterSetup;
 
 /// The objects kind applies from `/kind/manifests/default-storage.yaml`.
 const KIND_STORAGE_MANIFEST: &str = include_str!("kind-storage.yaml");
@@ -26,52 +23,14 @@ pub const LOCAL_PATH_PROVISIONER: &str = "rancher.io/local-path";
 /// Where local-path keeps volumes on every node (`config.json` nodePathMap).
 pub const LOCAL_PATH_BASE: &str = "/var/local-path-provisioner";
 
-/// A node's filesystem root inside the cluster directory (same layout as `crate::nodes`).
-pub fn node_root(root: &Path, node: &str) -> PathBuf {
-    root.join("nodes").join(node)
-}
-
 /// A path inside a node's filesystem (`/var/...` → `<root>/nodes/<node>/var/...`).
 pub fn node_path(root: &Path, node: &str, abs: &str) -> PathBuf {
-    node_root(root, node).join(abs.trim_start_matches('/'))
+    crate::nodes::node_root(root, node).join(abs.trim_start_matches('/'))
 }
 
-// ---------------------------------------------------------------------------------------
-// Storage, admission and operator registration: the one call `setup_cluster` makes.
-// ---------------------------------------------------------------------------------------
-
-/// Install kind's storage objects, the storage and webhook admission plugins, and start the
-/// PV / protection / provisioner controllers and the emulated operators.
-pub fn install_storage_and_admission(server: &Arc<ApiServer>, setup: &ClusterSetup, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    // Order as in kube-apiserver's mutating chain: DefaultStorageClass,
-    // StorageObjectInUseProtection, then the webhook plugins.
-    server.add_admission(Arc::new(crate::admission::serviceaccount::ServiceAccountAdmission));
-    server.add_admission(Arc::new(admission::DefaultStorageClass));
-    server.add_admission(Arc::new(admission::StorageObjectInUseProtection));
-    let webhooks = Arc::new(crate::admission::WebhookAdmission::new());
-    server.add_admission(webhooks.clone());
-
-    apply_kind_manifest(server);
-
-    let operators = crate::operators::builtin();
-    for op in &operators {
-        if let Some(r) = op.webhook_responder() {
-            webhooks.add_responder(r);
-        }
-    }
-
-    let controllers: Vec<Arc<dyn crate::controllers::Controller>> = vec![
-        Arc::new(pv_controller::PvController::default()),
-        Arc::new(provisioner::LocalPathProvisioner::new(setup.root.clone())),
-        Arc::new(protection::PvcProtection::default()),
-        Arc::new(protection::PvProtection),
-        Arc::new(crate::operators::OperatorController::new(operators)),
-        Arc::new(crate::operators::certgen::Certgen::default()),
-    ];
-    controllers.into_iter().map(|c| crate::controllers::spawn(server.clone(), c, shutdown.clone())).collect()
-}
-
-fn apply_kind_manifest(server: &ApiServer) {
+/// Create kind's default storage objects (`/kind/manifests/default-storage.yaml`: the
+/// `standard` StorageClass); an object that already exists is left alone.
+pub fn apply_default_storage(server: &ApiServer) {
     let docs: Vec<Value> = serde_saphyr::from_multiple(KIND_STORAGE_MANIFEST).expect("kind storage manifest parses");
     for doc in docs {
         let av = doc["apiVersion"].as_str().unwrap_or("").to_string();

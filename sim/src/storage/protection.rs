@@ -7,20 +7,21 @@ use std::collections::BTreeSet;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use crate::api::object;
 use super::admission::{PVC_PROTECTION, PV_PROTECTION};
 use crate::controllers::Controller;
-use crate::server::{meta, ApiServer};
+use crate::server::ApiServer;
 use crate::store::StoreEvent;
 
 /// Does this pod still use the claim? Only scheduled, not terminated pods count
 /// (`podUsesPVC`: the kubelet refuses to start pods whose claim is being deleted).
 pub fn pod_uses_claim(pod: &Value, claim: &str) -> bool {
-    let scheduled = meta::str_at(pod, "/spec/nodeName").is_some_and(|n| !n.is_empty());
-    let terminated = matches!(meta::str_at(pod, "/status/phase"), Some("Succeeded" | "Failed"));
+    let scheduled = object::str_at(pod, "/spec/nodeName").is_some_and(|n| !n.is_empty());
+    let terminated = matches!(object::str_at(pod, "/status/phase"), Some("Succeeded" | "Failed"));
     if !scheduled || terminated {
         return false;
     }
-    let pod_name = meta::name_of(pod);
+    let pod_name = object::name_of(pod);
     pod.pointer("/spec/volumes").and_then(|v| v.as_array()).is_some_and(|vols| {
         vols.iter().any(|v| {
             v.pointer("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) == Some(claim)
@@ -43,7 +44,7 @@ impl Controller for PvcProtection {
 
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
         match &*ev.key {
-            "persistentvolumeclaims" => meta::is_deleting(&ev.object),
+            "persistentvolumeclaims" => object::is_deleting(&ev.object),
             "pods" => self.watched.lock().contains(&ev.namespace),
             _ => false,
         }
@@ -53,9 +54,9 @@ impl Controller for PvcProtection {
         let Ok(rt) = server.resource("", "v1", "persistentvolumeclaims") else { return };
         let (pvcs, _) = server.store.list("persistentvolumeclaims", None);
         let mut watched = BTreeSet::new();
-        for pvc in pvcs.iter().filter(|p| meta::is_deleting(p) && meta::finalizers(p).iter().any(|f| f == PVC_PROTECTION)) {
-            let ns = meta::str_at(pvc, "/metadata/namespace").unwrap_or("");
-            let name = meta::name_of(pvc);
+        for pvc in pvcs.iter().filter(|p| object::is_deleting(p) && object::finalizers(p).iter().any(|f| f == PVC_PROTECTION)) {
+            let ns = object::str_at(pvc, "/metadata/namespace").unwrap_or("");
+            let name = object::name_of(pvc);
             let (pods, _) = server.store.list("pods", Some(ns));
             if pods.iter().any(|p| pod_uses_claim(p, name)) {
                 watched.insert(ns.to_string());
@@ -75,15 +76,15 @@ impl Controller for PvProtection {
     }
 
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
-        &*ev.key == "persistentvolumes" && meta::is_deleting(&ev.object)
+        &*ev.key == "persistentvolumes" && object::is_deleting(&ev.object)
     }
 
     fn reconcile(&self, server: &ApiServer) {
         let Ok(rt) = server.resource("", "v1", "persistentvolumes") else { return };
         let (pvs, _) = server.store.list("persistentvolumes", None);
-        for pv in pvs.iter().filter(|p| meta::is_deleting(p) && meta::finalizers(p).iter().any(|f| f == PV_PROTECTION)) {
-            if meta::str_at(pv, "/status/phase") != Some("Bound") {
-                let _ = server.remove_finalizer(&rt, None, meta::name_of(pv), PV_PROTECTION);
+        for pv in pvs.iter().filter(|p| object::is_deleting(p) && object::finalizers(p).iter().any(|f| f == PV_PROTECTION)) {
+            if object::str_at(pv, "/status/phase") != Some("Bound") {
+                let _ = server.remove_finalizer(&rt, None, object::name_of(pv), PV_PROTECTION);
             }
         }
     }

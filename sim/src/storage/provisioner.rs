@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::api::object;
 use super::pv_controller::{ann, uid, ANN_PROVISIONED_BY, ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER};
 use super::{node_path, LOCAL_PATH_BASE, LOCAL_PATH_PROVISIONER};
 use crate::controllers::Controller;
 use crate::events::{self, EventType};
-use crate::server::{meta, ApiServer, DeleteOptions, WriteOptions};
+use crate::server::{ApiServer, DeleteOptions, WriteOptions};
 use crate::store::StoreEvent;
 
 pub struct LocalPathProvisioner {
@@ -33,8 +34,8 @@ impl LocalPathProvisioner {
         let (pods, _) = server.store.list("pods", Some("local-path-storage"));
         let pod = pods
             .iter()
-            .find(|p| meta::name_of(p).starts_with("local-path-provisioner-") && !meta::is_deleting(p))
-            .map(|p| meta::name_of(p).to_string())
+            .find(|p| object::name_of(p).starts_with("local-path-provisioner-") && !object::is_deleting(p))
+            .map(|p| object::name_of(p).to_string())
             .unwrap_or_else(|| "local-path-provisioner".to_string());
         format!("{LOCAL_PATH_PROVISIONER}_{pod}_{}", self.instance)
     }
@@ -46,18 +47,18 @@ impl LocalPathProvisioner {
     }
 
     fn provision(&self, server: &ApiServer, pvc: &Value) {
-        let class_name = meta::str_at(pvc, "/spec/storageClassName").unwrap_or("").to_string();
+        let class_name = object::str_at(pvc, "/spec/storageClassName").unwrap_or("").to_string();
         let Some(sc) = server.store.get("storage.k8s.io/storageclasses", "", &class_name) else { return };
-        if meta::str_at(&sc, "/provisioner") != Some(LOCAL_PATH_PROVISIONER) {
+        if object::str_at(&sc, "/provisioner") != Some(LOCAL_PATH_PROVISIONER) {
             return;
         }
-        let ns = meta::str_at(pvc, "/metadata/namespace").unwrap_or("").to_string();
-        let name = meta::name_of(pvc).to_string();
+        let ns = object::str_at(pvc, "/metadata/namespace").unwrap_or("").to_string();
+        let name = object::name_of(pvc).to_string();
         let pv_name = format!("pvc-{}", uid(pvc));
         if server.store.get("persistentvolumes", "", &pv_name).is_some() {
             return;
         }
-        let wffc = meta::str_at(&sc, "/volumeBindingMode") == Some("WaitForFirstConsumer");
+        let wffc = object::str_at(&sc, "/volumeBindingMode") == Some("WaitForFirstConsumer");
         let selected = ann(pvc, ANN_SELECTED_NODE).map(String::from);
         // The library does not start delayed-binding claims until a node is selected.
         if wffc && selected.is_none() {
@@ -78,7 +79,7 @@ impl LocalPathProvisioner {
         let Some(node_obj) = server.store.get("nodes", "", &node) else {
             return fail(&format!("failed to get node {node}: nodes {node:?} not found"));
         };
-        let hostname = meta::labels(&node_obj).and_then(|l| l.get("kubernetes.io/hostname")).and_then(|h| h.as_str()).unwrap_or(&node).to_string();
+        let hostname = object::labels(&node_obj).and_then(|l| l.get("kubernetes.io/hostname")).and_then(|h| h.as_str()).unwrap_or(&node).to_string();
         let dir = format!("{LOCAL_PATH_BASE}/{pv_name}_{ns}_{name}");
         // What the helper pod's `setup` does: mkdir -m 0777 -p "$VOL_DIR".
         let host_dir = node_path(&self.root, &node, &dir);
@@ -102,13 +103,13 @@ impl LocalPathProvisioner {
                 "capacity": {"storage": capacity},
                 "claimRef": {
                     "apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns, "name": name, "uid": uid(pvc),
-                    "resourceVersion": meta::str_at(pvc, "/metadata/resourceVersion").unwrap_or(""),
+                    "resourceVersion": object::str_at(pvc, "/metadata/resourceVersion").unwrap_or(""),
                 },
                 "hostPath": {"path": dir, "type": "DirectoryOrCreate"},
                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [hostname]}]}]}},
-                "persistentVolumeReclaimPolicy": meta::str_at(&sc, "/reclaimPolicy").unwrap_or("Delete"),
+                "persistentVolumeReclaimPolicy": object::str_at(&sc, "/reclaimPolicy").unwrap_or("Delete"),
                 "storageClassName": class_name,
-                "volumeMode": meta::str_at(pvc, "/spec/volumeMode").unwrap_or("Filesystem"),
+                "volumeMode": object::str_at(pvc, "/spec/volumeMode").unwrap_or("Filesystem"),
             },
         });
         let Ok(rt) = server.resource("", "v1", "persistentvolumes") else { return };
@@ -123,9 +124,9 @@ impl LocalPathProvisioner {
     /// A Released volume with Delete policy that this provisioner made: run `teardown`
     /// (rm -rf the directory; skipped when the node is gone) and delete the PV.
     fn delete_volume(&self, server: &ApiServer, pv: &Value) {
-        let name = meta::name_of(pv).to_string();
+        let name = object::name_of(pv).to_string();
         let node = ann(pv, "local.path.provisioner/selected-node").unwrap_or("").to_string();
-        let path = meta::str_at(pv, "/spec/hostPath/path").or_else(|| meta::str_at(pv, "/spec/local/path"));
+        let path = object::str_at(pv, "/spec/hostPath/path").or_else(|| object::str_at(pv, "/spec/local/path"));
         if let Some(path) = path
             && !node.is_empty()
             && server.store.get("nodes", "", &node).is_some()
@@ -153,17 +154,17 @@ impl Controller for LocalPathProvisioner {
     fn reconcile(&self, server: &ApiServer) {
         let (pvcs, _) = server.store.list("persistentvolumeclaims", None);
         for pvc in &pvcs {
-            let unbound = meta::str_at(pvc, "/spec/volumeName").unwrap_or("").is_empty();
-            if unbound && !meta::is_deleting(pvc) && ann(pvc, ANN_STORAGE_PROVISIONER) == Some(LOCAL_PATH_PROVISIONER) {
+            let unbound = object::str_at(pvc, "/spec/volumeName").unwrap_or("").is_empty();
+            if unbound && !object::is_deleting(pvc) && ann(pvc, ANN_STORAGE_PROVISIONER) == Some(LOCAL_PATH_PROVISIONER) {
                 self.provision(server, pvc);
             }
         }
         let (pvs, _) = server.store.list("persistentvolumes", None);
         for pv in &pvs {
             let ours = ann(pv, ANN_PROVISIONED_BY) == Some(LOCAL_PATH_PROVISIONER);
-            let released = meta::str_at(pv, "/status/phase") == Some("Released");
-            let delete = meta::str_at(pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete");
-            if ours && released && delete && !meta::is_deleting(pv) {
+            let released = object::str_at(pv, "/status/phase") == Some("Released");
+            let delete = object::str_at(pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete");
+            if ours && released && delete && !object::is_deleting(pv) {
                 self.delete_volume(server, pv);
             }
         }

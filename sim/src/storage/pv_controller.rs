@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use super::update_object;
+use crate::api::object::{self, ns_of};
 use crate::controllers::Controller;
 use crate::events::{self, EventType};
 use crate::server::{meta, ApiServer};
@@ -34,11 +35,7 @@ pub(crate) fn ann<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 pub(crate) fn uid(obj: &Value) -> &str {
-    meta::str_at(obj, "/metadata/uid").unwrap_or("")
-}
-
-fn ns_of(obj: &Value) -> &str {
-    meta::str_at(obj, "/metadata/namespace").unwrap_or("")
+    object::str_at(obj, "/metadata/uid").unwrap_or("")
 }
 
 /// Parse a Kubernetes quantity into bytes (enough for storage sizes).
@@ -80,8 +77,8 @@ impl PvController {
     }
 
     fn sync_volume(&self, server: &ApiServer, pv: &Value) {
-        let name = meta::name_of(pv).to_string();
-        let phase = meta::str_at(pv, "/status/phase").unwrap_or("");
+        let name = object::name_of(pv).to_string();
+        let phase = object::str_at(pv, "/status/phase").unwrap_or("");
         let claim_ref = pv.pointer("/spec/claimRef").filter(|c| !c.is_null());
         let Some(cr) = claim_ref else {
             if phase != "Available" && phase != "Failed" {
@@ -99,7 +96,7 @@ impl PvController {
                 if cuid.is_empty() && phase != "Available" {
                     set_pv_phase(server, &name, "Available", None);
                 }
-                if !cuid.is_empty() && meta::str_at(&c, "/spec/volumeName") == Some(name.as_str()) && phase != "Bound" {
+                if !cuid.is_empty() && object::str_at(&c, "/spec/volumeName") == Some(name.as_str()) && phase != "Bound" {
                     set_pv_phase(server, &name, "Bound", None);
                 }
             }
@@ -120,7 +117,7 @@ impl PvController {
     /// the provisioner's job; anything else has no deleter and fails.
     fn reclaim(&self, server: &ApiServer, name: &str) {
         let Some(pv) = server.store.get("persistentvolumes", "", name) else { return };
-        let policy = meta::str_at(&pv, "/spec/persistentVolumeReclaimPolicy").unwrap_or("Retain");
+        let policy = object::str_at(&pv, "/spec/persistentVolumeReclaimPolicy").unwrap_or("Retain");
         match policy {
             "Delete" if ann(&pv, ANN_PROVISIONED_BY).is_some() => {}
             "Delete" => {
@@ -139,9 +136,9 @@ impl PvController {
 
     fn sync_claim(&self, server: &ApiServer, pvc: &Value, pvs: &[std::sync::Arc<Value>]) {
         let ns = ns_of(pvc).to_string();
-        let name = meta::name_of(pvc).to_string();
-        let volume_name = meta::str_at(pvc, "/spec/volumeName").unwrap_or("").to_string();
-        let phase = meta::str_at(pvc, "/status/phase").unwrap_or("Pending");
+        let name = object::name_of(pvc).to_string();
+        let volume_name = object::str_at(pvc, "/spec/volumeName").unwrap_or("").to_string();
+        let phase = object::str_at(pvc, "/status/phase").unwrap_or("Pending");
         if !volume_name.is_empty() {
             match server.store.get("persistentvolumes", "", &volume_name) {
                 None => {
@@ -166,12 +163,12 @@ impl PvController {
             }
             return;
         }
-        if meta::is_deleting(pvc) {
+        if object::is_deleting(pvc) {
             return;
         }
-        let class = meta::str_at(pvc, "/spec/storageClassName").unwrap_or("").to_string();
+        let class = object::str_at(pvc, "/spec/storageClassName").unwrap_or("").to_string();
         let sc = if class.is_empty() { None } else { server.store.get("storage.k8s.io/storageclasses", "", &class) };
-        let wffc = sc.as_ref().is_some_and(|c| meta::str_at(c, "/volumeBindingMode") == Some("WaitForFirstConsumer"));
+        let wffc = sc.as_ref().is_some_and(|c| object::str_at(c, "/volumeBindingMode") == Some("WaitForFirstConsumer"));
         let selected = ann(pvc, ANN_SELECTED_NODE).map(String::from);
         if (!wffc || selected.is_some())
             && let Some(pv) = find_matching_volume(server, pvc, pvs, &class, selected.as_deref())
@@ -192,12 +189,12 @@ impl PvController {
             self.event(server, pvc, EventType::Normal, "WaitForFirstConsumer", "waiting for first consumer to be created before binding");
             return;
         }
-        let provisioner = meta::str_at(&sc, "/provisioner").unwrap_or("").to_string();
+        let provisioner = object::str_at(&sc, "/provisioner").unwrap_or("").to_string();
         if ann(pvc, ANN_STORAGE_PROVISIONER) != Some(provisioner.as_str()) || ann(pvc, ANN_BETA_STORAGE_PROVISIONER) != Some(provisioner.as_str()) {
             let p = provisioner.clone();
             let _ = update_object(server, "", "v1", "persistentvolumeclaims", Some(&ns), &name, None, "kube-controller-manager", move |cur| {
                 let mut next = cur.clone();
-                let anns = meta::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
+                let anns = object::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
                 anns[ANN_BETA_STORAGE_PROVISIONER] = json!(p);
                 anns[ANN_STORAGE_PROVISIONER] = json!(p);
                 next
@@ -215,21 +212,21 @@ impl PvController {
 fn find_matching_volume(server: &ApiServer, pvc: &Value, pvs: &[std::sync::Arc<Value>], class: &str, node: Option<&str>) -> Option<std::sync::Arc<Value>> {
     let want = pvc.pointer("/spec/resources/requests/storage").and_then(|q| q.as_str()).and_then(parse_quantity).unwrap_or(0.0);
     let modes = strings(pvc.pointer("/spec/accessModes"));
-    let mode = meta::str_at(pvc, "/spec/volumeMode").unwrap_or("Filesystem");
+    let mode = object::str_at(pvc, "/spec/volumeMode").unwrap_or("Filesystem");
     let selector = pvc.pointer("/spec/selector").filter(|s| !s.is_null()).map(crate::api::selectors::from_label_selector_json);
     let node_labels = node.and_then(|n| server.store.get("nodes", "", n));
     let mut best: Option<(f64, std::sync::Arc<Value>)> = None;
     for pv in pvs {
-        if meta::is_deleting(pv) {
+        if object::is_deleting(pv) {
             continue;
         }
         let have = pv.pointer("/spec/capacity/storage").and_then(|q| q.as_str()).and_then(parse_quantity).unwrap_or(0.0);
-        if have < want || meta::str_at(pv, "/spec/volumeMode").unwrap_or("Filesystem") != mode {
+        if have < want || object::str_at(pv, "/spec/volumeMode").unwrap_or("Filesystem") != mode {
             continue;
         }
         // A volume pre-bound to this claim (e.g. just provisioned for it) wins outright.
         if let Some(cr) = pv.pointer("/spec/claimRef").filter(|c| !c.is_null()) {
-            let same = cr["name"].as_str() == Some(meta::name_of(pvc))
+            let same = cr["name"].as_str() == Some(object::name_of(pvc))
                 && cr["namespace"].as_str() == Some(ns_of(pvc))
                 && cr["uid"].as_str().is_none_or(|u| u.is_empty() || u == uid(pvc));
             if same {
@@ -237,21 +234,21 @@ fn find_matching_volume(server: &ApiServer, pvc: &Value, pvs: &[std::sync::Arc<V
             }
             continue;
         }
-        if matches!(meta::str_at(pv, "/status/phase"), Some("Released" | "Failed")) {
+        if matches!(object::str_at(pv, "/status/phase"), Some("Released" | "Failed")) {
             continue;
         }
         let pv_modes = strings(pv.pointer("/spec/accessModes"));
-        if meta::str_at(pv, "/spec/storageClassName").unwrap_or("") != class || !modes.iter().all(|m| pv_modes.contains(m)) {
+        if object::str_at(pv, "/spec/storageClassName").unwrap_or("") != class || !modes.iter().all(|m| pv_modes.contains(m)) {
             continue;
         }
         if let Some(sel) = &selector {
             match sel {
-                Ok(s) if s.matches(meta::labels(pv)) => {}
+                Ok(s) if s.matches(object::labels(pv)) => {}
                 _ => continue,
             }
         }
         if let (Some(n), Some(terms)) = (node, pv.pointer("/spec/nodeAffinity/required/nodeSelectorTerms").and_then(|t| t.as_array())) {
-            let host = node_labels.as_ref().and_then(|nl| meta::labels(nl).and_then(|l| l.get("kubernetes.io/hostname")).and_then(|h| h.as_str()).map(String::from)).unwrap_or_else(|| n.to_string());
+            let host = node_labels.as_ref().and_then(|nl| object::labels(nl).and_then(|l| l.get("kubernetes.io/hostname")).and_then(|h| h.as_str()).map(String::from)).unwrap_or_else(|| n.to_string());
             let ok = terms.iter().any(|t| {
                 t.get("matchExpressions").and_then(|e| e.as_array()).is_some_and(|exprs| {
                     exprs.iter().all(|e| e["key"] != "kubernetes.io/hostname" || strings(e.get("values")).contains(&host))
@@ -271,12 +268,12 @@ fn find_matching_volume(server: &ApiServer, pvc: &Value, pvs: &[std::sync::Arc<V
 /// Bind volume and claim in the order the controller does: PV claimRef, PV phase, claim
 /// volumeName + annotations, claim status.
 fn bind(server: &ApiServer, pv: &Value, pvc: &Value) {
-    let pv_name = meta::name_of(pv).to_string();
+    let pv_name = object::name_of(pv).to_string();
     let ns = ns_of(pvc).to_string();
-    let name = meta::name_of(pvc).to_string();
+    let name = object::name_of(pvc).to_string();
     let claim_ref = json!({
         "kind": "PersistentVolumeClaim", "namespace": ns, "name": name, "uid": uid(pvc),
-        "apiVersion": "v1", "resourceVersion": meta::str_at(pvc, "/metadata/resourceVersion").unwrap_or(""),
+        "apiVersion": "v1", "resourceVersion": object::str_at(pvc, "/metadata/resourceVersion").unwrap_or(""),
     });
     let needs_ref = pv.pointer("/spec/claimRef/uid").and_then(|u| u.as_str()) != Some(uid(pvc));
     if needs_ref {
@@ -285,7 +282,7 @@ fn bind(server: &ApiServer, pv: &Value, pvc: &Value) {
             let mut next = cur.clone();
             next["spec"]["claimRef"] = claim_ref.clone();
             if !had_ref {
-                let anns = meta::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
+                let anns = object::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
                 anns[ANN_BOUND_BY_CONTROLLER] = json!("yes");
             }
             next
@@ -295,12 +292,12 @@ fn bind(server: &ApiServer, pv: &Value, pvc: &Value) {
         }
     }
     set_pv_phase(server, &pv_name, "Bound", None);
-    let by_controller = meta::str_at(pvc, "/spec/volumeName").unwrap_or("").is_empty();
+    let by_controller = object::str_at(pvc, "/spec/volumeName").unwrap_or("").is_empty();
     let pvn = pv_name.clone();
     let set_volume = move |cur: &Value| {
         let mut next = cur.clone();
         next["spec"]["volumeName"] = json!(pvn);
-        let anns = meta::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
+        let anns = object::metadata_mut(&mut next).entry("annotations").or_insert_with(|| json!({}));
         anns[ANN_BIND_COMPLETED] = json!("yes");
         if by_controller {
             anns[ANN_BOUND_BY_CONTROLLER] = json!("yes");

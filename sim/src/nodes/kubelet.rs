@@ -8,10 +8,11 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::fs::{self, MountEntry};
 use super::pod_status::{self as ps, Started, MSG_CREATED, MSG_STARTED};
-use super::util::{self, is_terminal};
-use super::Controller;
-use crate::nodes::fs::{self, MountEntry};
+use crate::api::object::{self, is_terminal};
+use crate::controllers::util;
+use crate::controllers::Controller;
 use crate::server::{meta, ApiServer, DeleteOptions};
 use crate::store::{EventType as Ev, StoreEvent};
 
@@ -26,10 +27,10 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
-    pub fn new(spec: &crate::nodes::NodeSpec, cluster_root: &Path) -> Kubelet {
+    pub fn new(spec: &super::NodeSpec, cluster_root: &Path) -> Kubelet {
         Kubelet {
             node: spec.name.clone(),
-            root: crate::nodes::node_root(cluster_root, &spec.name),
+            root: super::node_root(cluster_root, &spec.name),
             ip: spec.ip(),
             pod_net: format!("10.244.{}", spec.index),
             next_ip: AtomicU32::new(2),
@@ -38,7 +39,7 @@ impl Kubelet {
     }
 
     fn on_node(&self, pod: &Value) -> bool {
-        meta::str_at(pod, "/spec/nodeName") == Some(self.node.as_str())
+        object::str_at(pod, "/spec/nodeName") == Some(self.node.as_str())
     }
 
     fn alloc_ip(&self) -> String {
@@ -49,8 +50,8 @@ impl Kubelet {
 
 /// Pods the emulated runtime runs to completion: Job pods and local-path helper pods.
 pub fn completes(pod: &Value) -> bool {
-    util::owner_refs(pod).iter().any(|r| r["kind"] == "Job" && r["apiVersion"].as_str().is_some_and(|a| a.starts_with("batch/")))
-        || (util::ns_of(pod) == "local-path-storage" && meta::name_of(pod).starts_with("helper-pod-"))
+    object::owner_refs(pod).iter().any(|r| r["kind"] == "Job" && r["apiVersion"].as_str().is_some_and(|a| a.starts_with("batch/")))
+        || (object::ns_of(pod) == "local-path-storage" && object::name_of(pod).starts_with("helper-pod-"))
 }
 
 impl Controller for Kubelet {
@@ -64,13 +65,13 @@ impl Controller for Kubelet {
                 if !self.on_node(&ev.object) {
                     return false;
                 }
-                if ev.kind == Ev::Deleted || meta::is_deleting(&ev.object) {
+                if ev.kind == Ev::Deleted || object::is_deleting(&ev.object) {
                     self.housekeeping.store(true, Ordering::Relaxed);
                     return true;
                 }
-                matches!(util::phase(&ev.object), "Pending" | "") || (util::phase(&ev.object) == "Running" && completes(&ev.object))
+                matches!(object::phase(&ev.object), "Pending" | "") || (object::phase(&ev.object) == "Running" && completes(&ev.object))
             }
-            "persistentvolumeclaims" => util::phase(&ev.object) == "Bound",
+            "persistentvolumeclaims" => object::phase(&ev.object) == "Bound",
             _ => false,
         }
     }
@@ -78,16 +79,16 @@ impl Controller for Kubelet {
     fn reconcile(&self, server: &ApiServer) {
         let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
         for pod in &pods {
-            if meta::is_deleting(pod) {
+            if object::is_deleting(pod) {
                 self.kill(server, pod);
-            } else if matches!(util::phase(pod), "Pending" | "") {
+            } else if matches!(object::phase(pod), "Pending" | "") {
                 self.start(server, pod);
-            } else if util::phase(pod) == "Running" && completes(pod) {
+            } else if object::phase(pod) == "Running" && completes(pod) {
                 self.complete(server, pod);
             }
         }
         if self.housekeeping.swap(false, Ordering::Relaxed) {
-            let live: Vec<String> = util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| util::uid_of(p).to_string()).collect();
+            let live: Vec<String> = util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect();
             for uid in fs::pod_uids_on_disk(&self.root) {
                 if !live.contains(&uid) {
                     cleanup_pod_by_uid(&self.root, &uid);
@@ -117,8 +118,8 @@ pub fn cleanup_pod_by_uid(node_root: &Path, uid: &str) {
 impl Kubelet {
     /// Volumes ready? Returns the volume dirs and mounts to create, or None to wait.
     fn prepare_volumes(&self, server: &ApiServer, pod: &Value) -> Option<(Vec<(String, String)>, Vec<MountEntry>, Vec<(String, Vec<(String, Vec<u8>)>)>)> {
-        let uid = util::uid_of(pod);
-        let ns = util::ns_of(pod);
+        let uid = object::uid_of(pod);
+        let ns = object::ns_of(pod);
         let mut dirs = Vec::new();
         let mut mounts = Vec::new();
         let mut files = Vec::new();
@@ -127,15 +128,15 @@ impl Kubelet {
             let tmpfs = |plugin: &str| MountEntry { source: "tmpfs".into(), target: fs::volume_dir(uid, plugin, &name), fstype: "tmpfs".into(), options: "rw,relatime,size=16318496k".into() };
             if let Some(claim) = v.pointer("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) {
                 let pvc = server.store.get("persistentvolumeclaims", ns, claim)?;
-                if util::phase(&pvc) != "Bound" {
+                if object::phase(&pvc) != "Bound" {
                     return None;
                 }
-                let pv_name = meta::str_at(&pvc, "/spec/volumeName").unwrap_or("").to_string();
+                let pv_name = object::str_at(&pvc, "/spec/volumeName").unwrap_or("").to_string();
                 let pv = server.store.get("persistentvolumes", "", &pv_name);
                 let (plugin, source) = match pv.as_deref() {
-                    Some(pv) if pv.pointer("/spec/local").is_some() => ("local-volume", meta::str_at(pv, "/spec/local/path").unwrap_or("").to_string()),
-                    Some(pv) if pv.pointer("/spec/csi").is_some() => ("csi", meta::str_at(pv, "/spec/csi/volumeHandle").unwrap_or("").to_string()),
-                    Some(pv) => ("host-path", meta::str_at(pv, "/spec/hostPath/path").unwrap_or("").to_string()),
+                    Some(pv) if pv.pointer("/spec/local").is_some() => ("local-volume", object::str_at(pv, "/spec/local/path").unwrap_or("").to_string()),
+                    Some(pv) if pv.pointer("/spec/csi").is_some() => ("csi", object::str_at(pv, "/spec/csi/volumeHandle").unwrap_or("").to_string()),
+                    Some(pv) => ("host-path", object::str_at(pv, "/spec/hostPath/path").unwrap_or("").to_string()),
                     None => ("host-path", String::new()),
                 };
                 dirs.push((plugin.to_string(), pv_name.clone()));
@@ -176,9 +177,9 @@ impl Kubelet {
         let Some((dirs, mounts, files)) = self.prepare_volumes(server, pod) else {
             return self.write_waiting(server, pod);
         };
-        let uid = util::uid_of(pod).to_string();
-        let ns = util::ns_of(pod).to_string();
-        let name = meta::name_of(pod).to_string();
+        let uid = object::uid_of(pod).to_string();
+        let ns = object::ns_of(pod).to_string();
+        let name = object::name_of(pod).to_string();
         let now = meta::now_rfc3339();
         let host_network = pod.pointer("/spec/hostNetwork") == Some(&json!(true));
         let pod_ip = if host_network { self.ip.clone() } else { self.alloc_ip() };
@@ -212,7 +213,7 @@ impl Kubelet {
         }).collect();
         statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         let _ = server.store.modify::<()>("pods", &ns, &name, |cur| {
-            if util::uid_of(cur) != uid || meta::is_deleting(cur) || !matches!(util::phase(cur), "Pending" | "") {
+            if object::uid_of(cur) != uid || object::is_deleting(cur) || !matches!(object::phase(cur), "Pending" | "") {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
@@ -247,11 +248,11 @@ impl Kubelet {
             return;
         }
         let now = meta::now_rfc3339();
-        let uid = util::uid_of(pod).to_string();
+        let uid = object::uid_of(pod).to_string();
         let names: Vec<String> = pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
         let msg = format!("containers with unready status: [{}]", names.join(" "));
-        let _ = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
-            if util::uid_of(cur) != uid || cur.pointer("/status/containerStatuses").is_some() {
+        let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+            if object::uid_of(cur) != uid || cur.pointer("/status/containerStatuses").is_some() {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
@@ -276,10 +277,10 @@ impl Kubelet {
 
     /// A finite pod's containers exit 0: phase Succeeded; its volumes are unmounted.
     fn complete(&self, server: &ApiServer, pod: &Arc<Value>) {
-        let uid = util::uid_of(pod).to_string();
+        let uid = object::uid_of(pod).to_string();
         let now = meta::now_rfc3339();
-        let r = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
-            if util::uid_of(cur) != uid || util::phase(cur) != "Running" {
+        let r = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+            if object::uid_of(cur) != uid || object::phase(cur) != "Running" {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
@@ -303,7 +304,7 @@ impl Kubelet {
 
     /// Graceful deletion: stop containers, unmount, clean, then delete with grace 0.
     fn kill(&self, server: &ApiServer, pod: &Arc<Value>) {
-        let uid = util::uid_of(pod).to_string();
+        let uid = object::uid_of(pod).to_string();
         let running: Vec<(String, String)> = ["initContainerStatuses", "containerStatuses"].iter()
             .flat_map(|k| pod.pointer(&format!("/status/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default())
             .filter(|c| c.pointer("/state/running").is_some())
@@ -312,10 +313,10 @@ impl Kubelet {
         for (c, kind) in &running {
             ps::container_event(server, pod, Some(&format!("spec.{kind}{{{c}}}")), "Normal", "Killing", &format!("Stopping container {c}"), &self.node);
         }
-        if !running.is_empty() && !meta::finalizers(pod).is_empty() {
+        if !running.is_empty() && !object::finalizers(pod).is_empty() {
             let now = meta::now_rfc3339();
-            let _ = server.store.modify::<()>("pods", util::ns_of(pod), meta::name_of(pod), |cur| {
-                if util::uid_of(cur) != uid || is_terminal(cur) {
+            let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+                if object::uid_of(cur) != uid || is_terminal(cur) {
                     return Ok(None);
                 }
                 let mut next = (**cur).clone();
@@ -341,7 +342,7 @@ impl Kubelet {
         cleanup_pod_by_uid(&self.root, &uid);
         if let Ok(pods) = server.resource("", "v1", "pods") {
             let opts = DeleteOptions { grace_period_seconds: Some(0), precondition_uid: Some(uid), ..Default::default() };
-            let _ = server.delete(&pods, Some(util::ns_of(pod)), meta::name_of(pod), &opts);
+            let _ = server.delete(&pods, Some(object::ns_of(pod)), object::name_of(pod), &opts);
         }
     }
 }
@@ -350,16 +351,16 @@ impl Kubelet {
 /// ids, restartCount + 1, lastState terminated, a new log file, kubelet events.
 pub fn restart_containers(server: &ApiServer, node: &str, node_root: &Path) -> usize {
     let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter()
-        .filter(|p| meta::str_at(p, "/spec/nodeName") == Some(node) && util::phase(p) == "Running" && !meta::is_deleting(p))
+        .filter(|p| object::str_at(p, "/spec/nodeName") == Some(node) && object::phase(p) == "Running" && !object::is_deleting(p))
         .collect();
     let mut restarted = 0;
     for pod in pods {
-        let (ns, name, uid) = (util::ns_of(&pod).to_string(), meta::name_of(&pod).to_string(), util::uid_of(&pod).to_string());
+        let (ns, name, uid) = (object::ns_of(&pod).to_string(), object::name_of(&pod).to_string(), object::uid_of(&pod).to_string());
         ps::container_event(server, &pod, None, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.", node);
         let now = meta::now_rfc3339();
         let mut new_ids: Vec<(String, i64, String)> = Vec::new();
         let r = server.store.modify::<()>("pods", &ns, &name, |cur| {
-            if util::uid_of(cur) != uid {
+            if object::uid_of(cur) != uid {
                 return Ok(None);
             }
             let mut next = (**cur).clone();

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::nodes::fs;
+use crate::api::object;
+use super::fs;
 use crate::server::{meta, random_suffix, ApiServer, WriteOptions};
 
 pub const MSG_CREATED: &str = "Container created";
@@ -15,8 +16,8 @@ pub fn image_present_msg(image: &str) -> String {
 
 /// A kubelet event about one container of `pod`.
 pub fn container_event(server: &ApiServer, pod: &Value, field_path: Option<&str>, ty: &str, reason: &str, message: &str, node: &str) {
-    let ns = meta::str_at(pod, "/metadata/namespace").unwrap_or("default");
-    let name = meta::name_of(pod);
+    let ns = object::str_at(pod, "/metadata/namespace").unwrap_or("default");
+    let name = object::name_of(pod);
     let now = meta::now_rfc3339();
     let mut involved = json!({"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"]});
     if let Some(fp) = field_path {
