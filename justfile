@@ -13,7 +13,7 @@ scenarios *ARGS:
 
 # The test suite, as CI runs it
 test:
-    cargo nextest run --workspace --profile ci
+    ci/test
 
 # Serve an embedded cluster in the foreground; kubeconfig in ./sim.kubeconfig
 sim NODES="3":

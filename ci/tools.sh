@@ -19,8 +19,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=ci/tools/versions.env
 source "$here/tools/versions.env"
 
-ALL_TOOLS=(helm3 helm4 kwok kwokctl kind etcd kube-apiserver kube-controller-manager kube-scheduler)
-DEFAULT_TOOLS=(helm3 helm4)
+ALL_TOOLS=(helm3 helm4 actionlint kwok kwokctl kind etcd kube-apiserver kube-controller-manager kube-scheduler)
+DEFAULT_TOOLS=(helm3 helm4 actionlint)
 
 CACHE="${CLEANROOM_TOOLS:-$HOME/.cache/cleanroom/tools}"
 BIN="$CACHE/bin"
@@ -41,7 +41,7 @@ for arg in "$@"; do
   case "$arg" in
     -h | --help) usage; exit 0 ;;
     all) tools+=("${ALL_TOOLS[@]}") ;;
-    helm3 | helm4 | kwok | kwokctl | kind | etcd | kube-apiserver | kube-controller-manager | kube-scheduler)
+    helm3 | helm4 | actionlint | kwok | kwokctl | kind | etcd | kube-apiserver | kube-controller-manager | kube-scheduler)
       tools+=("$arg") ;;
     *) echo "tools: unknown tool '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -62,6 +62,7 @@ version_of() {
     helm4) echo "$HELM4_VERSION" ;;
     kwok | kwokctl) echo "$KWOK_VERSION" ;;
     kind) echo "$KIND_VERSION" ;;
+    actionlint) echo "$ACTIONLINT_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kube-*) echo "$KUBERNETES_VERSION" ;;
   esac
@@ -74,6 +75,7 @@ version_output() {
   case "$tool" in
     helm3 | helm4) "$bin" version --template '{{.Version}}' ;;
     kind) "$bin" version ;;
+    actionlint) "$bin" -version ;;
     kwok | kwokctl | kube-*) "$bin" --version ;;
     etcd) "$bin" --version ;;
   esac
@@ -84,6 +86,7 @@ expected_version_text() {
   case "$tool" in
     helm3 | helm4) echo "$v" ;;
     kind) echo "kind $v " ;;
+    actionlint) echo "${v#v}" ;;
     kwok | kwokctl) echo "$v" ;;
     etcd) echo "etcd Version: ${v#v}" ;;
     kube-*) echo "Kubernetes $v" ;;
@@ -122,12 +125,17 @@ for t in "${wanted[@]}"; do
   fi
 done
 
-GO="$(command -v go || true)"
+# The go command: $CLEANROOM_GO if set, else `go` on PATH, else the standard
+# install location.
+GO="${CLEANROOM_GO:-$(command -v go || true)}"
 if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then
   GO=/usr/local/go/bin/go
 fi
+if [[ -n "$GO" && ! -x "$GO" ]]; then
+  GO=""
+fi
 if [[ ${#to_build[@]} -gt 0 && -z "$GO" ]]; then
-  echo "tools: Go is missing (no 'go' on PATH or in /usr/local/go/bin), so Go-built tools are skipped: ${to_build[*]}"
+  echo "tools: Go is missing (no 'go' on PATH, in /usr/local/go/bin or \$CLEANROOM_GO), so Go-built tools are skipped: ${to_build[*]}"
   to_build=()
 fi
 if [[ " ${wanted[*]} " == *" helm4 "* ]]; then
@@ -150,7 +158,15 @@ run() { "$@" >>"$log" 2>&1; }
 # `go mod download -json MOD@VER` fields: prints the value of FIELD.
 json_field() { sed -n "s/^[[:space:]]*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
 # MOD@VER -> the module's own go.mod, its commit hash and its commit time.
-mod_info() { (cd "$WORK" && "$GO" mod download -json "$1" 2>>"$log"); }
+mod_info() {
+  local out
+  # On failure go reports the reason in the JSON ("Error"): keep it in the log.
+  if ! out="$(cd "$WORK" && "$GO" mod download -json "$1" 2>>"$log")"; then
+    printf 'go mod download -json %s:\n%s\n' "$1" "$out" >>"$log"
+    return 1
+  fi
+  printf '%s\n' "$out"
+}
 mod_gomod() { mod_info "$1" | json_field GoMod; }
 mod_hash() { mod_info "$1" | json_field Hash; }
 mod_time() {
@@ -180,20 +196,33 @@ go_build_in() {
   mv -f "$BIN/.$name.tmp" "$BIN/$name"
 }
 
-# (Re)generate a wrapper module unless it is already there for this version.
-#   wrapper DIR MODULE-NAME ROOT-MOD@VER TOOLS... ; extra go mod edit flags in
-#   the array wrapper_edits.
+# (Re)generate a wrapper module unless it is already there for this version:
+#   wrapper DIR MODULE-NAME ROOT-MOD@VER TOOL-PKG...
+# It requires ROOT-MOD@VER, takes the go and godebug lines of ROOT's own
+# go.mod (same language version and GODEBUG defaults as upstream's build),
+# adds the extra `go mod edit` flags in the array wrapper_edits, lists the
+# main packages as tool directives and lets `go mod tidy` write go.sum. The
+# dependency versions come from the go.mod files of the pinned modules
+# (minimal version selection), and every download is checked against the Go
+# checksum database, so nothing here is committed to the repo.
 wrapper_edits=()
 wrapper() {
   local dir="$1" module="$2" root="$3"
   shift 3
-  local key="$root ${wrapper_edits[*]} $*"
+  local gomod goline line
+  gomod="$(mod_gomod "$root")"
+  goline="$(awk '$1 == "go" { print $2; exit }' "$gomod")"
+  local edits=("-require=$root" "-go=$goline")
+  while read -r line; do
+    edits+=("-godebug=$line")
+  done < <(awk '$1 == "godebug" && $2 != "(" { print $2 }' "$gomod")
+  edits+=("${wrapper_edits[@]}")
+  local key="${edits[*]} $*"
   if [[ -f "$dir/.key" && "$(cat "$dir/.key")" == "$key" && -f "$dir/go.sum" ]]; then
     return 0
   fi
   rm -rf "$dir"
   mkdir -p "$dir"
-  local edits=("-require=$root" "${wrapper_edits[@]}")
   local t
   for t in "$@"; do edits+=("-tool=$t"); done
   (
@@ -238,6 +267,11 @@ build_kind() {
   go_install kind sigs.k8s.io/kind "$KIND_VERSION" "$ldflags"
 }
 
+build_actionlint() {
+  # actionlint reads its version from the module's build info.
+  go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" "-s -w"
+}
+
 build_kwok() {
   local name="$1"
   # As kwok's release script: the version, and the Kubernetes version kwokctl
@@ -266,18 +300,13 @@ build_kube() {
   # k8s.io/kubernetes requires its staging modules (k8s.io/api, client-go, ...)
   # at v0.0.0 and replaces them by ./staging paths that are not in its module
   # zip; pin each to its published v0.<minor>.<patch> release instead.
-  local gomod staging_v goline m
+  local gomod staging_v m
   gomod="$(mod_gomod "$root")"
   staging_v="v0.${v#v1.}"
-  goline="$(awk '$1 == "go" { print $2; exit }' "$gomod")"
-  wrapper_edits=("-go=$goline")
+  wrapper_edits=()
   while read -r m; do
     wrapper_edits+=("-replace=$m=$m@$staging_v")
   done < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "$gomod" | sort -u)
-  # Same GODEBUG defaults as upstream's own build (godebug lines of its go.mod).
-  while read -r m; do
-    wrapper_edits+=("-godebug=$m")
-  done < <(awk '$1 == "godebug" && $2 != "(" { print $2 }' "$gomod")
   local tool_pkgs=() c
   for c in "${KUBE_CMDS[@]}"; do tool_pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   wrapper "$WORK/k8s" cleanroom.invalid/k8s-tools "$root" "${tool_pkgs[@]}"
@@ -306,6 +335,7 @@ build() {
     helm3) build_helm helm3 v3 "$HELM3_VERSION" ;;
     helm4) build_helm helm4 v4 "$HELM4_VERSION" ;;
     kind) build_kind ;;
+    actionlint) build_actionlint ;;
     kwok | kwokctl) build_kwok "$1" ;;
     etcd) build_etcd ;;
     kube-*) build_kube "$1" ;;
