@@ -182,6 +182,7 @@ mod tests {
             phase: None,
             deletion_timestamp: None,
             resource_policy: None,
+            reclaim_policy: None,
             service_name: None,
         }
     }

@@ -29,7 +29,7 @@ pub struct OwnerRef {
 }
 
 /// One object, reduced to what the oracle needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectEntry {
     pub group: String,
     pub version: String,
@@ -52,6 +52,9 @@ pub struct ObjectEntry {
     /// Value of `helm.sh/resource-policy`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
+    /// For PersistentVolumes: `spec.persistentVolumeReclaimPolicy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaim_policy: Option<String>,
     /// For EndpointSlices: the service they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
@@ -94,6 +97,7 @@ impl ObjectEntry {
             phase,
             deletion_timestamp: m.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
             resource_policy: m.annotations.as_ref().and_then(|a| a.get("helm.sh/resource-policy")).cloned(),
+            reclaim_policy: o.data.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|p| p.as_str()).map(str::to_string),
             service_name,
         }
     }

@@ -4,8 +4,10 @@
 //! concurrently) into an [`Inventory`] of metadata — never Secret data. [`diff`] compares two inventories
 //! and names every object that was added or changed since the baseline, except expected churn
 //! ([`default_churn`]), each with the likely [`Reason`] it survived (a finalizer, a gone owner,
-//! `helm.sh/resource-policy: keep`, a label a purge selector could not match, ...). [`check_clean`] is
-//! both in one call against a live cluster.
+//! `helm.sh/resource-policy: keep`, a label a purge selector could not match, ...). [`settle`] first waits,
+//! by watching, until nothing is in flight (terminating objects, Delete-policy volumes being reclaimed,
+//! dependents awaiting the garbage collector). [`check_clean`] is all three in one call against a live
+//! cluster.
 //!
 //! It depends on nothing of the scenario runner: use it from your own tests with a kube-rs client.
 //!
@@ -31,11 +33,13 @@ pub mod churn;
 pub mod diff;
 pub mod inventory;
 pub mod reasons;
+pub mod settle;
 
 pub use churn::{ChangeKind, ChurnRule, default_churn};
 pub use diff::{Diff, Leftover, diff};
 pub use inventory::{Inventory, InventoryError, ObjectEntry, OwnerRef, snapshot};
 pub use reasons::Reason;
+pub use settle::{InFlight, Settled, SettleOptions, settle};
 
 /// A purge that ran: the oracle uses it to explain why a leftover survived.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,8 +57,11 @@ impl PurgeRecord {
     }
 }
 
-/// Snapshot the cluster now and diff it against `baseline` with the default churn rules.
+/// Wait (by watching, up to 30 s) until nothing is in flight, then diff the cluster against `baseline` with
+/// the default churn rules. Leftovers still in flight at the timeout say so.
 pub async fn check_clean(client: &kube::Client, baseline: &Inventory, purges: &[PurgeRecord]) -> Result<Diff, InventoryError> {
-    let current = snapshot(client).await?;
-    Ok(diff(baseline, &current, &default_churn(), purges))
+    let settled = settle(client, SettleOptions::default()).await?;
+    let mut d = diff(baseline, &settled.inventory, &default_churn(), purges);
+    settled.mark(&mut d);
+    Ok(d)
 }

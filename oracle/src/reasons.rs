@@ -37,7 +37,10 @@ pub enum Reason {
     /// CRDs come from a chart's `crds/` directory: Helm installs them and never deletes them.
     CrdNotDeletedByHelm,
     /// A PersistentVolume still bound to a claim, or Released and kept by its reclaim policy.
-    Volume { phase: String },
+    Volume { phase: String, reclaim_policy: Option<String> },
+    /// Still changing when the oracle stopped waiting (terminating, a Delete-policy volume being
+    /// reclaimed, a dependent awaiting the garbage collector): not yet a leftover, not yet gone.
+    InFlight { state: String },
     /// Endpoints/EndpointSlices exist as long as their Service does.
     FollowsService { service: String },
     /// Neither labels nor owner references: made at run time (a hook Job, a script), so no
@@ -75,10 +78,13 @@ impl fmt::Display for Reason {
                 write!(f, "created at run time by {manager}, not by Helm: no release manifest lists it, so helm uninstall leaves it")
             }
             Reason::CrdNotDeletedByHelm => f.write_str("CRD from the chart's crds/ directory: helm uninstall never deletes CRDs"),
-            Reason::Volume { phase } if phase == "Released" => {
-                f.write_str("Released volume: its claim is gone and nothing reclaimed it (reclaim policy Retain, or no provisioner to delete it)")
-            }
-            Reason::Volume { phase } => write!(f, "volume in phase {phase}: still bound to a claim that is left over"),
+            Reason::Volume { phase, reclaim_policy } if phase == "Released" => match reclaim_policy.as_deref() {
+                Some("Retain") => f.write_str("Released volume kept by its reclaim policy Retain: its claim is gone and nothing deletes a retained volume"),
+                Some(p) => write!(f, "Released volume with reclaim policy {p}: its claim is gone and nothing reclaimed it (no provisioner to delete it?)"),
+                None => f.write_str("Released volume: its claim is gone and nothing reclaimed it (reclaim policy Retain, or no provisioner to delete it)"),
+            },
+            Reason::Volume { phase, .. } => write!(f, "volume in phase {phase}: still bound to a claim that is left over"),
+            Reason::InFlight { state } => write!(f, "still in flight: {state}"),
             Reason::FollowsService { service } => write!(f, "belongs to Service {service}, which is left over"),
             Reason::Unreachable => f.write_str(
                 "no labels and no owner: made at run time (e.g. by a hook Job), so no selector, owner or release manifest reaches it",
@@ -161,7 +167,7 @@ fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
         return Some(Reason::CreatedBy { manager: m.clone() });
     }
     match (o.group.as_str(), o.kind.as_str()) {
-        ("", "PersistentVolume") => o.phase.clone().map(|phase| Reason::Volume { phase }),
+        ("", "PersistentVolume") => o.phase.clone().map(|phase| Reason::Volume { phase, reclaim_policy: o.reclaim_policy.clone() }),
         ("", "Endpoints") => Some(Reason::FollowsService { service: format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name) }),
         ("discovery.k8s.io", "EndpointSlice") => o.service_name.as_ref().map(|s| Reason::FollowsService {
             service: format!("{}/{s}", o.namespace.as_deref().unwrap_or("")),

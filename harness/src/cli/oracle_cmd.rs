@@ -43,13 +43,21 @@ pub struct DiffArgs {
     /// Print the diff as JSON.
     #[arg(long)]
     json: bool,
+    /// Against a live cluster: wait up to this long (by watching) until nothing is in flight before
+    /// deciding (`0s` looks once).
+    #[arg(long, default_value = "30s", value_parser = crate::core::duration::parse_duration)]
+    settle: std::time::Duration,
 }
 
 pub async fn diff(a: DiffArgs) -> Result<i32, CliError> {
     let base = Inventory::read(&a.baseline)?;
-    let current = match &a.current {
-        Some(p) => Inventory::read(p)?,
-        None => oracle::snapshot(&client(a.context.clone(), a.kubeconfig.clone()).await?).await?,
+    let (current, settled) = match &a.current {
+        Some(p) => (Inventory::read(p)?, None),
+        None => {
+            let c = client(a.context.clone(), a.kubeconfig.clone()).await?;
+            let s = oracle::settle(&c, oracle::SettleOptions { timeout: a.settle, ..Default::default() }).await?;
+            (s.inventory.clone(), Some(s))
+        }
     };
     let rules = if a.no_default_churn { Vec::new() } else { oracle::default_churn() };
     let purges: Vec<PurgeRecord> = a
@@ -57,7 +65,10 @@ pub async fn diff(a: DiffArgs) -> Result<i32, CliError> {
         .iter()
         .map(|s| PurgeRecord { selector: s.clone(), kinds: Vec::new(), namespace: None })
         .collect();
-    let d = oracle::diff(&base, &current, &rules, &purges);
+    let mut d = oracle::diff(&base, &current, &rules, &purges);
+    if let Some(s) = &settled {
+        s.mark(&mut d);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d).expect("diff serializes"));
     } else if d.is_clean() {

@@ -1,7 +1,13 @@
 //! `assert.exists`, `assert.absent` (partial match; lists match as subsets), `assert.count`, `assert.field`.
+//!
+//! Assertions are eventual, as chainsaw's are: on a real cluster a deleted Deployment's pods go away over
+//! seconds, so a check that does not hold yet is re-checked on every watch event of the queried objects until
+//! it holds or the step's timeout passes (the last failed check is quoted in the timeout error, so
+//! `expect: fails` + `message:` still match it). `immediately: true` checks once.
 
+use futures::{StreamExt, TryStreamExt};
 use futures::future::BoxFuture;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::{DynamicObject, ListParams, WatchParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,31 +41,51 @@ fn as_json(o: &DynamicObject) -> Value {
     serde_json::to_value(o).unwrap_or(Value::Null)
 }
 
-async fn matching(
+/// What an assertion looks at.
+struct Query<'q> {
+    api_version: Option<&'q str>,
+    kind: &'q str,
+    name: Option<&'q str>,
+    namespace: Option<&'q str>,
+    selector: Option<&'q str>,
+    pattern: Option<&'q Value>,
+}
+
+/// Check `holds` against the matching objects; until it holds (unless `immediately`), wait for the next watch
+/// event on the queried objects and check again. `holds` returns the success detail, or why it does not hold.
+async fn eventually(
     ctx: &mut StepContext,
-    api_version: Option<&str>,
-    kind: &str,
-    name: Option<&str>,
-    namespace: Option<&str>,
-    selector: Option<&str>,
-    pattern: Option<&Value>,
-) -> Result<Vec<DynamicObject>, StepError> {
-    let r = ctx.resolve(api_version, kind).await?;
-    let api = dyn_api(&ctx.client, &r, namespace);
-    let items = match name {
-        Some(n) => match api.get_opt(n).await.map_err(StepError::kube(format!("reading {kind} {n}")))? {
-            Some(o) => vec![o],
-            None => vec![],
-        },
-        None => {
-            let mut lp = ListParams::default();
-            if let Some(s) = selector {
-                lp = lp.labels(s);
-            }
-            api.list(&lp).await.map_err(StepError::kube(format!("listing {kind}")))?.items
+    q: Query<'_>,
+    immediately: bool,
+    holds: impl Fn(&[DynamicObject]) -> Result<String, String>,
+) -> Result<StepOutcome, StepError> {
+    let r = ctx.resolve(q.api_version, q.kind).await?;
+    let api = dyn_api(&ctx.client, &r, q.namespace);
+    let fields = q.name.map(|n| format!("metadata.name={n}"));
+    let mut lp = ListParams::default();
+    let mut wp = WatchParams::default().timeout(290);
+    if let Some(s) = q.selector {
+        lp = lp.labels(s);
+        wp = wp.labels(s);
+    }
+    if let Some(f) = &fields {
+        lp = lp.fields(f);
+        wp = wp.fields(f);
+    }
+    loop {
+        let list = api.list(&lp).await.map_err(StepError::kube(format!("listing {}", q.kind)))?;
+        let items: Vec<DynamicObject> =
+            list.items.into_iter().filter(|o| q.pattern.is_none_or(|p| partial_match(p, &as_json(o)))).collect();
+        match holds(&items) {
+            Ok(detail) => return Ok(StepOutcome::done(detail)),
+            Err(why) if immediately => return Err(StepError::Failed(why)),
+            Err(why) => ctx.observe(why),
         }
-    };
-    Ok(items.into_iter().filter(|o| pattern.is_none_or(|p| partial_match(p, &as_json(o)))).collect())
+        let rv = list.metadata.resource_version.unwrap_or_default();
+        let mut events = api.watch(&wp, &rv).await.map_err(StepError::kube(format!("watching {}", q.kind)))?.boxed();
+        // Any event (or the server ending the watch) is a reason to look again.
+        let _ = events.try_next().await;
+    }
 }
 
 fn target(kind: &str, name: Option<&str>, ns: Option<&str>, sel: Option<&str>) -> String {
@@ -94,14 +120,17 @@ macro_rules! object_query {
             /// Partial object: maps match by key, lists as subsets.
             #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
             pub pattern: Option<Value>,
+            /// Check once instead of re-checking until the step's timeout.
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub immediately: bool,
         }
         impl $name {
             fn target(&self) -> String {
                 target(&self.kind, self.name.as_deref(), self.namespace.as_deref(), self.selector.as_deref())
             }
-            async fn find(&self, ctx: &mut StepContext) -> Result<Vec<DynamicObject>, StepError> {
-                matching(ctx, self.api_version.as_deref(), &self.kind, self.name.as_deref(), self.namespace.as_deref(),
-                    self.selector.as_deref(), self.pattern.as_ref()).await
+            fn query(&self) -> Query<'_> {
+                Query { api_version: self.api_version.as_deref(), kind: &self.kind, name: self.name.as_deref(),
+                    namespace: self.namespace.as_deref(), selector: self.selector.as_deref(), pattern: self.pattern.as_ref() }
             }
         }
     };
@@ -122,12 +151,12 @@ impl Primitive for Exists {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let found = self.find(ctx).await?;
-            if found.is_empty() {
-                let how = if self.pattern.is_some() { " matching the given fields" } else { "" };
-                return Err(StepError::Failed(format!("expected {}{how} to exist, found none", self.target())));
-            }
-            Ok(StepOutcome::done(format!("{} match", found.len())))
+            let how = if self.pattern.is_some() { " matching the given fields" } else { "" };
+            let target = self.target();
+            eventually(ctx, self.query(), self.immediately, |found| {
+                if found.is_empty() { Err(format!("expected {target}{how} to exist, found none")) } else { Ok(format!("{} match", found.len())) }
+            })
+            .await
         })
     }
 }
@@ -138,12 +167,15 @@ impl Primitive for Absent {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let found = self.find(ctx).await?;
-            if !found.is_empty() {
+            let target = self.target();
+            eventually(ctx, self.query(), self.immediately, |found| {
+                if found.is_empty() {
+                    return Ok("absent".into());
+                }
                 let names: Vec<String> = found.iter().map(|o| o.metadata.name.clone().unwrap_or_default()).collect();
-                return Err(StepError::Failed(format!("expected {} to be absent, found: {}", self.target(), names.join(", "))));
-            }
-            Ok(StepOutcome::done("absent"))
+                Err(format!("expected {target} to be absent, found: {}", names.join(", ")))
+            })
+            .await
         })
     }
 }
@@ -166,6 +198,9 @@ pub struct Count {
     pub min: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<u64>,
+    /// Check once instead of re-checking until the step's timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immediately: bool,
 }
 
 impl Count {
@@ -183,10 +218,6 @@ impl Primitive for Count {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let n = matching(ctx, self.api_version.as_deref(), &self.kind, None, self.namespace.as_deref(), self.selector.as_deref(), None)
-                .await?
-                .len() as u64;
-            let ok = self.count.is_none_or(|c| c == n) && self.min.is_none_or(|m| n >= m) && self.max.is_none_or(|m| n <= m);
             let want = match (self.count, self.min, self.max) {
                 (Some(c), _, _) => format!("exactly {c}"),
                 (None, Some(a), Some(b)) => format!("between {a} and {b}"),
@@ -194,11 +225,21 @@ impl Primitive for Count {
                 (None, None, Some(b)) => format!("at most {b}"),
                 _ => String::new(),
             };
-            if ok {
-                Ok(StepOutcome::done(format!("{n} found ({want})")))
-            } else {
-                Err(StepError::Failed(format!("expected {want} {}, found {n}", self.describe().trim_start_matches("count of "))))
-            }
+            let what = target(&self.kind, None, self.namespace.as_deref(), self.selector.as_deref());
+            let q = Query {
+                api_version: self.api_version.as_deref(),
+                kind: &self.kind,
+                name: None,
+                namespace: self.namespace.as_deref(),
+                selector: self.selector.as_deref(),
+                pattern: None,
+            };
+            eventually(ctx, q, self.immediately, |found| {
+                let n = found.len() as u64;
+                let ok = self.count.is_none_or(|c| c == n) && self.min.is_none_or(|m| n >= m) && self.max.is_none_or(|m| n <= m);
+                if ok { Ok(format!("{n} found ({want})")) } else { Err(format!("expected {want} {what}, found {n}")) }
+            })
+            .await
         })
     }
 }
@@ -217,6 +258,9 @@ pub struct Field {
     pub namespace: Option<String>,
     pub path: String,
     pub equals: Value,
+    /// Check once instead of re-checking until the step's timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immediately: bool,
 }
 
 /// Resolve a dotted path into a JSON pointer.
@@ -262,20 +306,30 @@ impl Primitive for Field {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let found = matching(ctx, self.api_version.as_deref(), &self.kind, Some(&self.name), self.namespace.as_deref(), None, None).await?;
-            let Some(obj) = found.first() else {
-                return Err(StepError::Failed(format!("{} {} not found", self.kind, self.name)));
-            };
-            if self.kind.eq_ignore_ascii_case("secret") && self.path.starts_with("data") {
+            if self.kind.eq_ignore_ascii_case("secret") && (self.path.starts_with("data") || self.path.starts_with("/data") || self.path.contains("stringData")) {
                 return Err(StepError::Failed("refusing to read Secret data".into()));
             }
-            let v = as_json(obj);
-            let got = v.pointer(&path_to_pointer(&self.path)).cloned().unwrap_or(Value::Null);
-            if partial_match(&self.equals, &got) && partial_match(&got, &self.equals) {
-                Ok(StepOutcome::done(format!("{} = {got}", self.path)))
-            } else {
-                Err(StepError::Failed(format!("{} {}: {} is {got}, expected {}", self.kind, self.name, self.path, self.equals)))
-            }
+            let q = Query {
+                api_version: self.api_version.as_deref(),
+                kind: &self.kind,
+                name: Some(&self.name),
+                namespace: self.namespace.as_deref(),
+                selector: None,
+                pattern: None,
+            };
+            let pointer = path_to_pointer(&self.path);
+            eventually(ctx, q, self.immediately, |found| {
+                let Some(obj) = found.first() else {
+                    return Err(format!("{} {} not found", self.kind, self.name));
+                };
+                let got = as_json(obj).pointer(&pointer).cloned().unwrap_or(Value::Null);
+                if partial_match(&self.equals, &got) && partial_match(&got, &self.equals) {
+                    Ok(format!("{} = {got}", self.path))
+                } else {
+                    Err(format!("{} {}: {} is {got}, expected {}", self.kind, self.name, self.path, self.equals))
+                }
+            })
+            .await
         })
     }
 }

@@ -131,10 +131,10 @@ catalogue! {
     "wait.pvc-bound" => WaitPvcBound(wait::PvcBound) ["name", "namespace"] "Wait until a PersistentVolumeClaim is Bound.";
     "wait.crd-established" => WaitCrdEstablished(wait::CrdEstablished) ["name"] "Wait until a CustomResourceDefinition is Established.";
     "wait.condition" => WaitCondition(wait::ConditionWait) ["apiVersion", "kind", "name", "namespace", "type", "status"] "Wait until an object has a status condition.";
-    "assert.exists" => AssertExists(assert::Exists) ["apiVersion", "kind", "name", "namespace", "selector", "match"] "Assert an object exists (optionally partially matching).";
-    "assert.absent" => AssertAbsent(assert::Absent) ["apiVersion", "kind", "name", "namespace", "selector", "match"] "Assert no object matches.";
-    "assert.count" => AssertCount(assert::Count) ["apiVersion", "kind", "namespace", "selector", "count", "min", "max"] "Assert how many objects match a selector.";
-    "assert.field" => AssertField(assert::Field) ["apiVersion", "kind", "name", "namespace", "path", "equals"] "Assert one field of an object equals a value.";
+    "assert.exists" => AssertExists(assert::Exists) ["apiVersion", "kind", "name", "namespace", "selector", "match", "immediately"] "Assert an object exists (optionally partially matching).";
+    "assert.absent" => AssertAbsent(assert::Absent) ["apiVersion", "kind", "name", "namespace", "selector", "match", "immediately"] "Assert no object matches.";
+    "assert.count" => AssertCount(assert::Count) ["apiVersion", "kind", "namespace", "selector", "count", "min", "max", "immediately"] "Assert how many objects match a selector.";
+    "assert.field" => AssertField(assert::Field) ["apiVersion", "kind", "name", "namespace", "path", "equals", "immediately"] "Assert one field of an object equals a value.";
     "purge.by-selector" => PurgeBySelector(purge::BySelector) ["kinds", "selector", "namespace", "wait"] "Delete objects matching a label selector across kinds.";
     "purge.crds" => PurgeCrds(purge::Crds) ["group", "wait"] "Delete every CRD of an API group.";
     "purge.released-pvs" => PurgeReleasedPvs(purge::ReleasedPvs) ["selector", "wait"] "Delete PersistentVolumes in phase Released.";
@@ -146,7 +146,7 @@ catalogue! {
     "sabotage.stale-clusterrole" => SabotageClusterRole(sabotage::StaleClusterRole) ["name", "labels"] "Plant a ClusterRole left from an earlier install.";
     "sabotage.released-pv" => SabotagePv(sabotage::ReleasedPv) ["name", "storageClass", "labels"] "Plant a PersistentVolume in phase Released.";
     "oracle.snapshot" => OracleSnapshot(oracle::Snapshot) ["name"] "Take an inventory of every object in the cluster.";
-    "oracle.assert-clean" => OracleAssertClean(oracle::AssertClean) ["baseline", "ignore", "defaultChurn"] "Fail when objects were added or changed since a snapshot, with the likely reason for each.";
+    "oracle.assert-clean" => OracleAssertClean(oracle::AssertClean) ["baseline", "ignore", "defaultChurn", "settle"] "Fail when objects were added or changed since a snapshot, with the likely reason for each.";
     "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait"] "Install a Helm chart (recorded renders on the embedded cluster, the helm binary elsewhere).";
     "helm.upgrade" => HelmUpgrade(helm::Upgrade) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait", "install"] "Upgrade a release with new values (change the values file; never edit objects).";
     "helm.uninstall" => HelmUninstall(helm::Uninstall) ["release", "namespace", "wait", "keepHistory", "cascade", "ignoreNotFound"] "Uninstall a Helm release (manifest objects only, as helm does).";

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Primitive, StepContext, StepError, StepOutcome};
-use crate::oracle::{self, ChurnRule};
+use cleanroom_core::duration::StepTimeout;
+
+use crate::oracle::{self, ChurnRule, SettleOptions};
 
 /// Take an inventory of every object of every listable type, under a name.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -48,6 +50,11 @@ pub struct AssertClean {
     /// Use the documented default churn rules (default true).
     #[serde(default = "super::namespace::yes")]
     pub default_churn: bool,
+    /// Wait up to this long, by watching, until nothing is in flight (terminating objects, Delete-policy
+    /// volumes being reclaimed, dependents awaiting the garbage collector) before deciding; `0s` looks once.
+    /// Default 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<StepTimeout>,
 }
 
 impl Primitive for AssertClean {
@@ -62,10 +69,13 @@ impl Primitive for AssertClean {
                     self.baseline, self.baseline
                 ))
             })?;
-            let current = oracle::snapshot(&ctx.client).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            let opts = SettleOptions { timeout: self.settle.map(|t| t.0).unwrap_or(SettleOptions::default().timeout), ..Default::default() };
+            let settled = oracle::settle(&ctx.client, opts).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            let current = &settled.inventory;
             let mut rules = if self.default_churn { oracle::default_churn() } else { Vec::new() };
             rules.extend(self.ignore.iter().cloned());
-            let d = oracle::diff(base, &current, &rules, &ctx.purges);
+            let mut d = oracle::diff(base, current, &rules, &ctx.purges);
+            settled.mark(&mut d);
             ctx.leftovers = d.leftovers.clone();
             if d.is_clean() {
                 return Ok(StepOutcome::done(format!(

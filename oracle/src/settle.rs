@@ -1,0 +1,212 @@
+//! Settling: on a real cluster cleanup is asynchronous (a deleted claim's volume is reclaimed seconds later,
+//! the garbage collector removes a deleted Deployment's pods over seconds, namespaces terminate in the
+//! background). Before deciding, the oracle waits — by watching — until nothing is in flight, or its timeout
+//! passes. What is still moving then is reported as in flight, never with a reason that blames the wrong cause.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt, select_all};
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use kube::runtime::wait::{await_condition, conditions};
+
+use crate::diff::Diff;
+use crate::inventory::{Inventory, InventoryError, ObjectEntry, snapshot};
+use crate::reasons::Reason;
+
+/// How long to wait for the cluster to settle.
+#[derive(Debug, Clone, Copy)]
+pub struct SettleOptions {
+    /// Give up waiting after this long (then report what is still moving as in flight).
+    pub timeout: Duration,
+    /// When only objects held by custom finalizers remain (nothing in the control plane releases those),
+    /// stop after this long without any of them going away: they are stuck, not in flight.
+    pub quiet: Duration,
+}
+
+impl Default for SettleOptions {
+    fn default() -> Self {
+        SettleOptions { timeout: Duration::from_secs(30), quiet: Duration::from_secs(2) }
+    }
+}
+
+/// Why an object is still moving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Motion {
+    /// Deleted, finalizers pending.
+    Terminating { finalizers: Vec<String> },
+    /// A Released volume whose reclaim policy is Delete: its provisioner is deleting it.
+    Reclaiming,
+    /// Every owner is gone: the garbage collector will remove it.
+    AwaitingGc { owner: String },
+}
+
+/// One object in flight when the oracle looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub object: ObjectEntry,
+    pub motion: Motion,
+}
+
+impl InFlight {
+    /// "terminating for 12 s, held by finalizer kubernetes.io/pv-protection".
+    pub fn state(&self) -> String {
+        match &self.motion {
+            Motion::Terminating { finalizers } => {
+                let since = self
+                    .object
+                    .deletion_timestamp
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| format!(" for {} s", (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0)))
+                    .unwrap_or_default();
+                match finalizers.as_slice() {
+                    [] => format!("terminating{since}"),
+                    f => format!("terminating{since}, held by finalizer {}", f.join(", ")),
+                }
+            }
+            Motion::Reclaiming => "Released volume with reclaim policy Delete, being deleted by its provisioner".into(),
+            Motion::AwaitingGc { owner } => format!("owner {owner} is gone; awaiting the garbage collector"),
+        }
+    }
+
+    /// Held only by finalizers no built-in controller releases.
+    fn held_by_custom_finalizers(&self) -> bool {
+        matches!(&self.motion, Motion::Terminating { finalizers }
+            if !finalizers.is_empty() && finalizers.iter().all(|f| !(f.starts_with("kubernetes.io/") || f == "kubernetes" || f == "foregroundDeletion" || f == "orphan")))
+    }
+}
+
+/// Everything in flight in an inventory.
+pub fn in_flight(inv: &Inventory) -> Vec<InFlight> {
+    let uids: HashSet<&str> = inv.objects.iter().map(|o| o.uid.as_str()).collect();
+    inv.objects
+        .iter()
+        .filter_map(|o| {
+            let motion = if o.deletion_timestamp.is_some() {
+                Motion::Terminating { finalizers: o.finalizers.clone() }
+            } else if o.kind == "PersistentVolume" && o.group.is_empty() && o.phase.as_deref() == Some("Released") && o.reclaim_policy.as_deref() == Some("Delete") {
+                Motion::Reclaiming
+            } else if !o.owners.is_empty() && o.owners.iter().all(|w| !uids.contains(w.uid.as_str())) {
+                Motion::AwaitingGc { owner: o.owners.iter().map(|w| format!("{} {}", w.kind, w.name)).collect::<Vec<_>>().join(", ") }
+            } else {
+                return None;
+            };
+            Some(InFlight { object: o.clone(), motion })
+        })
+        .collect()
+}
+
+/// An inventory taken once nothing was moving (or the timeout passed), with what still moved.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub inventory: Inventory,
+    /// In flight at the timeout (empty when the cluster settled).
+    pub in_flight: Vec<InFlight>,
+    pub waited: Duration,
+}
+
+impl Settled {
+    /// Leftovers that are still in flight get that as their reason, replacing a guess.
+    pub fn mark(&self, diff: &mut Diff) {
+        for l in &mut diff.leftovers {
+            if let Some(f) = self.in_flight.iter().find(|f| {
+                f.object.kind == l.kind && f.object.group == l.group && f.object.namespace == l.namespace && f.object.name == l.name
+            }) {
+                let reason = Reason::InFlight { state: format!("{} (the oracle waited {} s)", f.state(), self.waited.as_secs()) };
+                l.reason = reason.to_string();
+                l.reason_code = reason;
+            }
+        }
+    }
+}
+
+/// Watches at most this many objects at once; any of them going away triggers a fresh look anyway.
+const MAX_WATCHES: usize = 64;
+
+/// Snapshot, and while anything is in flight, watch until one of those objects is gone, then look again,
+/// until nothing moves or `opts.timeout` passes.
+pub async fn settle(client: &kube::Client, opts: SettleOptions) -> Result<Settled, InventoryError> {
+    let started = Instant::now();
+    loop {
+        let inventory = snapshot(client).await?;
+        let moving = in_flight(&inventory);
+        let elapsed = started.elapsed();
+        if moving.is_empty() || elapsed >= opts.timeout {
+            return Ok(Settled { inventory, in_flight: moving, waited: elapsed });
+        }
+        let stuck_only = moving.iter().all(InFlight::held_by_custom_finalizers);
+        let budget = if stuck_only { opts.quiet.min(opts.timeout - elapsed) } else { opts.timeout - elapsed };
+        let watches: Vec<BoxFuture<'static, ()>> = moving.iter().take(MAX_WATCHES).map(|f| gone(client.clone(), &f.object)).collect();
+        let moved = tokio::time::timeout(budget, select_all(watches)).await.is_ok();
+        if !moved {
+            let inventory = snapshot(client).await?;
+            let mut still = in_flight(&inventory);
+            if stuck_only {
+                // Nothing releases custom finalizers on its own: these are leftovers, explained as such.
+                still.retain(|f| !f.held_by_custom_finalizers());
+            }
+            return Ok(Settled { inventory, in_flight: still, waited: started.elapsed() });
+        }
+    }
+}
+
+/// Resolves when the object (this uid) no longer exists.
+fn gone(client: kube::Client, o: &ObjectEntry) -> BoxFuture<'static, ()> {
+    let api_version = if o.group.is_empty() { o.version.clone() } else { format!("{}/{}", o.group, o.version) };
+    let ar = ApiResource { group: o.group.clone(), version: o.version.clone(), api_version, kind: o.kind.clone(), plural: o.plural.clone() };
+    let api: Api<DynamicObject> = match &o.namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &ar),
+        None => Api::all_with(client, &ar),
+    };
+    let (name, uid) = (o.name.clone(), o.uid.clone());
+    async move {
+        // A watch error (the type vanished with its CRD) also means: look again.
+        let _ = await_condition(api, &name, conditions::is_deleted(&uid)).await;
+    }
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::OwnerRef;
+
+    fn entry(kind: &str, name: &str) -> ObjectEntry {
+        ObjectEntry { kind: kind.into(), version: "v1".into(), name: name.into(), uid: format!("uid-{name}"), ..Default::default() }
+    }
+
+    #[test]
+    fn finds_what_is_moving() {
+        let mut terminating = entry("PersistentVolumeClaim", "data");
+        terminating.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());
+        terminating.finalizers = vec!["kubernetes.io/pvc-protection".into()];
+        let mut reclaiming = entry("PersistentVolume", "pvc-1");
+        reclaiming.phase = Some("Released".into());
+        reclaiming.reclaim_policy = Some("Delete".into());
+        let mut retained = entry("PersistentVolume", "pvc-2");
+        retained.phase = Some("Released".into());
+        retained.reclaim_policy = Some("Retain".into());
+        let mut orphan = entry("Pod", "web-1");
+        orphan.owners = vec![OwnerRef { kind: "ReplicaSet".into(), name: "web".into(), uid: "gone".into() }];
+        let mut owned = entry("Pod", "db-0");
+        owned.owners = vec![OwnerRef { kind: "StatefulSet".into(), name: "db".into(), uid: "uid-db".into() }];
+        let inv = Inventory { objects: vec![terminating, reclaiming, retained, orphan, owned, entry("StatefulSet", "db")], ..Default::default() };
+        let moving = in_flight(&inv);
+        let names: Vec<&str> = moving.iter().map(|f| f.object.name.as_str()).collect();
+        assert_eq!(names, ["data", "pvc-1", "web-1"]);
+        assert!(moving[0].state().starts_with("terminating for "), "{}", moving[0].state());
+        assert!(moving[0].state().ends_with("held by finalizer kubernetes.io/pvc-protection"));
+        assert!(!moving[0].held_by_custom_finalizers());
+        assert_eq!(moving[2].state(), "owner ReplicaSet web is gone; awaiting the garbage collector");
+    }
+
+    #[test]
+    fn custom_finalizers_are_stuck_not_moving() {
+        let mut cr = entry("Widget", "w");
+        cr.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());
+        cr.finalizers = vec!["example.com/cleanup".into()];
+        assert!(in_flight(&Inventory { objects: vec![cr], ..Default::default() })[0].held_by_custom_finalizers());
+    }
+}
