@@ -120,3 +120,49 @@ fn variables_substitute_and_builtins_exist() {
     assert_eq!(s.steps[0].display_name(), "namespace.create demo-validate");
     assert_eq!(s.steps[0].line, 4);
 }
+
+#[test]
+fn a_misspelt_step_option_is_not_called_a_primitive() {
+    let e = err("name: x\nsteps:\n  - namespace.create: { name: a }\n    timout: 5s\n");
+    assert_eq!((e.line, e.column), (4, 5), "{e}");
+    assert_eq!(e.message, "unknown step option `timout`");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `timeout`?"));
+}
+
+#[test]
+fn an_undefined_baseline_is_caught_before_the_run() {
+    let e = err("name: x\nsteps:\n  - oracle.snapshot: { name: before }\n  - oracle.assert-clean: { baseline: baseline }\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("names baseline `baseline`, which no earlier `oracle.snapshot` takes (snapshots taken before it: before)"), "{e}");
+    assert!(e.hint.unwrap().contains("oracle.snapshot: { name: baseline }"));
+    // A snapshot taken in steps serves a check in finally.
+    parse_str("name: x\nsteps:\n  - oracle.snapshot: {}\nfinally:\n  - oracle.assert-clean: {}\n", Path::new("ok.yaml"), None).unwrap();
+}
+
+#[test]
+fn a_missing_manifest_file_is_caught_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.yaml");
+    let e = parse_str("name: x\nsteps:\n  - manifests.apply: { file: nope.yaml }\n", &file, None).expect_err("missing file");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("file `nope.yaml` does not exist"), "{e}");
+    std::fs::write(dir.path().join("nope.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    parse_str("name: x\nsteps:\n  - manifests.apply: { file: nope.yaml }\n", &file, None).unwrap();
+}
+
+#[test]
+fn a_drain_longer_than_its_step_is_caught() {
+    let e = err("name: x\nsteps:\n  - node.drain: { node: n, timeout: 2m }\n");
+    assert!(e.message.contains("`node.drain` waits up to 2m but its step may only run 1m"), "{e}");
+    parse_str("name: x\nsteps:\n  - node.drain: { node: n, timeout: 2m }\n    timeout: 3m\n", Path::new("ok.yaml"), None).unwrap();
+}
+
+#[test]
+fn yaml_that_is_not_a_scenario_is_ignored_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    std::fs::write(dir.path().join("renders.yaml"), "renders:\n  - chart: x\n").unwrap();
+    std::fs::write(dir.path().join("real.yaml"), "name: real\nsteps:\n  - cluster.ensure: {}\n").unwrap();
+    let all = cleanroom::scenario::load_dir(dir.path()).unwrap();
+    assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["real"]);
+}

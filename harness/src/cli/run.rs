@@ -79,9 +79,22 @@ pub fn select(all: Vec<Scenario>, names: &[String], every: bool) -> Result<Vec<S
 }
 
 /// Names (or everything), then tags, then the shard.
-fn choose(all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError> {
-    let every = a.all || (a.names.is_empty() && (!a.tags.is_empty() || a.shard.is_some()));
-    let picked = filter_tags(select(all, &a.names, every)?, &a.tags, &a.skip_tags);
+fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError> {
+    // A name that is a path to a scenario file runs that file.
+    let mut names = Vec::new();
+    for n in &a.names {
+        let p = std::path::Path::new(n);
+        if p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            let s = scenario::load_file(p).map_err(|e| CliError::Usage(e.to_string()))?;
+            names.push(s.name.clone());
+            all.retain(|x| x.name != s.name);
+            all.push(s);
+        } else {
+            names.push(n.clone());
+        }
+    }
+    let every = a.all || (names.is_empty() && (!a.tags.is_empty() || a.shard.is_some()));
+    let picked = filter_tags(select(all, &names, every)?, &a.tags, &a.skip_tags);
     let Some(shard) = a.shard else { return Ok(picked) };
     let durations = match &a.durations {
         Some(p) => {
@@ -96,8 +109,10 @@ fn choose(all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError> {
 }
 
 pub async fn run(a: RunArgs) -> Result<i32, CliError> {
+    let only_files = !a.names.is_empty() && a.names.iter().all(|n| std::path::Path::new(n).is_file());
     let all = match scenario::load_dir(&a.scenarios) {
         Ok(all) => all,
+        Err(_) if only_files && !a.scenarios.is_dir() => Vec::new(),
         Err(errs) => {
             print_parse_errors(&errs);
             return Ok(EXIT_USAGE);

@@ -8,7 +8,7 @@ pub mod signals;
 mod teardown;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,7 @@ use crate::scenario::{Expect, Scenario, Step};
 pub use progress::Progress;
 pub use signals::Cancel;
 
-pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::scenario::check::DEFAULT_STEP_TIMEOUT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,5 +1,6 @@
 //! Scenario files: the data model, the parser (with file:line errors and hints), variables, the JSON Schema.
 
+pub mod check;
 pub mod node;
 pub mod parse;
 pub mod schema;

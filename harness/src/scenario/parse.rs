@@ -82,6 +82,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<ParseError>> {
     files.sort();
     let (mut ok, mut errs) = (Vec::new(), Vec::new());
     for f in files {
+        if let Some(why) = not_a_scenario(&f) {
+            eprintln!("note: {} is not a scenario ({why}): ignored", f.display());
+            continue;
+        }
         match load_file(&f) {
             Ok(s) => ok.push(s),
             Err(e) => errs.push(e),
@@ -105,6 +109,17 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<ParseError>> {
         Ok(ok)
     } else {
         Err(errs)
+    }
+}
+
+/// YAML files next to scenarios that are something else (a render catalogue, a Kubernetes manifest).
+fn not_a_scenario(path: &Path) -> Option<&'static str> {
+    let root = node::parse_yaml(&std::fs::read_to_string(path).ok()?).ok()?;
+    match &root.value {
+        Value::Map(_) if root.get("kind").is_some() && root.get("steps").is_none() => Some("a Kubernetes `kind:` and no `steps:`"),
+        Value::Map(_) if root.get("steps").is_none() && root.get("name").is_none() => Some("no `name:` and no `steps:`"),
+        Value::Seq(_) => Some("a list, not a mapping with `steps:`"),
+        _ => None,
     }
 }
 
@@ -228,7 +243,7 @@ pub fn parse_str(
         Some(n) => parse_steps(&cx, n, &all_vars, "finally")?,
         None => Vec::new(),
     };
-    Ok(Scenario {
+    let scenario = Scenario {
         name,
         description,
         tags,
@@ -237,7 +252,9 @@ pub fn parse_str(
         steps,
         finally,
         source: Some(file.to_path_buf()),
-    })
+    };
+    super::check::check(&scenario, file)?;
+    Ok(scenario)
 }
 
 fn parse_steps(
@@ -354,5 +371,9 @@ fn parse_step(cx: &Ctx<'_>, item: &Node) -> Result<Step, ParseError> {
 }
 
 fn unknown_primitive(cx: &Ctx<'_>, key: &Key, names: &[&str]) -> ParseError {
+    // `timout:` is a misspelt step option, not a primitive.
+    if !cleanroom_core::hints::close_names(&key.name, STEP_KEYS).is_empty() && !key.name.contains('.') {
+        return cx.err(key.pos, format!("unknown step option `{}`", key.name), Some(close_hint(&key.name, STEP_KEYS, "step options")));
+    }
     cx.err(key.pos, format!("unknown primitive `{}`", key.name), Some(close_hint(&key.name, names, "primitives")))
 }
