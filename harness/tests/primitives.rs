@@ -267,7 +267,7 @@ async fn sabotage_purge_and_oracle_reasons() {
         .run(&mut ctx)
         .await
         .unwrap();
-    assert!(ctx.findings.iter().any(|f| f.contains("FINALIZERS REMOVED from ConfigMap sab/held: example.com/hold")));
+    assert!(ctx.findings.iter().any(|f| f.text.contains("FINALIZERS REMOVED from ConfigMap sab/held: example.com/hold")));
 
     p::purge::BySelector {
         kinds: vec!["StatefulSet".into(), "ValidatingWebhookConfiguration".into()],

@@ -114,6 +114,8 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
             progress: progress.as_ref(),
             helm: handle.helm.clone(),
             nodes: handle.nodes.clone(),
+            kubeconfig: Some(handle.kubeconfig.clone()),
+            context: handle.context.clone(),
         };
         results.push(runner::run_scenario(&resolved, &env).await);
         let keep = a.keep && !cancel.is_cancelled();

@@ -14,6 +14,11 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
         let mut suite = TestSuite::new(&s.name);
         suite.set_time(Duration::from_millis(s.duration_ms));
         suite.add_property(("provider", s.provider.as_str()));
+        if !s.findings.is_empty() {
+            // Findings are not pass/fail: they go to the suite's output, one per line.
+            let lines: Vec<String> = s.findings.iter().map(|f| format!("finding: {}: {}", f.step, f.text)).collect();
+            suite.set_system_out(redact(&lines.join("\n")));
+        }
         if s.steps.is_empty() {
             // A skipped scenario is one skipped case with the reason.
             let mut st = TestCaseStatus::skipped();

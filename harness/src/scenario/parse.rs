@@ -229,6 +229,7 @@ pub fn parse_str(
         description,
         requires,
         variables: declared,
+        resolved_variables: all_vars,
         steps,
         finally,
         source: Some(file.to_path_buf()),
