@@ -41,6 +41,8 @@ pub struct StepContext {
     pub step: String,
     /// Timeout of the running step (primitives that enforce it themselves read it).
     pub step_timeout: Duration,
+    /// How many `procedure: true` commands ran (leftovers found after one are findings).
+    pub procedures: usize,
     /// Counter for per-step output files.
     pub(crate) command_seq: u32,
     /// A copy of the kubeconfig with the context made current, for scripts (kept for the run).
@@ -83,6 +85,7 @@ impl StepContext {
             variables: BTreeMap::new(),
             step: String::new(),
             step_timeout: Duration::from_secs(60),
+            procedures: 0,
             command_seq: 0,
             script_kubeconfig: None,
         }

@@ -182,6 +182,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
         results.push(r);
     }
     env.progress.step_started("teardown");
+    ctx.step = "teardown".into();
     let td = teardown::teardown(&mut ctx).await;
     env.progress.step_finished(&td);
     if td.outcome == Outcome::Failed {

@@ -290,16 +290,21 @@ impl Command<'_> {
         let stem = format!("{:02}-{}", ctx.command_seq, slug(&ctx.step));
         let timeout = ctx.step_timeout;
         let f = exec::run(&inv, &dir, &stem, timeout).await?;
+        if self.procedure {
+            ctx.procedures += 1;
+        }
         ctx.observe(format!("stderr: {}", f.stderr.last_lines(3)));
         let words = self.script.map(str::to_string).unwrap_or_else(|| self.args.join(" "));
         let stderr_tail = one_line(&f.stderr.last_lines(3), 300);
 
         // The command's own failure: a step failure, or for a procedure a finding.
         let failure = if f.timed_out {
+            // A hang's last words are often on stdout (`kubectl delete` prints "deleted", then waits).
+            let last = if stderr_tail.is_empty() { one_line(&f.stdout.last_lines(1), 300) } else { stderr_tail.clone() };
             Some(format!(
                 "timed out after {} (process group killed){}",
                 cleanroom_core::duration::format_duration(timeout),
-                if stderr_tail.is_empty() { String::new() } else { format!(": {stderr_tail}") }
+                if last.is_empty() { String::new() } else { format!("; last output: {last}") }
             ))
         } else if f.code != Some(self.exit_code) {
             let code = match (f.code, f.signal) {
