@@ -74,6 +74,9 @@ impl OutputCheck {
     }
 }
 
+static NOT_FOUND: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"(\S+): (command )?not found").unwrap());
+
 fn zero() -> i32 {
     0
 }
@@ -313,6 +316,11 @@ impl Command<'_> {
                 (None, None) => "exit ?".into(),
             };
             let tail = if stderr_tail.is_empty() { one_line(&f.stdout.last_lines(3), 300) } else { stderr_tail.clone() };
+            // A shell that cannot find a command says so in its own words; say it plainly.
+            let tail = match (f.code, NOT_FOUND.captures(&tail)) {
+                (Some(127), Some(c)) => format!("`{}` not found on PATH ({tail})", &c[1]),
+                _ => tail,
+            };
             Some(format!("{code}{}", if tail.is_empty() { String::new() } else { format!(": {tail}") }))
         } else {
             None
