@@ -166,12 +166,13 @@ async fn ten_megabytes_of_output_stay_out_of_the_report() {
     let mut ctx = offline_ctx(dir.path()).await;
     // 10 MiB in 100-byte lines, then 10 MiB as one line without a newline.
     let line = "x".repeat(99);
+    let pointer = regex::Regex::new(r"bytes omitted; full output: (\S+) …").unwrap();
     for run_text in [format!("yes {line} | head -c 10485760"), "head -c 10485760 /dev/zero | tr -c y y".to_string()] {
         let r = run(&format!("  - script: {{ run: \"{run_text}\", stdout: {{ matches: '^x|y' }} }}\n    timeout: 2m\n"), &mut ctx).await;
         assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
         let detail = r.detail.unwrap();
         assert!(detail.len() < 16 * 1024, "the report keeps {} bytes of output", detail.len());
-        let file = regex::Regex::new(r"bytes omitted; full output: (\S+) …").unwrap().captures(&detail).expect("a pointer to the full file")[1].to_string();
+        let file = pointer.captures(&detail).expect("a pointer to the full file")[1].to_string();
         let len = std::fs::metadata(&file).unwrap().len();
         assert!(len >= 10 * 1024 * 1024, "{file} holds {len} bytes");
     }

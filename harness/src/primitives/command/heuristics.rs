@@ -20,11 +20,7 @@ pub fn is_delete(words: &str) -> bool {
 /// The last command line of a script, split into pipe stages (`|`, not `||`), when one stage after
 /// the first is a `grep`.
 pub fn final_grep_pipeline(script: &str) -> Option<Vec<String>> {
-    let last = script
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .next_back()?;
+    let last = script.lines().map(str::trim).rfind(|l| !l.is_empty() && !l.starts_with('#'))?;
     let last = last.rsplit([';']).next().unwrap_or(last);
     let last = last.rsplit("&&").next().unwrap_or(last).trim();
     let stages = split_pipes(last);
