@@ -73,6 +73,7 @@ async fn manifests_apply_crds_first_then_delete() {
         namespace: Some("prims".into()),
         path: "spec.size".into(),
         equals: 2.into(),
+        immediately: false,
     }
     .run(&mut ctx)
     .await
@@ -104,6 +105,7 @@ async fn manifests_apply_the_rendered_chart() {
         count: None,
         min: Some(10),
         max: None,
+        immediately: false,
     }
     .run(&mut ctx)
     .await
@@ -127,6 +129,7 @@ async fn asserts_pass_and_fail_with_precise_messages() {
         namespace: Some("default".into()),
         selector: None,
         pattern: Some(pattern),
+        immediately: true,
     };
     exists(serde_json::json!({"data": {"k": "v"}})).run(&mut ctx).await.unwrap();
     let e = exists(serde_json::json!({"data": {"k": "other"}})).run(&mut ctx).await.unwrap_err();
@@ -138,6 +141,7 @@ async fn asserts_pass_and_fail_with_precise_messages() {
         namespace: Some("default".into()),
         selector: Some("app=x".into()),
         pattern: None,
+        immediately: true,
     };
     let e = absent.run(&mut ctx).await.unwrap_err();
     assert!(e.to_string().contains("found: c1"), "{e}");
@@ -149,6 +153,7 @@ async fn asserts_pass_and_fail_with_precise_messages() {
         count: Some(2),
         min: None,
         max: None,
+        immediately: true,
     };
     let e = count.run(&mut ctx).await.unwrap_err();
     assert!(e.to_string().contains("expected exactly 2 ConfigMap in namespace default with selector `app=x`, found 1"), "{e}");
@@ -250,7 +255,7 @@ async fn sabotage_purge_and_oracle_reasons() {
     .run(&mut ctx)
     .await
     .unwrap();
-    let check = p::oracle::AssertClean { baseline: "base".into(), ignore: vec![], default_churn: true };
+    let check = p::oracle::AssertClean { baseline: "base".into(), ignore: vec![], default_churn: true, settle: None };
     let err = check.run(&mut ctx).await.unwrap_err();
     let StepError::Leftovers { listing, .. } = &err else { panic!("{err}") };
     assert!(listing.contains("StatefulSet.apps sab/db: label app.kubernetes.io/instance=rel-db differs from the purged value `rel`"), "{listing}");
@@ -267,7 +272,7 @@ async fn sabotage_purge_and_oracle_reasons() {
         .run(&mut ctx)
         .await
         .unwrap();
-    assert!(ctx.findings.iter().any(|f| f.contains("FINALIZERS REMOVED from ConfigMap sab/held: example.com/hold")));
+    assert!(ctx.findings.iter().any(|f| f.text.contains("FINALIZERS REMOVED from ConfigMap sab/held: example.com/hold")));
 
     p::purge::BySelector {
         kinds: vec!["StatefulSet".into(), "ValidatingWebhookConfiguration".into()],
@@ -307,7 +312,7 @@ async fn cluster_ensure_and_reset() {
     p::sabotage::StaleClusterRole { name: "r1-role".into(), labels: BTreeMap::new() }.run(&mut ctx).await.unwrap();
     let out = p::cluster::Reset::default().run(&mut ctx).await.unwrap();
     assert!(out.detail.unwrap().starts_with("deleted 2 object(s)"));
-    p::oracle::AssertClean { baseline: p::cluster::RUN_START_SNAPSHOT.into(), ignore: vec![], default_churn: true }
+    p::oracle::AssertClean { baseline: p::cluster::RUN_START_SNAPSHOT.into(), ignore: vec![], default_churn: true, settle: None }
         .run(&mut ctx)
         .await
         .unwrap();

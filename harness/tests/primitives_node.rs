@@ -101,7 +101,7 @@ async fn zombie_mount_and_orphan_logs_are_named_then_cleaned() {
 
     let out = n::Cleanup::default().run(&mut ctx).await.unwrap();
     assert!(out.detail.unwrap().starts_with("unmounted 1 mount(s), removed 3 path(s)"));
-    assert_eq!(ctx.findings.iter().filter(|f| f.starts_with("node.cleanup:")).count(), 4, "{:?}", ctx.findings);
+    assert_eq!(ctx.findings.iter().filter(|f| f.text.starts_with("node.cleanup:")).count(), 4, "{:?}", ctx.findings);
     assert!(!sim.nodes().mounts(WORKER).await.unwrap().iter().any(|m| m.target == target));
     assert!(!host(&sim, WORKER, &format!("/var/lib/kubelet/pods/{GONE_UID}")).exists());
     assert!(sim.nodes().pod_log_dirs(CP).await.unwrap().iter().all(|d| !d.starts_with("shop_web-0_")));

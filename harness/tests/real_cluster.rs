@@ -31,6 +31,8 @@ async fn run_on_real_cluster(name: &str) {
         progress: &Quiet,
         helm: handle.helm.clone(),
         nodes: handle.nodes.clone(),
+        kubeconfig: Some(handle.kubeconfig.clone()),
+        context: handle.context.clone(),
     };
     let r = run_scenario(&s, &env).await;
     common::assert_passed(&r);

@@ -237,6 +237,8 @@ async fn run_one(provider: &mut dyn Provider, s: &Scenario, sh: &Shared<'_>) -> 
         progress: sh.progress,
         helm: handle.helm.clone(),
         nodes: handle.nodes.clone(),
+        kubeconfig: Some(handle.kubeconfig.clone()),
+        context: handle.context.clone(),
     };
     let result = runner::run_scenario(&resolved, &env).await;
     let keep = sh.args.keep && !sh.cancel.is_cancelled();

@@ -1,7 +1,8 @@
 //! State that flows through a scenario's steps.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use cleanroom_core::resources::{ObjRef, ResourceCatalog};
 
@@ -20,8 +21,8 @@ pub struct StepContext {
     pub created: Vec<ObjRef>,
     /// Leftovers named by the last `oracle.assert-clean`.
     pub leftovers: Vec<Leftover>,
-    /// Notable things for the report (finalizers removed, ...).
-    pub findings: Vec<String>,
+    /// What the run learned that is not a pass/fail (finalizers removed, a procedure that deleted nothing, ...).
+    pub findings: Vec<Finding>,
     /// What a running wait saw last (quoted in timeout errors).
     pub observed: String,
     pub(crate) resources: Option<ResourceCatalog>,
@@ -29,6 +30,36 @@ pub struct StepContext {
     pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
     /// The provider's node operations (None: node steps are skipped with the reason).
     pub nodes: Option<std::sync::Arc<dyn crate::providers::NodeOperations>>,
+    /// The cluster's kubeconfig and context, for `kubectl`/`script` steps (None: `$KUBECONFIG` as inherited).
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_context: Option<String>,
+    /// The scenario's report directory (command output files land in `commands/` below it).
+    pub report_dir: Option<PathBuf>,
+    /// The scenario's variables (built-ins included): the environment of `kubectl`/`script` steps.
+    pub variables: BTreeMap<String, String>,
+    /// Name of the running step (findings carry it).
+    pub step: String,
+    /// Timeout of the running step (primitives that enforce it themselves read it).
+    pub step_timeout: Duration,
+    /// How many `procedure: true` commands ran (leftovers found after one are findings).
+    pub procedures: usize,
+    /// Counter for per-step output files.
+    pub(crate) command_seq: u32,
+    /// A copy of the kubeconfig with the context made current, for scripts (kept for the run).
+    pub(crate) script_kubeconfig: Option<std::sync::Arc<tempfile::TempPath>>,
+}
+
+/// Something the run learned that is not a pass/fail, with the step that learned it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub step: String,
+    pub text: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.step, self.text)
+    }
 }
 
 impl StepContext {
@@ -48,6 +79,15 @@ impl StepContext {
             resources: None,
             helm: None,
             nodes: None,
+            kubeconfig: None,
+            kube_context: None,
+            report_dir: None,
+            variables: BTreeMap::new(),
+            step: String::new(),
+            step_timeout: Duration::from_secs(60),
+            procedures: 0,
+            command_seq: 0,
+            script_kubeconfig: None,
         }
     }
 
@@ -67,13 +107,14 @@ impl StepContext {
     }
 
     pub fn finding(&mut self, text: impl Into<String>) {
-        self.findings.push(text.into());
+        let step = if self.step.is_empty() { "run".to_string() } else { self.step.clone() };
+        self.findings.push(Finding { step, text: text.into() });
     }
 
     /// A finding that must not go unnoticed (finalizers removed): also printed at once on stderr.
     pub fn loud_finding(&mut self, text: impl Into<String>) {
         let text = text.into();
         eprintln!("WARNING: {text}");
-        self.findings.push(text);
+        self.finding(text);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod assert;
 pub mod cluster;
+pub mod command;
 mod context;
 pub mod helm;
 pub mod http;
@@ -21,7 +22,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use context::StepContext;
+pub use context::{Finding, StepContext};
 pub use cleanroom_core::resources::{ObjRef, Resolved, dyn_api};
 pub use crate::oracle::PurgeRecord;
 pub use crate::providers::Capabilities;
@@ -33,6 +34,11 @@ pub trait Primitive: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>>;
     /// What the step does or waits for, in words (used in timeout errors and progress lines).
     fn describe(&self) -> String;
+    /// True when the primitive enforces `ctx.step_timeout` itself (to clean up, e.g. kill a process
+    /// group, and report what it saw); the runner then only adds a backstop.
+    fn enforces_timeout(&self) -> bool {
+        false
+    }
 }
 
 /// The result of a step that did not fail.
@@ -162,11 +168,19 @@ catalogue! {
     "node.cleanup" => NodeCleanup(node::Cleanup) ["nodes"] "Unmount and remove exactly the node-level leftovers node.assert-clean reports.";
     "sabotage.zombie-mount" => SabotageZombieMount(node::ZombieMount) ["node", "podUid", "volume"] "Plant a volume mount and dir of a pod uid that does not exist (a kubelet that died mid-teardown).";
     "sabotage.orphan-pod-logs" => SabotageOrphanPodLogs(node::OrphanPodLogs) ["node", "namespace", "pod"] "Plant /var/log/pods logs (and link) of a pod that does not exist.";
+    "kubectl" => Kubectl(command::Kubectl) ["args", "exitCode", "stdout", "stderr", "procedure"] "Run kubectl against the scenario's cluster (its kubeconfig and context); output captured, redacted.";
+    "script" => Script(command::Script) ["run", "shell", "exitCode", "stdout", "stderr", "procedure"] "Run a shell script with KUBECONFIG of the scenario's cluster and the variables as environment.";
+    "finding" => Finding(command::FindingNote) ["text"] "Record a finding (what the run learned that is not a pass/fail) in the report.";
 }
 
 impl Action {
     /// Short text for reports when a step has no name: `namespace.create demo`.
     pub fn summary(&self) -> String {
+        match self {
+            Action::Kubectl(k) => return format!("kubectl {}", k.args.join(" ")),
+            Action::Script(s) => return format!("script {}", command::first_line(&s.run, 80)),
+            _ => {}
+        }
         let v = serde_json::to_value(self).unwrap_or_default();
         let args = v.get(self.name()).cloned().unwrap_or_default();
         let main = ["name", "file", "release", "service", "selector", "group", "baseline", "kind", "node"]
@@ -187,6 +201,8 @@ impl Action {
             Action::AssertCount(a) => a.validate(),
             Action::PurgeBySelector(a) => a.validate(),
             Action::WaitRollout(a) => a.validate(),
+            Action::Kubectl(a) => a.validate(),
+            Action::Script(a) => a.validate(),
             _ => Ok(()),
         }
     }

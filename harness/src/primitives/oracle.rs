@@ -85,6 +85,12 @@ impl Primitive for AssertClean {
                     d.ignored
                 )));
             }
+            // After a procedure claimed to clean up, each survivor is something the procedure taught.
+            if ctx.procedures > 0 {
+                for l in &d.leftovers {
+                    ctx.finding(format!("survived the procedure: {}", l.line()));
+                }
+            }
             Err(StepError::Leftovers { baseline: self.baseline.clone(), count: d.leftovers.len(), listing: d.listing() })
         })
     }

@@ -103,6 +103,11 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             suite.set_timestamp(t);
         }
         suite.add_property(("provider", s.provider.as_str()));
+        if !s.findings.is_empty() {
+            // Findings are not pass/fail: they go to the suite's output, one per line.
+            let lines: Vec<String> = s.findings.iter().map(|f| format!("finding: {}: {}", f.step, f.text)).collect();
+            suite.set_system_out(redact(&lines.join("\n")));
+        }
         if s.steps.is_empty() {
             // A skipped (or never started) scenario is one case with the reason.
             let mut st = match s.outcome {

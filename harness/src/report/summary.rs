@@ -49,7 +49,7 @@ pub fn render(r: &RunReport) -> String {
         if !sc.findings.is_empty() {
             let _ = writeln!(s, "\n**Findings:**\n");
             for f in &sc.findings {
-                let _ = writeln!(s, "- {}", cell(f));
+                let _ = writeln!(s, "- `{}`: {}", cell(&f.step), cell(&f.text));
             }
         }
         if let Some(d) = &sc.diagnostics_dir {

@@ -8,7 +8,7 @@ pub mod signals;
 mod teardown;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +67,7 @@ pub struct ScenarioResult {
     pub duration_ms: u64,
     pub steps: Vec<StepResult>,
     pub leftovers: Vec<Leftover>,
-    pub findings: Vec<String>,
+    pub findings: Vec<crate::primitives::Finding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics_dir: Option<PathBuf>,
 }
@@ -83,6 +83,9 @@ pub struct RunEnv<'a> {
     pub progress: &'a dyn Progress,
     pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
     pub nodes: Option<std::sync::Arc<dyn crate::providers::NodeOperations>>,
+    /// The cluster's kubeconfig and context (for `kubectl`/`script` steps).
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
 }
 
 /// Why a scenario cannot run on this provider, if it cannot.
@@ -127,6 +130,10 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     let mut ctx = StepContext::new(env.client.clone(), &env.provider, env.capabilities, &env.run_id);
     ctx.helm = env.helm.clone();
     ctx.nodes = env.nodes.clone();
+    ctx.kubeconfig = env.kubeconfig.clone();
+    ctx.kube_context = env.context.clone();
+    ctx.report_dir = Some(env.report_dir.join(&scenario.name));
+    ctx.variables = scenario.resolved_variables.clone();
     if let Some(dir) = scenario.source.as_ref().and_then(|p| p.parent()) {
         ctx.base_dir = dir.to_path_buf();
     }
@@ -183,6 +190,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
         results.push(r);
     }
     env.progress.step_started("teardown");
+    ctx.step = "teardown".into();
     let td = teardown::teardown(&mut ctx).await;
     env.progress.step_finished(&td);
     if td.outcome == Outcome::Failed {
@@ -242,6 +250,10 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
     let timeout = step.timeout.map(|t| t.0).unwrap_or(DEFAULT_STEP_TIMEOUT);
     let prim = step.action.primitive();
     ctx.observed.clear();
+    ctx.step = step.display_name();
+    ctx.step_timeout = timeout;
+    // A primitive that enforces the timeout itself (killing what it started) gets a backstop only.
+    let outer = if prim.enforces_timeout() { timeout + Duration::from_secs(10) } else { timeout };
     enum Ended {
         Done(Result<StepOutcome, StepError>),
         TimedOut,
@@ -249,7 +261,7 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
     }
     let prim_started = Instant::now();
     let ended = {
-        let fut = tokio::time::timeout(timeout, prim.run(ctx));
+        let fut = tokio::time::timeout(outer, prim.run(ctx));
         match cancel {
             Some(c) => tokio::select! {
                 r = fut => r.map(Ended::Done).unwrap_or(Ended::TimedOut),

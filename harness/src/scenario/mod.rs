@@ -42,6 +42,11 @@ pub struct Scenario {
     /// Steps that always run, even after a failure or an interrupt; each runs even if a previous one failed.
     #[serde(default)]
     pub finally: Vec<Step>,
+    /// The variables after substitution, built-ins included (the environment of command steps; not
+    /// part of the file format).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub resolved_variables: BTreeMap<String, String>,
     /// Where the scenario was read from (not part of the file format).
     #[serde(skip)]
     #[schemars(skip)]

@@ -249,6 +249,7 @@ pub fn parse_str(
         tags,
         requires,
         variables: declared,
+        resolved_variables: all_vars,
         steps,
         finally,
         source: Some(file.to_path_buf()),

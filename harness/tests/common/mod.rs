@@ -37,6 +37,8 @@ pub async fn run_file(path: &Path) -> ScenarioResult {
         progress: &Quiet,
         helm: handle.helm.clone(),
         nodes: handle.nodes.clone(),
+        kubeconfig: Some(handle.kubeconfig.clone()),
+        context: handle.context.clone(),
     };
     let r = run_scenario(&s, &env).await;
     provider.release(false).await.unwrap();
