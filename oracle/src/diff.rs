@@ -183,6 +183,7 @@ mod tests {
             deletion_timestamp: None,
             resource_policy: None,
             reclaim_policy: None,
+            claim: None,
             service_name: None,
         }
     }

@@ -52,6 +52,9 @@ pub struct ObjectEntry {
     /// Value of `helm.sh/resource-policy`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
+    /// For PersistentVolumes: the claim they are bound to (`namespace/name` from `spec.claimRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
     /// For PersistentVolumes: `spec.persistentVolumeReclaimPolicy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclaim_policy: Option<String>,
@@ -97,6 +100,9 @@ impl ObjectEntry {
             phase,
             deletion_timestamp: m.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
             resource_policy: m.annotations.as_ref().and_then(|a| a.get("helm.sh/resource-policy")).cloned(),
+            claim: o.data.pointer("/spec/claimRef").and_then(|c| {
+                Some(format!("{}/{}", c.get("namespace")?.as_str()?, c.get("name")?.as_str()?))
+            }),
             reclaim_policy: o.data.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|p| p.as_str()).map(str::to_string),
             service_name,
         }

@@ -81,10 +81,21 @@ impl InFlight {
 /// Everything in flight in an inventory.
 pub fn in_flight(inv: &Inventory) -> Vec<InFlight> {
     let uids: HashSet<&str> = inv.objects.iter().map(|o| o.uid.as_str()).collect();
+    // Claims that exist and are not being deleted: a volume bound to one stays, held by pv-protection.
+    let live_claims: HashSet<String> = inv
+        .objects
+        .iter()
+        .filter(|o| o.kind == "PersistentVolumeClaim" && o.group.is_empty() && o.deletion_timestamp.is_none())
+        .map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name))
+        .collect();
     inv.objects
         .iter()
         .filter_map(|o| {
-            let motion = if o.deletion_timestamp.is_some() {
+            let held_by_live_claim = o.kind == "PersistentVolume" && o.claim.as_ref().is_some_and(|c| live_claims.contains(c)) && o.phase.as_deref() == Some("Bound");
+            let motion = if o.deletion_timestamp.is_some() && held_by_live_claim {
+                // Not moving: pv-protection holds it as long as its claim lives (the claim explains it).
+                return None;
+            } else if o.deletion_timestamp.is_some() {
                 Motion::Terminating { finalizers: o.finalizers.clone() }
             } else if o.kind == "PersistentVolume" && o.group.is_empty() && o.phase.as_deref() == Some("Released") && o.reclaim_policy.as_deref() == Some("Delete") {
                 Motion::Reclaiming
@@ -200,6 +211,22 @@ mod tests {
         assert!(moving[0].state().ends_with("held by finalizer kubernetes.io/pvc-protection"));
         assert!(!moving[0].held_by_custom_finalizers());
         assert_eq!(moving[2].state(), "owner ReplicaSet web is gone; awaiting the garbage collector");
+    }
+
+    #[test]
+    fn a_volume_held_by_a_live_claim_is_not_moving() {
+        let mut pv = entry("PersistentVolume", "pvc-1");
+        pv.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());
+        pv.finalizers = vec!["kubernetes.io/pv-protection".into()];
+        pv.phase = Some("Bound".into());
+        pv.claim = Some("ns/data".into());
+        let mut claim = entry("PersistentVolumeClaim", "data");
+        claim.namespace = Some("ns".into());
+        let inv = Inventory { objects: vec![pv.clone(), claim.clone()], ..Default::default() };
+        assert!(in_flight(&inv).is_empty(), "its claim keeps it; nothing will release it");
+        claim.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());
+        let inv = Inventory { objects: vec![pv, claim], ..Default::default() };
+        assert_eq!(in_flight(&inv).len(), 2, "both are on their way out");
     }
 
     #[test]
