@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// Keep the cluster after the run and print how to reach it.
     #[arg(long)]
     keep: bool,
+    /// Allow destructive steps (purge, sabotage, reset, node operations, uninstalling releases the run did not
+    /// install) on a cluster cleanroom did not create (provider `existing`). Or list the context in
+    /// CLEANROOM_ALLOW_CONTEXTS.
+    #[arg(long)]
+    allow_destructive: bool,
     #[arg(long, default_value = "scenarios")]
     scenarios: PathBuf,
 }
@@ -227,6 +232,16 @@ async fn run_one(provider: &mut dyn Provider, s: &Scenario, sh: &Shared<'_>) -> 
         }
     };
     sh.progress.message(&format!("cluster: {}", handle.description));
+    let guard = if provider.creates_clusters() {
+        None
+    } else {
+        let context = handle
+            .context
+            .clone()
+            .or_else(|| crate::providers::existing::current_context(&handle.kubeconfig))
+            .unwrap_or_else(|| "(current)".into());
+        Some(runner::guard::Guard::new(&handle.client, &context, Some(&handle.kubeconfig), sh.args.allow_destructive).await)
+    };
     let env = RunEnv {
         client: handle.client.clone(),
         provider: provider.name().to_string(),
@@ -239,6 +254,7 @@ async fn run_one(provider: &mut dyn Provider, s: &Scenario, sh: &Shared<'_>) -> 
         nodes: handle.nodes.clone(),
         kubeconfig: Some(handle.kubeconfig.clone()),
         context: handle.context.clone(),
+        guard,
     };
     let result = runner::run_scenario(&resolved, &env).await;
     let keep = sh.args.keep && !sh.cancel.is_cancelled();

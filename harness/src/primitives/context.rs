@@ -43,6 +43,8 @@ pub struct StepContext {
     pub step_timeout: Duration,
     /// How many `procedure: true` commands ran (leftovers found after one are findings).
     pub procedures: usize,
+    /// Releases the run installed (namespace, name): uninstalling those is not destructive.
+    pub installed_releases: Vec<(String, String)>,
     /// Counter for per-step output files.
     pub(crate) command_seq: u32,
     /// A copy of the kubeconfig with the context made current, for scripts (kept for the run).
@@ -86,6 +88,7 @@ impl StepContext {
             step: String::new(),
             step_timeout: Duration::from_secs(60),
             procedures: 0,
+            installed_releases: Vec::new(),
             command_seq: 0,
             script_kubeconfig: None,
         }

@@ -86,6 +86,7 @@ impl Primitive for Install {
             };
             let req = self.request(ctx, None);
             let info = engine.install(&req).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            ctx.installed_releases.push((self.namespace.clone(), self.release.clone()));
             Ok(StepOutcome::done(summary("installed", &info)))
         })
     }
@@ -114,6 +115,9 @@ impl Primitive for Upgrade {
             };
             let req = self.chart.request(ctx, None);
             let info = engine.upgrade(&req, self.install).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            if self.install && info.revision == 1 {
+                ctx.installed_releases.push((self.chart.namespace.clone(), self.chart.release.clone()));
+            }
             Ok(StepOutcome::done(summary("upgraded", &info)))
         })
     }

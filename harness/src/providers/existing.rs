@@ -19,6 +19,11 @@ pub fn kubeconfig_path() -> PathBuf {
     std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".kube").join("config")
 }
 
+/// The context a kubeconfig selects by default.
+pub fn current_context(path: &Path) -> Option<String> {
+    Kubeconfig::read_from(path).ok()?.current_context
+}
+
 /// A client for a kubeconfig file and optional context.
 pub async fn client_for(path: &Path, context: Option<&str>) -> Result<kube::Client, ProviderError> {
     let kc = Kubeconfig::read_from(path).map_err(|e| ProviderError::Kubeconfig(format!("{}: {e}", path.display())))?;
@@ -53,6 +58,9 @@ impl Provider for ExistingProvider {
                 nodes: None,
             })
         })
+    }
+    fn creates_clusters(&self) -> bool {
+        false
     }
     fn release<'a>(&'a mut self, _keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async { Ok(()) })

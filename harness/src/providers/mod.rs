@@ -71,6 +71,10 @@ pub trait Provider: Send {
         let _ = keep;
         Box::pin(async { Ok(()) })
     }
+    /// Whether the clusters it hands out were created by cleanroom (and so are safe to sabotage and purge).
+    fn creates_clusters(&self) -> bool {
+        true
+    }
     /// Clusters kept alive by `--keep` that live only as long as this process (the embedded one).
     fn kept_in_process(&self) -> usize {
         0

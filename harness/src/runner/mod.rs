@@ -3,6 +3,7 @@
 //! current step and go straight to `finally` + teardown; a second signal aborts.
 
 pub mod diagnostics;
+pub mod guard;
 pub mod progress;
 pub mod signals;
 mod teardown;
@@ -86,6 +87,8 @@ pub struct RunEnv<'a> {
     /// The cluster's kubeconfig and context (for `kubectl`/`script` steps).
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// Set on clusters cleanroom did not create: destructive steps need permission there.
+    pub guard: Option<guard::Guard>,
 }
 
 /// Why a scenario cannot run on this provider, if it cannot.
@@ -167,7 +170,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
             continue;
         }
         env.progress.step_started(&step.display_name());
-        let r = run_step(step, &mut ctx, "steps", Some(&env.cancel)).await;
+        let r = guarded_step(env.guard.as_ref(), step, &mut ctx, "steps", Some(&env.cancel)).await;
         env.progress.step_finished(&r);
         if r.outcome == Outcome::Failed {
             failure = Some(format!("step {} `{}` failed: {}", i + 1, r.name, r.reason.clone().unwrap_or_default()));
@@ -182,7 +185,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     }
     for step in &scenario.finally {
         env.progress.step_started(&step.display_name());
-        let r = run_step(step, &mut ctx, "finally", None).await;
+        let r = guarded_step(env.guard.as_ref(), step, &mut ctx, "finally", None).await;
         env.progress.step_finished(&r);
         if r.outcome == Outcome::Failed && failure.is_none() {
             failure = Some(format!("finally step `{}` failed: {}", r.name, r.reason.clone().unwrap_or_default()));
@@ -241,6 +244,18 @@ fn not_run(step: &Step, section: &str, why: String) -> StepResult {
         started_at: None,
         primitive_us: 0,
     }
+}
+
+/// A step, unless the guard of a cluster cleanroom did not create refuses it.
+async fn guarded_step(guard: Option<&guard::Guard>, step: &Step, ctx: &mut StepContext, section: &str, cancel: Option<&Cancel>) -> StepResult {
+    if let Some(g) = guard
+        && let Some(why) = g.refuse(&step.action, ctx).await
+    {
+        let mut r = not_run(step, section, why);
+        r.outcome = Outcome::Failed;
+        return r;
+    }
+    run_step(step, ctx, section, cancel).await
 }
 
 /// Run one step with its timeout and expectation. `cancel` (None in `finally`) interrupts it.

@@ -39,6 +39,7 @@ pub async fn run_file(path: &Path) -> ScenarioResult {
         nodes: handle.nodes.clone(),
         kubeconfig: Some(handle.kubeconfig.clone()),
         context: handle.context.clone(),
+        guard: None,
     };
     let r = run_scenario(&s, &env).await;
     provider.release(false).await.unwrap();
