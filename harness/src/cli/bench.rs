@@ -24,6 +24,41 @@ pub struct BenchArgs {
     /// Iterations of the wait-latency and overhead benchmarks.
     #[arg(long, default_value_t = 50)]
     pub iterations: usize,
+    /// Instead: run the scenario suite serially and with `--parallel N`, and print both wall times.
+    #[arg(long, value_name = "N")]
+    pub suite_parallel: Option<u16>,
+    /// Scenarios directory for `--suite-parallel`.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: std::path::PathBuf,
+}
+
+/// Wall time of `cleanroom run --all` serially and with `--parallel n` (each a child process, so both
+/// start from the same state); the outcomes must agree.
+fn suite(n: u16, scenarios: &std::path::Path) -> Result<i32, CliError> {
+    let exe = std::env::current_exe().map_err(err)?;
+    let tmp = tempfile::tempdir().map_err(err)?;
+    let mut lines = Vec::new();
+    for parallel in [1, n] {
+        let started = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args(["run", "--all", "--parallel", &parallel.to_string(), "--scenarios"])
+            .arg(scenarios)
+            .arg("--report-dir")
+            .arg(tmp.path().join(format!("p{parallel}")))
+            .env("CI", "1")
+            .output()
+            .map_err(err)?;
+        let secs = started.elapsed().as_secs_f64();
+        let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        println!("suite --parallel {parallel}: {secs:.1} s wall ({last})");
+        lines.push((secs, last));
+    }
+    println!("speed-up with --parallel {n}: {:.2}x (target >= 1.6x on 2 cores)", lines[0].0 / lines[1].0);
+    if lines[0].1 != lines[1].1 {
+        println!("outcomes differ: `{}` vs `{}`", lines[0].1, lines[1].1);
+        return Ok(super::EXIT_FAILED);
+    }
+    Ok(EXIT_OK)
 }
 
 const CRD: &str = r#"
@@ -92,6 +127,9 @@ fn object(i: usize) -> serde_json::Value {
 }
 
 pub async fn run(a: BenchArgs) -> Result<i32, CliError> {
+    if let Some(n) = a.suite_parallel {
+        return suite(n, &a.scenarios);
+    }
     println!("provider: sim (embedded, in-process)");
     let sim = SimProvider::start("bench", 2).await?;
     let client = sim.client();
