@@ -231,6 +231,7 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
     let timeout = step.timeout.map(|t| t.0).unwrap_or(DEFAULT_STEP_TIMEOUT);
     let prim = step.action.primitive();
     ctx.observed.clear();
+    ctx.step_deadline = Some(tokio::time::Instant::now() + timeout);
     enum Ended {
         Done(Result<StepOutcome, StepError>),
         TimedOut,
