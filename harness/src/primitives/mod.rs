@@ -66,6 +66,10 @@ pub enum StepError {
     Leftovers { baseline: String, count: usize, listing: String },
     #[error("interrupted")]
     Cancelled,
+    /// The machine cannot run this step at all (a tool missing or too old): a failure even under
+    /// `expect: fails`, which is about the chart or cluster, never about the tools.
+    #[error("{0}")]
+    Environment(String),
 }
 
 /// The API server's own words for API errors (`<message> (<reason>)`), the client's otherwise.

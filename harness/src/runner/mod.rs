@@ -275,6 +275,7 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
 fn judge(step: &Step, result: Result<StepOutcome, StepError>) -> (Outcome, Option<String>, Option<String>) {
     match (step.expect, result) {
         (_, Err(StepError::Cancelled)) => (Outcome::Failed, Some("interrupted by signal".into()), None),
+        (_, Err(StepError::Environment(m))) => (Outcome::Failed, Some(m), None),
         (Expect::Succeeds, Ok(o)) => match o.skipped {
             Some(why) => (Outcome::Skipped, Some(why), o.detail),
             None => (Outcome::Passed, None, o.detail),
