@@ -143,8 +143,10 @@ mod tests {
         let call = ToolCall::new("sh", ["-c", script.as_str()]);
         let r = call.run(Some(Duration::from_millis(300))).await;
         assert!(matches!(r, Err(ProcessError::TimedOut { .. })), "{r:?}");
-        let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap());
-        let got = tokio::time::timeout(Duration::from_secs(10), read).await.expect("the child's group got SIGTERM").unwrap();
+        // A plain thread: a reader that never gets a writer must not hold the runtime's shutdown.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || tx.send(std::fs::read_to_string(fifo).unwrap_or_default()));
+        let got = tokio::time::timeout(Duration::from_secs(10), rx).await.expect("the child's group got SIGTERM").unwrap();
         assert_eq!(got.trim(), "TERM");
     }
 
