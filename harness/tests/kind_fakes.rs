@@ -232,12 +232,13 @@ async fn ctrl_c_during_kind_create_ends_kind_and_deletes_the_cluster() {
     cmd.process_group(0);
     let child = cmd.spawn().unwrap();
     let cleanroom_pgid = child.id().unwrap() as i32;
+    let term = read_fifo(&signals, Duration::from_secs(60));
     let kind_pgid: i32 = read_fifo(&started, Duration::from_secs(120)).await.trim().parse().unwrap();
     assert_ne!(kind_pgid, cleanroom_pgid, "kind runs in its own process group");
     // SAFETY: signalling the child's own process group.
     assert_eq!(unsafe { libc::killpg(cleanroom_pgid, libc::SIGINT) }, 0);
     // kind never sees the terminal's SIGINT; cleanroom ends it with SIGTERM.
-    assert_eq!(read_fifo(&signals, Duration::from_secs(30)).await.trim(), "TERM");
+    assert_eq!(term.await.trim(), "TERM");
     let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await.expect("exits").unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let calls = s.fakes.calls("kind");

@@ -150,12 +150,13 @@ async fn a_timed_out_step_ends_its_docker_exec() {
     );
     let mut ctx = ctx_with(&sim, nodes);
     let step = n::RestartKubelet { node: WORKER.into() };
+    let term = read_fifo(&signals, Duration::from_secs(30));
     // The runner drops a step's future at its timeout or on Ctrl-C; do the same once the exec runs.
     tokio::select! {
         r = step.run(&mut ctx) => panic!("the fake blocks, so the step cannot end: {r:?}"),
         s = read_fifo(&started, Duration::from_secs(60)) => assert_eq!(s.trim(), "started"),
     }
-    assert_eq!(read_fifo(&signals, Duration::from_secs(10)).await.trim(), "TERM", "the docker exec child got SIGTERM");
+    assert_eq!(term.await.trim(), "TERM", "the docker exec child got SIGTERM");
 }
 
 /// `ls -1 '/var/log/pods'` lists `$D/podlogs` until the `$D/gc-after`-th scan (the kubelet's log GC).

@@ -131,23 +131,47 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    fn fifo(dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        p
+    }
+
+    /// Start reading a FIFO now, on a plain thread (opened before anything writes, so a writer never
+    /// waits for the reader); the returned future yields what was written.
+    fn read_fifo(p: PathBuf) -> impl std::future::Future<Output = String> {
+        let what = format!("{p:?} was written");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || tx.send(std::fs::read_to_string(p).unwrap_or_default()));
+        async move { tokio::time::timeout(Duration::from_secs(30), rx).await.expect(&what).unwrap() }
+    }
+
     #[tokio::test]
     async fn dropped_child_group_is_terminated() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("signals");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        // The child's trap reports the signal through the FIFO; the test blocks reading it.
-        let script = format!("trap 'echo TERM > {f}; exit 143' TERM; while :; do sleep 1 & wait $!; done", f = fifo.display());
+        let (started, signals) = (fifo(dir.path(), "started"), fifo(dir.path(), "signals"));
+        // The child reports that its trap is set, then blocks; the trap reports SIGTERM.
+        let script = format!(
+            "trap 'echo TERM > {s}; exit 143' TERM; echo up > {u}; while :; do sleep 1 & wait $!; done",
+            s = signals.display(),
+            u = started.display()
+        );
         let call = ToolCall::new("sh", ["-c", script.as_str()]);
-        let r = call.run(Some(Duration::from_millis(300))).await;
+        let term = read_fifo(signals);
+        tokio::select! {
+            r = call.run(None) => panic!("the child blocks: {r:?}"),
+            up = read_fifo(started) => assert_eq!(up.trim(), "up"),
+        }
+        // The run future is dropped here, as at a step timeout.
+        assert_eq!(term.await.trim(), "TERM");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_reported_as_such() {
+        let r = ToolCall::new("sleep", ["5"]).run(Some(Duration::from_millis(100))).await;
         assert!(matches!(r, Err(ProcessError::TimedOut { .. })), "{r:?}");
-        // A plain thread: a reader that never gets a writer must not hold the runtime's shutdown.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || tx.send(std::fs::read_to_string(fifo).unwrap_or_default()));
-        let got = tokio::time::timeout(Duration::from_secs(10), rx).await.expect("the child's group got SIGTERM").unwrap();
-        assert_eq!(got.trim(), "TERM");
     }
 
     #[tokio::test]

@@ -68,15 +68,17 @@ impl Fakes {
     }
 }
 
-/// Read one message from a FIFO (blocks until a writer writes), bounded by `limit`. A plain thread, not
-/// `spawn_blocking`: a reader that never gets a writer must not hold the runtime's shutdown.
-pub async fn read_fifo(path: &Path, limit: Duration) -> String {
+/// Start reading one message from a FIFO now, on a plain thread (so a writer never waits for the
+/// reader, and a reader that never gets a writer does not hold the runtime's shutdown); the future yields
+/// it, bounded by `limit`.
+pub fn read_fifo(path: &Path, limit: Duration) -> impl std::future::Future<Output = String> + use<> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let p = path.to_path_buf();
+    let what = format!("nothing written to {} within {limit:?}", path.display());
     std::thread::spawn(move || {
         let _ = tx.send(std::fs::read_to_string(p).unwrap_or_default());
     });
-    tokio::time::timeout(limit, rx).await.unwrap_or_else(|_| panic!("nothing written to {} within {limit:?}", path.display())).unwrap()
+    async move { tokio::time::timeout(limit, rx).await.unwrap_or_else(|_| panic!("{what}")).unwrap() }
 }
 
 /// A fake `docker`: `-v` and `info` answer (unless `$D/docker-down` exists); `exec` runs the body for
