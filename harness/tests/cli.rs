@@ -100,12 +100,16 @@ async fn snapshot_then_diff_exits_1_on_leftovers() {
 }
 
 #[test]
-fn kind_provider_without_kind_is_an_actionable_error() {
-    if cleanroom::providers::kind::which("kind").is_some() {
-        return; // kind is installed here: nothing to check
-    }
-    let out = cleanroom().args(["run", "smoke", "--provider", "kind", "--scenarios"]).arg(scenarios_dir()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+fn kind_provider_without_kind_is_an_environment_error() {
+    // An empty PATH: no kind, whatever this machine has installed.
+    let empty = tempfile::tempdir().unwrap();
+    let out = cleanroom()
+        .args(["run", "smoke", "--provider", "kind", "--scenarios"])
+        .arg(scenarios_dir())
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "a missing tool is a broken environment, not a failed test");
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("`kind` is not on PATH"), "{err}");
     assert!(err.contains("--provider sim"), "{err}");

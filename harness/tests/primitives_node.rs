@@ -96,7 +96,7 @@ async fn zombie_mount_and_orphan_logs_are_named_then_cleaned() {
     assert!(err.contains(&format!("{CP}: link /var/log/containers/web-0_shop_main-")) && err.contains("points into the logs of pod shop/web-0"), "{err}");
     assert!(err.starts_with("4 node-level leftover(s)"), "{err}");
     // Scoped to one node, only that node's leftovers.
-    let only_cp = failure(n::AssertClean { nodes: vec![CP.into()] }.run(&mut ctx).await);
+    let only_cp = failure(n::AssertClean { nodes: vec![CP.into()], ..Default::default() }.run(&mut ctx).await);
     assert!(only_cp.starts_with("2 node-level leftover(s)") && !only_cp.contains(WORKER), "{only_cp}");
 
     let out = n::Cleanup::default().run(&mut ctx).await.unwrap();
@@ -121,7 +121,7 @@ async fn dangling_links_and_local_path_dirs_of_gone_pvs() {
     let lp = "/var/local-path-provisioner/pvc-9a9a9a9a-0000-4000-8000-000000000001_ns1_data-db-0";
     std::fs::create_dir_all(host(&sim, WORKER, lp)).unwrap();
 
-    let err = failure(n::AssertClean { nodes: vec![WORKER.into()] }.run(&mut ctx).await);
+    let err = failure(n::AssertClean { nodes: vec![WORKER.into()], ..Default::default() }.run(&mut ctx).await);
     assert!(err.contains("link /var/log/containers/job-x_ns1_main-") && err.contains(&format!("dangling: its log file /var/log/pods/{dir}/main/0.log is gone")), "{err}");
     assert!(err.contains(&format!("{WORKER}: dir {lp}: PersistentVolume pvc-9a9a9a9a-0000-4000-8000-000000000001 (claim ns1/data-db-0) no longer exists")), "{err}");
     assert!(err.starts_with("2 node-level leftover(s)"), "{err}");

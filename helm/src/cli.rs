@@ -1,5 +1,16 @@
 //! [`HelmEngine`] over the real `helm` binary (kind / existing clusters). Argument lists may hold
 //! `--set` secrets, so they are never logged and errors name only the action and release.
+//!
+//! Versions: `helm version --template '{{.Version}}'` runs once per engine; below [`MIN_HELM`] every
+//! action refuses with [`HelmError::UnsupportedVersion`]. Flags follow the version:
+//! - `--cascade` exists from helm 3.12 (the default, background, is simply not passed before);
+//! - `--take-ownership` from 3.17 (asking for it earlier is [`HelmError::FlagUnsupported`]);
+//! - `--wait`: v3's `--wait` is the legacy readiness wait; v4's bare `--wait` is the kstatus
+//!   watcher, so v4 gets `--wait=watcher` spelled out (never `legacy`, which v4 keeps for v3 parity only);
+//! - v4 applies server-side by default; cleanroom passes `--server-side=true` explicitly (v4 upgrades
+//!   otherwise follow the previous release's method, `auto`); v3 applies client-side (three-way merge);
+//! - `helm list` gets explicit state flags (`--deployed --failed --pending --superseded --uninstalled
+//!   --uninstalling`): without them v3 lists deployed and failed releases only, v4 all; `--all` is gone in v4.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,12 +23,45 @@ use super::release::ReleaseRecord;
 use super::render::parse_render;
 use super::{HelmEngine, InstallRequest, ReleaseInfo, ResourceRef, UninstallOptions, UninstallReport};
 
+/// The oldest helm cleanroom drives (3.8: OCI charts without the experimental flag, `--output json`).
+pub const MIN_HELM: HelmVersion = HelmVersion { major: 3, minor: 8, patch: 0 };
+
+/// A helm release version, as `helm version --template '{{.Version}}'` prints it (`v3.14.2`, `v4.2.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HelmVersion {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+}
+
+impl HelmVersion {
+    pub fn parse(text: &str) -> Option<HelmVersion> {
+        let core = text.trim().trim_start_matches('v').split(['-', '+']).next()?;
+        let mut it = core.split('.');
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next().map_or(Some(0), |p| p.parse().ok())?;
+        let patch = it.next().map_or(Some(0), |p| p.parse().ok())?;
+        Some(HelmVersion { major, minor, patch })
+    }
+    const fn at_least(self, major: u64, minor: u64) -> bool {
+        self.major > major || (self.major == major && self.minor >= minor)
+    }
+}
+
+impl std::fmt::Display for HelmVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HelmCli {
     /// The binary; `helm` (looked up on PATH) by default.
     pub binary: PathBuf,
     pub kubeconfig: Option<PathBuf>,
     pub kube_context: Option<String>,
+    /// `helm version`, asked once (shared by clones).
+    version: std::sync::Arc<tokio::sync::OnceCell<HelmVersion>>,
 }
 
 /// Which action prefix helm puts on this command's errors.
@@ -54,13 +98,19 @@ fn split_chart(chart: &str) -> (String, String) {
 
 impl Default for HelmCli {
     fn default() -> Self {
-        HelmCli { binary: PathBuf::from("helm"), kubeconfig: None, kube_context: None }
+        HelmCli { binary: PathBuf::from("helm"), kubeconfig: None, kube_context: None, version: Default::default() }
     }
 }
 
 impl HelmCli {
     pub fn new(kubeconfig: Option<PathBuf>, kube_context: Option<String>) -> Self {
         HelmCli { kubeconfig, kube_context, ..Default::default() }
+    }
+
+    /// The same, running `binary` instead of `helm` from PATH.
+    pub fn with_binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = binary.into();
+        self
     }
 
     fn common(&self, args: &mut Vec<String>) {
@@ -72,8 +122,32 @@ impl HelmCli {
         }
     }
 
+    /// `helm version`, once; a helm below [`MIN_HELM`] is refused here, before any action runs.
+    pub async fn version(&self) -> Result<HelmVersion, HelmError> {
+        let v = self
+            .version
+            .get_or_try_init(|| async {
+                let args = vec!["version".to_string(), "--template".into(), "{{.Version}}".into()];
+                let out = self.run(Action::Query, "helm version", args).await?;
+                HelmVersion::parse(&out).ok_or_else(|| HelmError::Cli {
+                    command: "helm version".into(),
+                    message: format!("cannot read a version from `{}`", out.trim()),
+                })
+            })
+            .await?;
+        if *v < MIN_HELM {
+            return Err(HelmError::UnsupportedVersion { found: v.to_string(), minimum: MIN_HELM.to_string() });
+        }
+        Ok(*v)
+    }
+
+    /// `--wait` as this helm means "wait until resources are ready".
+    fn wait_flag(v: HelmVersion) -> &'static str {
+        if v.major >= 4 { "--wait=watcher" } else { "--wait" }
+    }
+
     /// `inline_values`: a file holding `req.values` (written by the caller; see [`Self::with_inline_values`]).
-    fn chart_args(&self, req: &InstallRequest, inline_values: Option<&Path>, args: &mut Vec<String>) {
+    fn chart_args(&self, v: HelmVersion, req: &InstallRequest, inline_values: Option<&Path>, args: &mut Vec<String>) -> Result<(), HelmError> {
         args.extend([req.release.clone(), req.chart.clone(), "--namespace".into(), req.namespace.clone()]);
         if let Some(v) = &req.version {
             args.extend(["--version".into(), v.clone()]);
@@ -88,33 +162,41 @@ impl HelmCli {
             args.push("--create-namespace".into());
         }
         if req.wait {
-            args.push("--wait".into());
+            args.push(Self::wait_flag(v).into());
         }
         if req.take_ownership {
+            if !v.at_least(3, 17) {
+                return Err(HelmError::FlagUnsupported { what: "takeOwnership (--take-ownership)".into(), minimum: "v3.17.0".into(), found: v.to_string() });
+            }
             args.push("--take-ownership".into());
+        }
+        if v.major >= 4 {
+            args.push("--server-side=true".into());
         }
         args.extend(["--timeout".into(), format!("{}s", req.timeout.as_secs()), "--output".into(), "json".into()]);
         self.common(args);
+        Ok(())
     }
 
-    pub fn install_args(&self, req: &InstallRequest, inline_values: Option<&Path>) -> Vec<String> {
+    pub fn install_args(&self, v: HelmVersion, req: &InstallRequest, inline_values: Option<&Path>) -> Result<Vec<String>, HelmError> {
         let mut a = vec!["install".to_string()];
-        self.chart_args(req, inline_values, &mut a);
-        a
+        self.chart_args(v, req, inline_values, &mut a)?;
+        Ok(a)
     }
 
     pub fn upgrade_args(
         &self,
+        v: HelmVersion,
         req: &InstallRequest,
         install_if_missing: bool,
         inline_values: Option<&Path>,
-    ) -> Vec<String> {
+    ) -> Result<Vec<String>, HelmError> {
         let mut a = vec!["upgrade".to_string()];
         if install_if_missing {
             a.push("--install".into());
         }
-        self.chart_args(req, inline_values, &mut a);
-        a
+        self.chart_args(v, req, inline_values, &mut a)?;
+        Ok(a)
     }
 
     /// Write `req.values` to a private temp file (values may hold passwords; removed on drop).
@@ -132,26 +214,36 @@ impl HelmCli {
         Ok(Some(f))
     }
 
-    pub fn uninstall_args(&self, release: &str, namespace: &str, opts: &UninstallOptions) -> Vec<String> {
+    pub fn uninstall_args(&self, v: HelmVersion, release: &str, namespace: &str, opts: &UninstallOptions) -> Result<Vec<String>, HelmError> {
         let mut a = vec!["uninstall".into(), release.into(), "--namespace".into(), namespace.into()];
         if opts.keep_history {
             a.push("--keep-history".into());
         }
-        a.extend(["--cascade".into(), opts.cascade.as_str().into()]);
+        if v.at_least(3, 12) {
+            a.extend(["--cascade".into(), opts.cascade.as_str().into()]);
+        } else if opts.cascade != crate::Cascade::Background {
+            return Err(HelmError::FlagUnsupported {
+                what: format!("cascade: {} (--cascade)", opts.cascade.as_str()),
+                minimum: "v3.12.0".into(),
+                found: v.to_string(),
+            });
+        }
         if opts.wait {
-            a.push("--wait".into());
+            a.push(Self::wait_flag(v).into());
         }
         a.extend(["--timeout".into(), format!("{}s", opts.timeout.as_secs())]);
         self.common(&mut a);
-        a
+        Ok(a)
     }
 
+    /// Every release in every state, the same on v3 and v4.
     pub fn list_args(&self, namespace: Option<&str>) -> Vec<String> {
         let mut a = vec!["list".to_string()];
         match namespace {
             Some(ns) => a.extend(["--namespace".into(), ns.into()]),
             None => a.push("--all-namespaces".into()),
         }
+        a.extend(["--deployed", "--failed", "--pending", "--superseded", "--uninstalled", "--uninstalling"].map(String::from));
         a.extend(["--output".into(), "json".into()]);
         self.common(&mut a);
         a
@@ -257,8 +349,9 @@ impl HelmEngine for HelmCli {
     fn install<'a>(&'a self, req: &'a InstallRequest) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
         Box::pin(async move {
             let what = format!("helm install {}", req.release);
+            let v = self.version().await?;
             let inline = Self::with_inline_values(req)?;
-            let args = self.install_args(req, inline.as_ref().map(|f| f.path()));
+            let args = self.install_args(v, req, inline.as_ref().map(|f| f.path()))?;
             let out = self.run(Action::Install, &what, args).await?;
             release_info(&out, &what)
         })
@@ -270,8 +363,9 @@ impl HelmEngine for HelmCli {
     ) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
         Box::pin(async move {
             let what = format!("helm upgrade {}", req.release);
+            let v = self.version().await?;
             let inline = Self::with_inline_values(req)?;
-            let args = self.upgrade_args(req, install_if_missing, inline.as_ref().map(|f| f.path()));
+            let args = self.upgrade_args(v, req, install_if_missing, inline.as_ref().map(|f| f.path()))?;
             let out = self.run(Action::Upgrade, &what, args).await?;
             release_info(&out, &what)
         })
@@ -284,7 +378,8 @@ impl HelmEngine for HelmCli {
     ) -> BoxFuture<'a, Result<UninstallReport, HelmError>> {
         Box::pin(async move {
             let what = format!("helm uninstall {release}");
-            let out = self.run(Action::Uninstall, &what, self.uninstall_args(release, namespace, opts)).await?;
+            let v = self.version().await?;
+            let out = self.run(Action::Uninstall, &what, self.uninstall_args(v, release, namespace, opts)?).await?;
             Ok(UninstallReport {
                 release: release.into(),
                 namespace: namespace.into(),
@@ -297,6 +392,7 @@ impl HelmEngine for HelmCli {
     fn list<'a>(&'a self, namespace: Option<&'a str>) -> BoxFuture<'a, Result<Vec<ReleaseInfo>, HelmError>> {
         Box::pin(async move {
             let what = "helm list".to_string();
+            self.version().await?;
             let out = self.run(Action::Query, &what, self.list_args(namespace)).await?;
             let rows: Vec<Value> = serde_json::from_str(&out)
                 .map_err(|e| HelmError::Cli { command: what.clone(), message: format!("unexpected output: {e}") })?;
@@ -325,6 +421,7 @@ impl HelmEngine for HelmCli {
     fn status<'a>(&'a self, release: &'a str, namespace: &'a str) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
         Box::pin(async move {
             let what = format!("helm status {release}");
+            self.version().await?;
             let out = self.run(Action::Query, &what, self.status_args(release, namespace)).await?;
             release_info(&out, &what)
         })
@@ -336,6 +433,18 @@ mod tests {
     use super::*;
     use crate::Cascade;
     use std::time::Duration;
+
+    const V4: HelmVersion = HelmVersion { major: 4, minor: 2, patch: 0 };
+    const V3_11: HelmVersion = HelmVersion { major: 3, minor: 11, patch: 3 };
+
+    #[test]
+    fn versions_parse_and_compare() {
+        assert_eq!(HelmVersion::parse("v3.14.2"), Some(HelmVersion { major: 3, minor: 14, patch: 2 }));
+        assert_eq!(HelmVersion::parse("v4.2"), Some(V4));
+        assert_eq!(HelmVersion::parse("v3.8.0-rc.1+abc").map(|v| v >= MIN_HELM), Some(true));
+        assert!(HelmVersion::parse("v3.7.2").unwrap() < MIN_HELM);
+        assert_eq!(HelmVersion::parse("garbage"), None);
+    }
 
     fn cli() -> HelmCli {
         HelmCli::new(Some("/tmp/kc".into()), Some("kind-cleanroom".into()))
@@ -353,12 +462,19 @@ mod tests {
         ];
         req.create_namespace = true;
         req.timeout = Duration::from_secs(600);
-        let want: Vec<String> = "install prometheus-stack prometheus-community/kube-prometheus-stack --namespace monitoring --version 88.5.3 --values values/storage.yaml --set prometheus.prometheusSpec.storageSpec.emptyDir.medium= --set grafana.persistence.enabled=false --create-namespace --timeout 600s --output json --kubeconfig /tmp/kc --kube-context kind-cleanroom"
+        req.wait = true;
+        let want: Vec<String> = "install prometheus-stack prometheus-community/kube-prometheus-stack --namespace monitoring --version 88.5.3 --values values/storage.yaml --set prometheus.prometheusSpec.storageSpec.emptyDir.medium= --set grafana.persistence.enabled=false --create-namespace --wait=watcher --server-side=true --timeout 600s --output json --kubeconfig /tmp/kc --kube-context kind-cleanroom"
             .split(' ')
             .map(String::from)
             .collect();
-        assert_eq!(cli().install_args(&req, None), want);
-        let up = cli().upgrade_args(&req, true, Some(Path::new("/tmp/inline.yaml")));
+        assert_eq!(cli().install_args(V4, &req, None).unwrap(), want);
+        // v3: the legacy `--wait`, client-side apply (no --server-side).
+        let v3 = cli().install_args(V3_11, &req, None).unwrap();
+        assert!(v3.contains(&"--wait".to_string()) && !v3.iter().any(|a| a.starts_with("--server-side") || a.starts_with("--wait=")));
+        req.take_ownership = true;
+        assert!(matches!(cli().install_args(V3_11, &req, None), Err(HelmError::FlagUnsupported { .. })));
+        assert!(cli().install_args(HelmVersion::parse("v3.17.0").unwrap(), &req, None).unwrap().contains(&"--take-ownership".to_string()));
+        let up = cli().upgrade_args(V4, &req, true, Some(Path::new("/tmp/inline.yaml"))).unwrap();
         assert!(up.windows(2).any(|w| w == ["--values", "/tmp/inline.yaml"]));
         assert_eq!(&up[..3], ["upgrade", "--install", "prometheus-stack"]);
     }
@@ -372,10 +488,18 @@ mod tests {
             timeout: Duration::from_secs(300),
         };
         assert_eq!(
-            cli().uninstall_args("r", "ns", &opts).join(" "),
-            "uninstall r --namespace ns --keep-history --cascade foreground --wait --timeout 300s --kubeconfig /tmp/kc --kube-context kind-cleanroom"
+            cli().uninstall_args(V4, "r", "ns", &opts).unwrap().join(" "),
+            "uninstall r --namespace ns --keep-history --cascade foreground --wait=watcher --timeout 300s --kubeconfig /tmp/kc --kube-context kind-cleanroom"
         );
-        assert_eq!(HelmCli::default().list_args(None).join(" "), "list --all-namespaces --output json");
+        // Before 3.12 there is no --cascade: the default is left out, anything else is refused.
+        assert!(matches!(cli().uninstall_args(V3_11, "r", "ns", &opts), Err(HelmError::FlagUnsupported { .. })));
+        let background = UninstallOptions { cascade: Cascade::Background, ..opts };
+        let old = cli().uninstall_args(V3_11, "r", "ns", &background).unwrap();
+        assert!(!old.iter().any(|a| a == "--cascade") && old.contains(&"--wait".to_string()), "{old:?}");
+        assert_eq!(
+            HelmCli::default().list_args(None).join(" "),
+            "list --all-namespaces --deployed --failed --pending --superseded --uninstalled --uninstalling --output json"
+        );
         assert_eq!(HelmCli::default().status_args("r", "ns").join(" "), "status r --namespace ns --output json");
     }
 

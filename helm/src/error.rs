@@ -23,12 +23,27 @@ pub enum HelmError {
          or put it on PATH, or use the recorded-render engine (the sim provider does)"
     )]
     HelmNotFound,
+    /// The `helm` binary is older than cleanroom supports (its flags differ).
+    #[error(
+        "helm {found} is not supported: cleanroom needs helm >= {minimum} (install a current Helm: \
+         https://helm.sh/docs/intro/install/)"
+    )]
+    UnsupportedVersion { found: String, minimum: String },
+    /// A flag this helm does not have was asked for (e.g. `--take-ownership` before 3.17).
+    #[error("{what} needs helm >= {minimum}, but this helm is {found}")]
+    FlagUnsupported { what: String, minimum: String, found: String },
     /// `helm` ran but its output could not be understood, or it could not be started.
     #[error("{command}: {message}")]
     Cli { command: String, message: String },
 }
 
 impl HelmError {
+    /// The machine's helm cannot do this at all (missing, too old): never a chart's failure, so it must
+    /// not satisfy `expect: fails`.
+    pub fn is_environment(&self) -> bool {
+        matches!(self, HelmError::HelmNotFound | HelmError::UnsupportedVersion { .. } | HelmError::FlagUnsupported { .. })
+    }
+
     pub fn failure(&self) -> Option<&Failure> {
         match self {
             HelmError::Install(f) | HelmError::Upgrade(f) | HelmError::Uninstall(f) | HelmError::Query(f) => Some(f),

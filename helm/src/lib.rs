@@ -39,7 +39,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 pub use catalog::{CatalogEntry, RenderCatalog, ResolvedRender};
-pub use cli::HelmCli;
+pub use cli::{HelmCli, HelmVersion, MIN_HELM};
 pub use error::{Failure, HelmError, RenderError};
 pub use recorded::RecordedRenderEngine;
 pub use release::{ReleaseRecord, decode_release, encode_release, secret_name};

@@ -1,5 +1,6 @@
 //! The `cleanroom` command line. Exit codes: 0 all passed, 1 a scenario failed (or leftovers for `diff`),
-//! 2 usage or scenario-file errors.
+//! 2 usage or scenario-file errors, 3 the environment is broken (a provider cannot start, reach or remove
+//! its cluster: a tool missing, the container engine down, kind too old).
 
 pub mod bench;
 mod oracle_cmd;
@@ -13,6 +14,9 @@ use clap::{Parser, Subcommand};
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_ENVIRONMENT: i32 = 3;
+/// The run was interrupted (SIGINT/SIGTERM): 128 + SIGINT, as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Parser)]
 #[command(name = "cleanroom", version, about = "Scenario tests for Helm charts on Kubernetes, with a whole-cluster clean-state oracle")]
@@ -87,6 +91,8 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::Provider(e) if e.is_usage() => EXIT_USAGE,
+            CliError::Provider(_) => EXIT_ENVIRONMENT,
             _ => EXIT_FAILED,
         }
     }

@@ -1,22 +1,29 @@
 //! `cleanroom run NAME...|--all [--tag T] [--shard I/N] [--parallel N] [--list]`.
+//!
+//! Whatever happens once a provider exists — a scenario fails, a cluster cannot be created, a signal
+//! arrives, a bug panics — the report is written first and every provider's `finish` runs after it, so a
+//! kind cluster is deleted (unless kept) and a failed delete never loses the report.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
-use std::sync::Mutex;
+use futures::FutureExt;
 
-use super::{CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_parse_errors};
-use crate::providers::{self, Provider, reach_instructions};
+use super::{CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_parse_errors};
+use crate::primitives::Finding;
+use crate::providers::{self, Provider, ProviderOptions, reach_instructions};
 use crate::report::{self, RunReport};
-use crate::runner::{self, Outcome, RunEnv, ScenarioResult, progress::Progress, signals::Cancel};
+use crate::runner::{self, Cancel, Outcome, RunEnv, ScenarioResult};
 use crate::scenario::select::{Shard, durations_from_report, filter_tags, shard_names};
 use crate::scenario::{self, Scenario, parse::builtins};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario names (none: every scenario, when --all, --tag or --shard is given).
+    /// Scenario names or scenario file paths (none: every scenario, when --all, --tag or --shard is given).
     names: Vec<String>,
     /// Run every scenario.
     #[arg(long, conflicts_with = "names")]
@@ -44,14 +51,22 @@ pub struct RunArgs {
     /// kubeconfig context (provider `existing`).
     #[arg(long)]
     context: Option<String>,
+    /// kind node image (default: kindest/node v1.35.0 pinned by digest).
+    #[arg(long)]
+    node_image: Option<String>,
+    /// Reuse this existing kind cluster (never deleted, not even without --keep).
+    #[arg(long)]
+    cluster: Option<String>,
+    /// A local image to load into the kind nodes (`kind load docker-image`) before the scenarios; repeatable.
+    #[arg(long = "load-image")]
+    load_images: Vec<String>,
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
     /// Keep the cluster after the run and print how to reach it.
     #[arg(long)]
     keep: bool,
     /// Allow destructive steps (purge, sabotage, reset, node operations, uninstalling releases the run did not
-    /// install) on a cluster cleanroom did not create (provider `existing`). Or list the context in
-    /// CLEANROOM_ALLOW_CONTEXTS.
+    /// install) on a cluster cleanroom did not create. Or list the context in CLEANROOM_ALLOW_CONTEXTS.
     #[arg(long)]
     allow_destructive: bool,
     #[arg(long, default_value = "scenarios")]
@@ -83,12 +98,11 @@ pub fn select(all: Vec<Scenario>, names: &[String], every: bool) -> Result<Vec<S
     Ok(names.iter().filter_map(|n| all.iter().find(|s| &s.name == n).cloned()).collect())
 }
 
-/// Names (or everything), then tags, then the shard.
+/// Names (or everything; a name that is a scenario file runs that file), then tags, then the shard.
 fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError> {
-    // A name that is a path to a scenario file runs that file.
     let mut names = Vec::new();
     for n in &a.names {
-        let p = std::path::Path::new(n);
+        let p = Path::new(n);
         if p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             let s = scenario::load_file(p).map_err(|e| CliError::Usage(e.to_string()))?;
             names.push(s.name.clone());
@@ -113,8 +127,122 @@ fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError
     Ok(picked.into_iter().filter(|s| mine.contains(&s.name)).collect())
 }
 
+/// Everything the scenario workers share.
+struct Plan<'a> {
+    selected: &'a [Scenario],
+    run_id: &'a str,
+    report_dir: &'a Path,
+    keep: bool,
+    allow_destructive: bool,
+    cancel: Cancel,
+    progress: &'a dyn runner::Progress,
+}
+
+fn failed_result(s: &Scenario, provider: &str, reason: String) -> ScenarioResult {
+    let mut r = runner::skipped_result(s, provider, String::new());
+    r.outcome = Outcome::Failed;
+    r.reason = Some(reason);
+    r
+}
+
+/// Results by position in the selection (workers finish out of order).
+type Done = Mutex<Vec<(usize, ScenarioResult, Option<String>)>>;
+
+/// One worker: take the next scenario from the queue until it is empty. A provider that cannot make a
+/// cluster ends the run: the queue's remaining scenarios are recorded as not run.
+async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecDeque<usize>>, done: &Done) -> Result<(), CliError> {
+    let workdir = plan.report_dir.join("clusters");
+    let pname = provider.name();
+    let not_run = |why: &str| {
+        let rest: Vec<usize> = queue.lock().expect("queue").drain(..).collect();
+        let mut d = done.lock().expect("results");
+        for i in rest {
+            d.push((i, runner::skipped_result(&plan.selected[i], pname, format!("not run: {why}")), None));
+        }
+    };
+    loop {
+        let Some(i) = queue.lock().expect("queue").pop_front() else { return Ok(()) };
+        let s = &plan.selected[i];
+        let push = |r: ScenarioResult, kept: Option<String>| done.lock().expect("results").push((i, r, kept));
+        if plan.cancel.is_cancelled() {
+            push(runner::skipped_result(s, pname, "not run: interrupted".into()), None);
+            continue;
+        }
+        if let Some(why) = runner::unmet_requirements(s, pname, provider.capabilities()) {
+            plan.progress.message(&format!("scenario {} skipped: {why}", s.name));
+            push(runner::skipped_result(s, pname, why), None);
+            continue;
+        }
+        // Re-read with this run's built-in variables (RUN_ID, ...).
+        let mut vars = builtins(&s.name, plan.run_id, pname);
+        if let Some(cluster) = provider.cluster_name() {
+            vars.insert("CLUSTER".into(), cluster);
+        }
+        let source = s.source.clone().unwrap_or_default();
+        let text = std::fs::read_to_string(&source).map_err(|e| CliError::Other(format!("{}: {e}", source.display())))?;
+        let resolved = scenario::parse_str(&text, &source, Some(&vars)).map_err(|e| CliError::Usage(e.to_string()))?;
+        // An interrupt while the cluster is being made drops `ensure`, which ends the provider's child
+        // process group; `finish` then removes whatever was started.
+        let ensured = tokio::select! {
+            r = provider.ensure(&s.name, &workdir) => r,
+            _ = plan.cancel.cancelled() => {
+                push(failed_result(s, pname, "no cluster: interrupted while the provider was starting it".into()), None);
+                not_run("interrupted");
+                return Ok(());
+            }
+        };
+        let handle = match ensured {
+            Ok(h) => h,
+            Err(e) => {
+                plan.progress.message(&format!("scenario {} failed: no cluster: {e}", s.name));
+                push(failed_result(s, pname, format!("no cluster: {e}")), None);
+                not_run("no cluster");
+                return Err(CliError::Provider(e));
+            }
+        };
+        plan.progress.message(&format!("cluster: {}", handle.description));
+        let guard = if provider.creates_clusters() {
+            None
+        } else {
+            let context = handle
+                .context
+                .clone()
+                .or_else(|| providers::existing::current_context(&handle.kubeconfig))
+                .unwrap_or_else(|| "(current)".into());
+            Some(runner::guard::Guard::new(&handle.client, &context, Some(&handle.kubeconfig), plan.allow_destructive).await)
+        };
+        let env = RunEnv {
+            client: handle.client.clone(),
+            provider: pname.to_string(),
+            capabilities: provider.capabilities(),
+            run_id: plan.run_id.to_string(),
+            report_dir: plan.report_dir.to_path_buf(),
+            cancel: plan.cancel.clone(),
+            progress: plan.progress,
+            helm: handle.helm.clone(),
+            nodes: handle.nodes.clone(),
+            kubeconfig: Some(handle.kubeconfig.clone()),
+            context: handle.context.clone(),
+            guard,
+        };
+        let mut result = runner::run_scenario(&resolved, &env).await;
+        let failed = result.outcome == Outcome::Failed;
+        if let Some(note) = provider.after_scenario(failed, &plan.report_dir.join(&s.name)).await {
+            plan.progress.message(&note);
+            result.findings.push(Finding { step: "provider".into(), text: note });
+        }
+        let keep = plan.keep && !plan.cancel.is_cancelled();
+        push(result, keep.then(|| reach_instructions(&handle)));
+        provider.release(keep).await?;
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
+}
+
 pub async fn run(a: RunArgs) -> Result<i32, CliError> {
-    let only_files = !a.names.is_empty() && a.names.iter().all(|n| std::path::Path::new(n).is_file());
+    let only_files = !a.names.is_empty() && a.names.iter().all(|n| Path::new(n).is_file());
     let all = match scenario::load_dir(&a.scenarios) {
         Ok(all) => all,
         Err(_) if only_files && !a.scenarios.is_dir() => Vec::new(),
@@ -137,128 +265,147 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         )));
     }
     let run_id = new_run_id();
+    let options = ProviderOptions {
+        context: a.context.clone(),
+        node_image: a.node_image.clone(),
+        cluster: a.cluster.clone(),
+        load_images: a.load_images.clone(),
+    };
     let workers = usize::from(a.parallel).min(selected.len()).max(1);
     let mut pool: Vec<Box<dyn Provider>> =
-        (0..workers).map(|_| providers::by_name(&a.provider, a.context.clone(), &run_id)).collect::<Result<_, _>>()?;
-    let provider_name = pool[0].name();
+        (0..workers).map(|_| providers::by_name(&a.provider, options.clone(), &run_id)).collect::<Result<_, _>>()?;
     let progress = runner::progress::for_terminal();
-    println!("provider: {provider_name}{}", if workers > 1 { format!(" ({workers} scenarios at once)") } else { String::new() });
+    println!("provider: {}{}", pool[0].name(), if workers > 1 { format!(" ({workers} scenarios at once)") } else { String::new() });
     let cancel = runner::signals::install(|| {});
+    let plan = Plan {
+        selected: &selected,
+        run_id: &run_id,
+        report_dir: &a.report_dir,
+        keep: a.keep,
+        allow_destructive: a.allow_destructive,
+        cancel: cancel.clone(),
+        progress: progress.as_ref(),
+    };
+    run_with_providers(&plan, &mut pool).await
+}
+
+/// The run on providers that exist: scenarios, then the report, then `finish` — on every path.
+async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>]) -> Result<i32, CliError> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let started = Instant::now();
-    let shared = Shared { args: &a, run_id: &run_id, cancel: &cancel, progress: progress.as_ref(), workdir: a.report_dir.join("clusters") };
-
-    // Workers take the next scenario from one queue; results go back into selection order, so the
-    // report of a parallel run reads like a serial one.
-    let queue = Mutex::new(selected.iter().enumerate().collect::<VecDeque<_>>());
-    let done: Mutex<Vec<(usize, ScenarioResult, Option<String>)>> = Mutex::new(Vec::new());
-    let worker_results = futures::future::join_all(pool.iter_mut().map(|provider| {
-        let (queue, done, shared) = (&queue, &done, &shared);
-        async move {
-            loop {
-                let Some((i, s)) = queue.lock().expect("queue").pop_front() else { return Ok::<(), CliError>(()) };
-                let (result, kept) = run_one(provider.as_mut(), s, shared).await?;
-                done.lock().expect("results").push((i, result, kept));
-            }
+    let pname = pool[0].name();
+    let queue = Mutex::new((0..plan.selected.len()).collect::<VecDeque<_>>());
+    let done: Done = Mutex::new(Vec::new());
+    let workers = futures::future::join_all(pool.iter_mut().map(|p| worker(plan, p.as_mut(), &queue, &done)));
+    let flow = AssertUnwindSafe(workers).catch_unwind().await;
+    let flow: Result<(), CliError> = match flow {
+        Ok(results) => results.into_iter().collect(),
+        Err(p) => Err(CliError::Other(format!("internal error (a bug in cleanroom): {}", panic_text(&*p)))),
+    };
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    // A scenario that never got a result (a panic mid-scenario) is recorded as failed, not dropped.
+    for i in 0..plan.selected.len() {
+        if !done.iter().any(|(j, _, _)| *j == i) {
+            done.push((i, failed_result(&plan.selected[i], pname, "not finished: the run stopped early".into()), None));
         }
-    }))
-    .await;
-    let keep = a.keep && !cancel.is_cancelled();
-    for p in pool.iter_mut() {
-        p.finish(keep).await?;
     }
-    worker_results.into_iter().collect::<Result<Vec<()>, _>>()?;
-    let mut done = done.into_inner().expect("results");
     done.sort_by_key(|(i, _, _)| *i);
     let kept: Vec<String> = done.iter().filter_map(|(_, _, k)| k.clone()).collect();
     let results: Vec<ScenarioResult> = done.into_iter().map(|(_, r, _)| r).collect();
-
-    let report = RunReport::new(&run_id, provider_name, started_at, started.elapsed().as_millis() as u64, results);
-    report::write_all(&a.report_dir, &report)?;
+    let report = RunReport::new(plan.run_id, pname, started_at, started.elapsed().as_millis() as u64, results);
+    let written = report::write_all(plan.report_dir, &report);
     if let Ok(summary_file) = std::env::var("GITHUB_STEP_SUMMARY")
         && !summary_file.is_empty()
-        && let Err(e) = report::append_step_summary(std::path::Path::new(&summary_file), &report)
+        && let Err(e) = report::append_step_summary(Path::new(&summary_file), &report)
     {
         eprintln!("warning: could not append to $GITHUB_STEP_SUMMARY ({summary_file}): {e}");
     }
-    println!("report: {}", a.report_dir.join("report.json").display());
+    let keep = plan.keep && !plan.cancel.is_cancelled() && flow.is_ok();
+    let mut finished = Ok(());
+    for p in pool.iter_mut() {
+        if let Err(e) = p.finish(keep).await {
+            eprintln!("error: cleaning up the {} cluster failed: {e}", p.name());
+            finished = Err(e);
+        }
+    }
+    println!("provider {pname}; report: {}", plan.report_dir.join("report.json").display());
+    // The last line is the machine-readable result.
+    println!("{} passed, {} failed, {} skipped", report.passed, report.failed, report.skipped);
+    flow?;
+    written?;
+    finished?;
     for k in &kept {
         println!("{k}");
     }
-    let in_process: usize = pool.iter().map(|p| p.kept_in_process()).sum();
-    // The last line is the machine-readable result.
-    println!("{} passed, {} failed, {} skipped", report.passed, report.failed, report.skipped);
-    if in_process > 0 {
+    if pool.iter().map(|p| p.kept_in_process()).sum::<usize>() > 0 {
         println!("the embedded cluster lives in this process: serving until Ctrl-C");
-        cancel.cancelled().await;
+        plan.cancel.cancelled().await;
         for p in pool.iter_mut() {
             p.finish(false).await?;
         }
     }
-    Ok(if report.failed > 0 { EXIT_FAILED } else { EXIT_OK })
-}
-
-/// What every scenario of a run shares.
-struct Shared<'a> {
-    args: &'a RunArgs,
-    run_id: &'a str,
-    cancel: &'a Cancel,
-    progress: &'a dyn Progress,
-    workdir: PathBuf,
-}
-
-/// One scenario on one provider: requirements, a cluster, the run, and its release (kept or not).
-async fn run_one(provider: &mut dyn Provider, s: &Scenario, sh: &Shared<'_>) -> Result<(ScenarioResult, Option<String>), CliError> {
-    if sh.cancel.is_cancelled() {
-        return Ok((runner::skipped_result(s, provider.name(), "not run: interrupted".into()), None));
-    }
-    if let Some(why) = runner::unmet_requirements(s, provider.name(), provider.capabilities()) {
-        sh.progress.message(&format!("scenario {} skipped: {why}", s.name));
-        return Ok((runner::skipped_result(s, provider.name(), why), None));
-    }
-    // Re-read with this run's built-in variables (RUN_ID, ...).
-    let vars = builtins(&s.name, sh.run_id, provider.name());
-    let source = s.source.clone().unwrap_or_default();
-    let text = std::fs::read_to_string(&source).map_err(|e| CliError::Other(format!("{}: {e}", source.display())))?;
-    let resolved = scenario::parse_str(&text, &source, Some(&vars)).map_err(|e| CliError::Usage(e.to_string()))?;
-    let handle = match provider.ensure(&s.name, &sh.workdir).await {
-        Ok(h) => h,
-        Err(e) => {
-            let mut r = runner::skipped_result(s, provider.name(), String::new());
-            r.outcome = Outcome::Failed;
-            r.reason = Some(format!("no cluster: {e}"));
-            sh.progress.message(&format!("scenario {} failed: no cluster: {e}", s.name));
-            return Ok((r, None));
-        }
-    };
-    sh.progress.message(&format!("cluster: {}", handle.description));
-    let guard = if provider.creates_clusters() {
-        None
+    Ok(if plan.cancel.is_cancelled() {
+        EXIT_INTERRUPTED
+    } else if report.failed > 0 {
+        EXIT_FAILED
     } else {
-        let context = handle
-            .context
-            .clone()
-            .or_else(|| crate::providers::existing::current_context(&handle.kubeconfig))
-            .unwrap_or_else(|| "(current)".into());
-        Some(runner::guard::Guard::new(&handle.client, &context, Some(&handle.kubeconfig), sh.args.allow_destructive).await)
-    };
-    let env = RunEnv {
-        client: handle.client.clone(),
-        provider: provider.name().to_string(),
-        capabilities: provider.capabilities(),
-        run_id: sh.run_id.to_string(),
-        report_dir: sh.args.report_dir.clone(),
-        cancel: sh.cancel.clone(),
-        progress: sh.progress,
-        helm: handle.helm.clone(),
-        nodes: handle.nodes.clone(),
-        kubeconfig: Some(handle.kubeconfig.clone()),
-        context: handle.context.clone(),
-        guard,
-    };
-    let result = runner::run_scenario(&resolved, &env).await;
-    let keep = sh.args.keep && !sh.cancel.is_cancelled();
-    let kept = keep.then(|| reach_instructions(&handle));
-    provider.release(keep).await?;
-    Ok((result, kept))
+        EXIT_OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Capabilities, ClusterHandle, ProviderError};
+    use futures::future::BoxFuture;
+    use std::sync::{Arc, Mutex};
+
+    /// A provider whose `ensure` panics, recording whether `finish` ran.
+    struct Panicking(Arc<Mutex<Vec<String>>>);
+
+    impl Provider for Panicking {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::default()
+        }
+        fn ensure<'a>(&'a mut self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
+            Box::pin(async { panic!("ensure exploded") })
+        }
+        fn release<'a>(&'a mut self, _: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+            self.0.lock().unwrap().push(format!("finish keep={keep}"));
+            Box::pin(async { Err(ProviderError::Command { command: "kind delete cluster".into(), message: "boom".into() }) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_still_writes_the_report_then_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.yaml");
+        std::fs::write(&file, "name: s\ndescription: d\nsteps:\n  - cluster.ensure: {}\n").unwrap();
+        let selected = scenario::load_dir(dir.path()).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut pool: Vec<Box<dyn Provider>> = vec![Box::new(Panicking(calls.clone()))];
+        let reports = dir.path().join("reports");
+        let plan = Plan {
+            selected: &selected,
+            run_id: "t",
+            report_dir: &reports,
+            keep: true,
+            allow_destructive: false,
+            cancel: Cancel::never(),
+            progress: &runner::progress::Quiet,
+        };
+        let r = run_with_providers(&plan, &mut pool).await;
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains("ensure exploded"), "{err}");
+        // finish ran, and not in keep mode: a broken run keeps nothing.
+        assert_eq!(*calls.lock().unwrap(), vec!["finish keep=false"]);
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["scenarios"][0]["outcome"], "failed");
+    }
 }

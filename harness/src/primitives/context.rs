@@ -25,6 +25,9 @@ pub struct StepContext {
     pub findings: Vec<Finding>,
     /// What a running wait saw last (quoted in timeout errors).
     pub observed: String,
+    /// When the running step's timeout ends (set by the runner), so a primitive that re-checks can stop
+    /// in time and report what is still pending instead of timing out.
+    pub step_deadline: Option<tokio::time::Instant>,
     pub(crate) resources: Option<ResourceCatalog>,
     /// The provider's Helm engine (None: helm steps are skipped with the reason).
     pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
@@ -78,6 +81,7 @@ impl StepContext {
             leftovers: Vec::new(),
             findings: Vec::new(),
             observed: String::new(),
+            step_deadline: None,
             resources: None,
             helm: None,
             nodes: None,

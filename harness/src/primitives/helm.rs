@@ -85,7 +85,7 @@ impl Primitive for Install {
                 Err(skip) => return Ok(skip),
             };
             let req = self.request(ctx, None);
-            let info = engine.install(&req).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            let info = engine.install(&req).await.map_err(helm_step_error)?;
             ctx.installed_releases.push((self.namespace.clone(), self.release.clone()));
             Ok(StepOutcome::done(summary("installed", &info)))
         })
@@ -114,7 +114,7 @@ impl Primitive for Upgrade {
                 Err(skip) => return Ok(skip),
             };
             let req = self.chart.request(ctx, None);
-            let info = engine.upgrade(&req, self.install).await.map_err(|e| StepError::Failed(e.to_string()))?;
+            let info = engine.upgrade(&req, self.install).await.map_err(helm_step_error)?;
             if self.install && info.revision == 1 {
                 ctx.installed_releases.push((self.chart.namespace.clone(), self.chart.release.clone()));
             }
@@ -180,8 +180,13 @@ impl Primitive for Uninstall {
                 Err(e) if self.ignore_not_found && matches!(e.failure(), Some(crate::helm::Failure::NotFound | crate::helm::Failure::ReleaseNotLoaded(_))) => {
                     Ok(StepOutcome::done(format!("release {} not installed", self.release)))
                 }
-                Err(e) => Err(StepError::Failed(e.to_string())),
+                Err(e) => Err(helm_step_error(e)),
             }
         })
     }
+}
+
+/// Helm's own failures fail the step; a missing or too old `helm` is an environment problem.
+fn helm_step_error(e: crate::helm::HelmError) -> StepError {
+    if e.is_environment() { StepError::Environment(e.to_string()) } else { StepError::Failed(e.to_string()) }
 }

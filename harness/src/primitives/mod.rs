@@ -72,6 +72,10 @@ pub enum StepError {
     Leftovers { baseline: String, count: usize, listing: String },
     #[error("interrupted")]
     Cancelled,
+    /// The machine cannot run this step at all (a tool missing or too old): a failure even under
+    /// `expect: fails`, which is about the chart or cluster, never about the tools.
+    #[error("{0}")]
+    Environment(String),
 }
 
 /// The API server's own words for API errors (`<message> (<reason>)`), the client's otherwise.
@@ -160,11 +164,11 @@ catalogue! {
     "node.cordon" => NodeCordon(node::Cordon) ["node"] "Cordon a node (needs the nodes capability).";
     "node.uncordon" => NodeUncordon(node::Uncordon) ["node"] "Uncordon a node (needs the nodes capability).";
     "node.drain" => NodeDrain(node::Drain) ["node", "ignoreDaemonsets", "timeout"] "Drain a node: cordon, evict its pods honouring PDBs, wait until they are gone.";
-    "node.restart-kubelet" => NodeRestartKubelet(node::RestartKubelet) ["node"] "Restart a node's kubelet (running containers restart).";
-    "node.restart-runtime" => NodeRestartRuntime(node::RestartRuntime) ["node"] "Restart a node's container runtime (running containers restart).";
-    "node.prune-images" => NodePruneImages(node::PruneImages) ["node"] "Remove images no container uses, on one node or every node.";
+    "node.restart-kubelet" => NodeRestartKubelet(node::RestartKubelet) ["node"] "Restart a node's kubelet and wait for its healthz (on kind running containers keep running: KillMode=process).";
+    "node.restart-runtime" => NodeRestartRuntime(node::RestartRuntime) ["node"] "Restart a node's container runtime and wait for it and the kubelet (on kind running containers keep running).";
+    "node.prune-images" => NodePruneImages(node::PruneImages) ["node"] "Remove images no container uses that were pulled during the run (kind's preloaded and loaded images stay).";
     "node.remove-path" => NodeRemovePath(node::RemovePath) ["node", "path"] "Remove a node path below the kubelet pod, pod log or local-path dirs (never elsewhere).";
-    "node.assert-clean" => NodeAssertClean(node::AssertClean) ["nodes"] "Fail when nodes hold mounts, logs or volume dirs of pods/PVs that no longer exist, with the reason for each.";
+    "node.assert-clean" => NodeAssertClean(node::AssertClean) ["nodes", "gcGrace"] "Fail when nodes hold mounts, logs or volume dirs of pods/PVs that no longer exist, with the reason for each (logs the kubelet's GC will still remove are pending, not leftovers).";
     "node.cleanup" => NodeCleanup(node::Cleanup) ["nodes"] "Unmount and remove exactly the node-level leftovers node.assert-clean reports.";
     "sabotage.zombie-mount" => SabotageZombieMount(node::ZombieMount) ["node", "podUid", "volume"] "Plant a volume mount and dir of a pod uid that does not exist (a kubelet that died mid-teardown).";
     "sabotage.orphan-pod-logs" => SabotageOrphanPodLogs(node::OrphanPodLogs) ["node", "namespace", "pod"] "Plant /var/log/pods logs (and link) of a pod that does not exist.";

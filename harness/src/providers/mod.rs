@@ -1,10 +1,14 @@
 //! Cluster providers behind one trait. Optional capabilities (Helm, node operations) are separate small
 //! traits, so a provider implements only what it can.
 
+pub mod drain;
+pub mod environment;
 pub mod existing;
 pub mod kind;
 pub mod kind_nodes;
+pub mod node_ready;
 pub mod nodes;
+pub mod process;
 pub mod sim;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +17,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::helm::HelmEngine;
+pub use environment::EnvironmentError;
 pub use nodes::NodeOperations;
 
 /// Optional provider capabilities (separate small traits on the provider side).
@@ -49,14 +54,40 @@ pub struct ClusterHandle {
 pub enum ProviderError {
     #[error("the embedded cluster failed to start: {0}")]
     Sim(String),
-    #[error("`{tool}` is not on PATH: {hint}")]
-    ToolMissing { tool: String, hint: String },
+    /// The machine lacks what the provider needs (a tool, a running engine, a recent kind).
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
+    #[error(transparent)]
+    Process(#[from] process::ProcessError),
+    #[error(transparent)]
+    NodesNotReady(#[from] node_ready::NodesNotReady),
     #[error("`{command}` failed: {message}")]
     Command { command: String, message: String },
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
     #[error("unknown provider `{0}`; known: sim, kind, existing")]
     Unknown(String),
+}
+
+impl ProviderError {
+    /// `--provider` named nothing known: a usage error. Everything else means the provider could not
+    /// start, reach or remove its cluster: the environment is broken.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ProviderError::Unknown(_))
+    }
+}
+
+/// What `cleanroom run` asks of the provider besides its name.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderOptions {
+    /// kubeconfig context (`existing`).
+    pub context: Option<String>,
+    /// `--node-image` (kind; default [`kind::NODE_IMAGE`]).
+    pub node_image: Option<String>,
+    /// `--cluster NAME` (kind): reuse this cluster, never delete it.
+    pub cluster: Option<String>,
+    /// `--load-image` (kind): local images to `kind load docker-image` into the nodes.
+    pub load_images: Vec<String>,
 }
 
 pub trait Provider: Send {
@@ -79,13 +110,23 @@ pub trait Provider: Send {
     fn kept_in_process(&self) -> usize {
         0
     }
+    /// The cluster name node names derive from (`${CLUSTER}`), when it is not the default one.
+    fn cluster_name(&self) -> Option<String> {
+        None
+    }
+    /// After a scenario: collect what helps to debug a failure into `scenario_dir` (kind: `kind export
+    /// logs`). Returns a line for the scenario's findings.
+    fn after_scenario<'a>(&'a mut self, failed: bool, scenario_dir: &'a Path) -> BoxFuture<'a, Option<String>> {
+        let _ = (failed, scenario_dir);
+        Box::pin(async { None })
+    }
 }
 
-pub fn by_name(name: &str, context: Option<String>, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {
+pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {
     match name {
         "sim" => Ok(Box::new(sim::SimProvider::default())),
-        "existing" => Ok(Box::new(existing::ExistingProvider { context })),
-        "kind" => Ok(Box::new(kind::KindProvider::new(run_id)?)),
+        "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context })),
+        "kind" => Ok(Box::new(kind::KindProvider::new(run_id, options)?)),
         other => Err(ProviderError::Unknown(other.to_string())),
     }
 }

@@ -19,14 +19,30 @@ pub struct DrainOutcome {
 
 pub type NodeResult<T> = Result<T, String>;
 
+/// What a kubelet or container-runtime restart did to the node's containers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RestartReport {
+    /// How much the restartCount of the node's containers rose.
+    pub containers_restarted: usize,
+    /// What the restart waited for, and why containers kept running (provider-specific).
+    pub note: Option<String>,
+}
+
 /// Typed node operations (what an operator does with `kubectl drain` and ssh/`docker exec`).
 pub trait NodeOperations: Send + Sync {
     fn nodes(&self) -> Vec<String>;
     fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>>;
     fn uncordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>>;
     fn drain<'a>(&'a self, node: &'a str, ignore_daemonsets: bool, timeout: std::time::Duration) -> BoxFuture<'a, NodeResult<DrainOutcome>>;
-    fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>>;
-    fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>>;
+    /// Restart the kubelet and wait until it is healthy again.
+    fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>>;
+    /// Restart the container runtime and wait until it and the kubelet are healthy again.
+    fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>>;
+    /// How long the kubelet may take to garbage-collect the logs of a deleted pod (its container GC runs
+    /// once a minute on a real node). Zero when logs go at once with their pod (the embedded cluster today).
+    fn log_gc_period(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     fn mounts<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>>;
     fn pod_log_dirs<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
     fn images<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
@@ -37,7 +53,8 @@ pub trait NodeOperations: Send + Sync {
     fn list_dir<'a>(&'a self, node: &'a str, dir: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>>;
     /// `readlink <path>`: None when `path` is not a symlink (or does not exist).
     fn read_link<'a>(&'a self, node: &'a str, path: &'a str) -> BoxFuture<'a, NodeResult<Option<String>>>;
-    /// `umount <target>`; Ok(false) when nothing was mounted there.
+    /// `umount <target>`: Ok(true) once unmounted, Ok(false) when nothing was mounted there, Err when
+    /// the unmount failed (the mount is still there).
     fn unmount<'a>(&'a self, node: &'a str, target: &'a str) -> BoxFuture<'a, NodeResult<bool>>;
     /// Sabotage: what a kubelet that died mid-teardown leaves (a volume mount + dir of `pod_uid`).
     fn plant_mount<'a>(&'a self, node: &'a str, pod_uid: &'a str, volume: &'a str) -> BoxFuture<'a, NodeResult<()>>;
@@ -65,11 +82,17 @@ impl NodeOperations for SimNodes {
             Ok(DrainOutcome { evicted: r.evicted, ignored: r.ignored })
         })
     }
-    fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>> {
-        Box::pin(async move { self.0.restart_kubelet(node).await.map_err(|e| e.to_string()) })
+    fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
+        Box::pin(async move {
+            let n = self.0.restart_kubelet(node).await.map_err(|e| e.to_string())?;
+            Ok(RestartReport { containers_restarted: n, note: None })
+        })
     }
-    fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<usize>> {
-        Box::pin(async move { self.0.restart_runtime(node).await.map_err(|e| e.to_string()) })
+    fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
+        Box::pin(async move {
+            let n = self.0.restart_runtime(node).await.map_err(|e| e.to_string())?;
+            Ok(RestartReport { containers_restarted: n, note: None })
+        })
     }
     fn mounts<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>> {
         Box::pin(async move {

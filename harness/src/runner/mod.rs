@@ -269,6 +269,7 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
     ctx.step_timeout = timeout;
     // A primitive that enforces the timeout itself (killing what it started) gets a backstop only.
     let outer = if prim.enforces_timeout() { timeout + Duration::from_secs(10) } else { timeout };
+    ctx.step_deadline = Some(tokio::time::Instant::now() + timeout);
     enum Ended {
         Done(Result<StepOutcome, StepError>),
         TimedOut,
@@ -313,6 +314,7 @@ pub async fn run_step(step: &Step, ctx: &mut StepContext, section: &str, cancel:
 fn judge(step: &Step, result: Result<StepOutcome, StepError>) -> (Outcome, Option<String>, Option<String>) {
     match (step.expect, result) {
         (_, Err(StepError::Cancelled)) => (Outcome::Failed, Some("interrupted by signal".into()), None),
+        (_, Err(StepError::Environment(m))) => (Outcome::Failed, Some(m), None),
         (Expect::Succeeds, Ok(o)) => match o.skipped {
             Some(why) => (Outcome::Skipped, Some(why), o.detail),
             None => (Outcome::Passed, None, o.detail),

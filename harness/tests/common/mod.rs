@@ -57,3 +57,6 @@ pub fn explain(r: &ScenarioResult) -> String {
 pub fn assert_passed(r: &ScenarioResult) {
     assert_eq!(r.outcome, Outcome::Passed, "{}: {:?}\n{}", r.name, r.reason, explain(r));
 }
+
+#[cfg(unix)]
+pub mod fakes;

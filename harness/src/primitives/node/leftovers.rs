@@ -10,7 +10,8 @@ use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CONTAINER_LOGS, KUBELET_PODS, LOCAL_PATH, POD_LOGS, select_nodes, with_ops};
+use super::{CONTAINER_LOGS, KUBELET_PODS, LOCAL_PATH, POD_LOGS, select_nodes, settle, with_ops};
+use cleanroom_core::duration::StepTimeout;
 use crate::primitives::{Primitive, StepContext, StepError, StepOutcome};
 use crate::providers::NodeOperations;
 
@@ -197,14 +198,20 @@ pub async fn scan(ctx: &StepContext, ops: &dyn NodeOperations, nodes: &[String])
 }
 
 /// Fail when any node holds leftovers of pods or volumes that no longer exist, naming each one
-/// with the likely reason.
+/// with the likely reason. Logs the kubelet's own GC will still remove are re-read until they are gone
+/// or have outlived `gcGrace`; those still within it when the step ends are listed as pending kubelet GC.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "NodeAssertClean")]
 pub struct AssertClean {
     /// Nodes to check (default: every node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<String>,
+    /// How long a deleted pod's logs may stay before they count as a leftover: the kubelet removes them
+    /// in its container GC, once a minute (default: 65s on kind, 0 on the embedded cluster, whose kubelet
+    /// removes them with the pod). Give the step a longer `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_grace: Option<StepTimeout>,
 }
 
 impl Primitive for AssertClean {
@@ -214,13 +221,26 @@ impl Primitive for AssertClean {
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
             let ops = with_ops!(ctx, "node.assert-clean");
-            let found = scan(ctx, &*ops, &self.nodes).await?;
+            let grace = self.gc_grace.map(|g| g.0).unwrap_or_else(|| settle::default_grace(&*ops));
+            let settled = settle::settle(ctx, &*ops, &self.nodes, grace).await?;
             let checked = if self.nodes.is_empty() { ops.nodes().len() } else { self.nodes.len() };
-            if found.is_empty() {
-                return Ok(StepOutcome::done(format!("clean: no node-level leftovers on {checked} node(s)")));
+            let pending: Vec<String> = settled.pending.iter().map(|l| format!("  - {} (pending kubelet GC)", l.line())).collect();
+            for l in &settled.pending {
+                ctx.finding(format!("node.assert-clean: pending kubelet GC, not a leftover: {}", l.line()));
             }
-            let listing: Vec<String> = found.iter().map(|l| format!("  - {}", l.line())).collect();
-            Err(StepError::Failed(format!("{} node-level leftover(s):\n{}", found.len(), listing.join("\n"))))
+            if settled.leftovers.is_empty() {
+                let mut detail = format!("clean: no node-level leftovers on {checked} node(s)");
+                if !pending.is_empty() {
+                    detail.push_str(&format!("; {} path(s) pending kubelet GC (seen for less than {}s):\n{}", pending.len(), grace.as_secs(), pending.join("\n")));
+                }
+                return Ok(StepOutcome::done(detail));
+            }
+            let listing: Vec<String> = settled.leftovers.iter().map(|l| format!("  - {}", l.line())).collect();
+            let mut text = format!("{} node-level leftover(s):\n{}", settled.leftovers.len(), listing.join("\n"));
+            if !pending.is_empty() {
+                text.push_str(&format!("\nnot counted, pending kubelet GC:\n{}", pending.join("\n")));
+            }
+            Err(StepError::Failed(text))
         })
     }
 }
@@ -249,13 +269,27 @@ impl Primitive for Cleanup {
                 move |e: String| StepError::Failed(format!("{at}: {e}"))
             };
             let (mut unmounted, mut removed) = (0, 0);
-            // Unmount first: removing a directory under a live mount would only empty the mount.
-            for l in found.iter().filter(|l| l.kind == LeftoverKind::ZombieMount) {
-                ops.unmount(&l.node, &l.path).await.map_err(fail(l, "unmount"))?;
-                ctx.finding(format!("node.cleanup: unmounted {}:{} ({})", l.node, l.path, l.reason));
-                unmounted += 1;
+            // Unmount first, deepest first (a parent cannot go while a child is mounted below it):
+            // removing a directory under a live mount would destroy the mounted data. A failed
+            // unmount stops the cleanup before anything is removed.
+            for l in unmount_order(&found) {
+                if ops.unmount(&l.node, &l.path).await.map_err(fail(l, "unmount"))? {
+                    ctx.finding(format!("node.cleanup: unmounted {}:{} ({})", l.node, l.path, l.reason));
+                    unmounted += 1;
+                } else {
+                    ctx.finding(format!("node.cleanup: {}:{} was no longer mounted", l.node, l.path));
+                }
             }
+            let mut mounts: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for l in found.iter().filter(|l| l.kind != LeftoverKind::ZombieMount) {
+                if !mounts.contains_key(&l.node) {
+                    let m = ops.mounts(&l.node).await.map_err(fail(l, "read mounts before removing"))?;
+                    mounts.insert(l.node.clone(), m.into_iter().map(|m| m.target).collect());
+                }
+                let below = format!("{}/", l.path);
+                if let Some(m) = mounts[&l.node].iter().find(|t| **t == l.path || t.starts_with(&below)) {
+                    return Err(StepError::Failed(format!("refusing to remove {} on {}: {m} is still mounted", l.path, l.node)));
+                }
                 ops.remove_path(&l.node, &l.path).await.map_err(fail(l, "remove"))?;
                 ctx.finding(format!("node.cleanup: removed {}:{} ({})", l.node, l.path, l.reason));
                 removed += 1;
@@ -269,6 +303,13 @@ impl Primitive for Cleanup {
     }
 }
 
+/// Zombie mounts, deepest path first.
+pub fn unmount_order(found: &[NodeLeftover]) -> Vec<&NodeLeftover> {
+    let mut m: Vec<&NodeLeftover> = found.iter().filter(|l| l.kind == LeftoverKind::ZombieMount).collect();
+    m.sort_by(|a, b| b.path.matches('/').count().cmp(&a.path.matches('/').count()).then_with(|| b.path.cmp(&a.path)));
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +321,13 @@ mod tests {
         assert_eq!(uid_of_kubelet_path("/var/lib/kubelet/pods/abc/volumes/x"), Some("abc"));
         assert_eq!(uid_of_kubelet_path("/var/lib/kubelet/plugins/x"), None);
         assert_eq!(split3("pvc-1_ns_data-0"), Some(("pvc-1", "ns", "data-0")));
+    }
+
+    #[test]
+    fn unmounts_deepest_first() {
+        let m = |path: &str| NodeLeftover { node: "n".into(), kind: LeftoverKind::ZombieMount, path: path.into(), reason: String::new() };
+        let found = vec![m("/var/lib/kubelet/pods/u/volumes/a"), m("/var/lib/kubelet/pods/u/volumes/a/b/c"), m("/var/lib/kubelet/pods/u/volumes/a/b")];
+        let order: Vec<&str> = unmount_order(&found).iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(order, ["/var/lib/kubelet/pods/u/volumes/a/b/c", "/var/lib/kubelet/pods/u/volumes/a/b", "/var/lib/kubelet/pods/u/volumes/a"]);
     }
 }

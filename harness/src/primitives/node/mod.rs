@@ -4,6 +4,7 @@
 
 pub mod leftovers;
 pub mod sabotage;
+pub mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,7 +155,9 @@ impl Primitive for Drain {
     }
 }
 
-/// Restart the kubelet: running containers restart (restartCount + 1).
+/// Restart the kubelet and wait until it is healthy again. On kind running containers keep running
+/// (its `kubelet.service` uses `KillMode=process`, so restartCount stays 0); the detail says how much
+/// restartCount rose on the node.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NodeRestartKubelet")]
@@ -170,13 +173,14 @@ impl Primitive for RestartKubelet {
         Box::pin(async move {
             let ops = with_ops!(ctx, "node.restart-kubelet");
             check_node(&*ops, &self.node)?;
-            let n = ops.restart_kubelet(&self.node).await.map_err(op_err(format!("restart kubelet on {}", self.node)))?;
-            Ok(StepOutcome::done(format!("restarted the kubelet on {}: {n} container(s) restarted", self.node)))
+            let r = ops.restart_kubelet(&self.node).await.map_err(op_err(format!("restart kubelet on {}", self.node)))?;
+            Ok(StepOutcome::done(restart_detail("the kubelet", &self.node, &r)))
         })
     }
 }
 
-/// Restart the container runtime (containerd): running containers restart.
+/// Restart the container runtime (containerd) and wait until it and the kubelet answer again. On kind
+/// running containers keep running (`containerd.service` uses `KillMode=process`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NodeRestartRuntime")]
@@ -192,13 +196,24 @@ impl Primitive for RestartRuntime {
         Box::pin(async move {
             let ops = with_ops!(ctx, "node.restart-runtime");
             check_node(&*ops, &self.node)?;
-            let n = ops.restart_runtime(&self.node).await.map_err(op_err(format!("restart runtime on {}", self.node)))?;
-            Ok(StepOutcome::done(format!("restarted the container runtime on {}: {n} container(s) restarted", self.node)))
+            let r = ops.restart_runtime(&self.node).await.map_err(op_err(format!("restart runtime on {}", self.node)))?;
+            Ok(StepOutcome::done(restart_detail("the container runtime", &self.node, &r)))
         })
     }
 }
 
-/// `crictl rmi --prune`: remove images no container uses, on one node or all.
+fn restart_detail(what: &str, node: &str, r: &crate::providers::nodes::RestartReport) -> String {
+    let mut d = format!("restarted {what} on {node}: {} container(s) restarted", r.containers_restarted);
+    if let Some(note) = &r.note {
+        d.push_str(&format!(" ({note})"));
+    }
+    d
+}
+
+/// Remove images no container uses, on one node or all. On kind only images pulled since the cluster
+/// started go: kind's preloaded images and `--load-image`s are recorded at cluster start and kept (a
+/// plain `crictl rmi --prune` would remove the local-path helper, and later volumes would need the
+/// internet).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NodePruneImages")]

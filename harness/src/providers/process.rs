@@ -1,0 +1,184 @@
+//! Child processes of the providers (`kind`, and `docker`/`podman`/`nerdctl` for node operations).
+//!
+//! Each child runs in its own process group. A Ctrl-C on the terminal therefore reaches cleanroom only,
+//! which decides what happens (kind has no signal handler: a SIGINT in the middle of `kind create
+//! cluster` would leave half a cluster that nothing deletes). When the future running a child is
+//! dropped — a step timeout, a cancelled step, an interrupted `ensure` — the whole group gets SIGTERM
+//! and, [`KILL_GRACE`] later, SIGKILL, so `docker exec` clients and their children never outlive it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Between SIGTERM and SIGKILL for a dropped child's process group.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("`{command}` could not start: {source}")]
+    Spawn { command: String, source: std::io::Error },
+    #[error("`{command}` did not finish within {}s", after.as_secs())]
+    TimedOut { command: String, after: Duration },
+    #[error("`{command}` exited with {code}: {stderr}")]
+    Failed { command: String, code: String, stderr: String },
+}
+
+impl ProcessError {
+    /// The binary was not found (so it is an environment problem, not a failed command).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ProcessError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// What a finished child printed.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One invocation of a tool: its binary and argv (never logged with values: argv may name files only).
+#[derive(Debug, Clone)]
+pub struct ToolCall {
+    pub binary: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl ToolCall {
+    pub fn new(binary: impl AsRef<Path>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        ToolCall { binary: binary.as_ref().to_path_buf(), args: args.into_iter().map(Into::into).collect(), env: Vec::new() }
+    }
+
+    /// `kind create cluster --name x` (for messages).
+    pub fn display(&self) -> String {
+        let bin = self.binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::iter::once(bin).chain(self.args.iter().cloned()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Run to completion in its own process group; `Err` on a non-zero exit, with stderr.
+    pub async fn run(&self, timeout: Option<Duration>) -> Result<Finished, ProcessError> {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            // The group guard below ends the child and its descendants; a bare SIGKILL of the leader
+            // would orphan them.
+            .kill_on_drop(false);
+        let child = cmd.spawn().map_err(|source| ProcessError::Spawn { command: self.display(), source })?;
+        let guard = GroupGuard { pgid: child.id().map(|p| p as i32) };
+        let waited = match timeout {
+            Some(t) => tokio::time::timeout(t, child.wait_with_output())
+                .await
+                .map_err(|_| ProcessError::TimedOut { command: self.display(), after: t })?,
+            None => child.wait_with_output().await,
+        };
+        guard.disarm();
+        let out = waited.map_err(|source| ProcessError::Spawn { command: self.display(), source })?;
+        let finished = Finished {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        };
+        if out.status.success() {
+            Ok(finished)
+        } else {
+            let code = out.status.code().map(|c| format!("exit code {c}")).unwrap_or_else(|| "a signal".into());
+            Err(ProcessError::Failed { command: self.display(), code, stderr: finished.stderr })
+        }
+    }
+}
+
+/// Ends a child's process group when dropped before the child finished.
+struct GroupGuard {
+    pgid: Option<i32>,
+}
+
+impl GroupGuard {
+    fn disarm(mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(pgid) = self.pgid.filter(|p| *p > 0) else { return };
+        signal_group(pgid, libc::SIGTERM);
+        // Escalate without blocking the runtime; ESRCH once the group is gone is harmless.
+        std::thread::spawn(move || {
+            std::thread::sleep(KILL_GRACE);
+            signal_group(pgid, libc::SIGKILL);
+        });
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg has no memory-safety preconditions; pgid > 0 names only our own child's group.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+/// The first `name` on PATH.
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fifo(dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        p
+    }
+
+    /// Start reading a FIFO now, on a plain thread (opened before anything writes, so a writer never
+    /// waits for the reader); the returned future yields what was written.
+    fn read_fifo(p: PathBuf) -> impl std::future::Future<Output = String> {
+        let what = format!("{p:?} was written");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || tx.send(std::fs::read_to_string(p).unwrap_or_default()));
+        async move { tokio::time::timeout(Duration::from_secs(30), rx).await.expect(&what).unwrap() }
+    }
+
+    #[tokio::test]
+    async fn dropped_child_group_is_terminated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (started, signals) = (fifo(dir.path(), "started"), fifo(dir.path(), "signals"));
+        // The child reports that its trap is set, then blocks; the trap reports SIGTERM.
+        let script = format!(
+            "trap 'echo TERM > {s}; exit 143' TERM; echo up > {u}; while :; do sleep 1 & wait $!; done",
+            s = signals.display(),
+            u = started.display()
+        );
+        let call = ToolCall::new("sh", ["-c", script.as_str()]);
+        let term = read_fifo(signals);
+        tokio::select! {
+            r = call.run(None) => panic!("the child blocks: {r:?}"),
+            up = read_fifo(started) => assert_eq!(up.trim(), "up"),
+        }
+        // The run future is dropped here, as at a step timeout.
+        assert_eq!(term.await.trim(), "TERM");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_reported_as_such() {
+        let r = ToolCall::new("sleep", ["5"]).run(Some(Duration::from_millis(100))).await;
+        assert!(matches!(r, Err(ProcessError::TimedOut { .. })), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn failures_carry_stderr() {
+        let e = ToolCall::new("sh", ["-c", "echo boom >&2; exit 3"]).run(None).await.unwrap_err();
+        assert_eq!(e.to_string(), "`sh -c echo boom >&2; exit 3` exited with exit code 3: boom");
+        let e = ToolCall::new("/nonexistent/kind", ["version"]).run(None).await.unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+    }
+}
