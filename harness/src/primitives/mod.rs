@@ -154,8 +154,8 @@ catalogue! {
     "node.cordon" => NodeCordon(node::Cordon) ["node"] "Cordon a node (needs the nodes capability).";
     "node.uncordon" => NodeUncordon(node::Uncordon) ["node"] "Uncordon a node (needs the nodes capability).";
     "node.drain" => NodeDrain(node::Drain) ["node", "ignoreDaemonsets", "timeout"] "Drain a node: cordon, evict its pods honouring PDBs, wait until they are gone.";
-    "node.restart-kubelet" => NodeRestartKubelet(node::RestartKubelet) ["node"] "Restart a node's kubelet (running containers restart).";
-    "node.restart-runtime" => NodeRestartRuntime(node::RestartRuntime) ["node"] "Restart a node's container runtime (running containers restart).";
+    "node.restart-kubelet" => NodeRestartKubelet(node::RestartKubelet) ["node"] "Restart a node's kubelet; running containers keep running (kind's KillMode=process).";
+    "node.restart-runtime" => NodeRestartRuntime(node::RestartRuntime) ["node"] "Restart a node's container runtime; running containers keep running (kind's KillMode=process).";
     "node.prune-images" => NodePruneImages(node::PruneImages) ["node"] "Remove images no container uses, on one node or every node.";
     "node.remove-path" => NodeRemovePath(node::RemovePath) ["node", "path"] "Remove a node path below the kubelet pod, pod log or local-path dirs (never elsewhere).";
     "node.assert-clean" => NodeAssertClean(node::AssertClean) ["nodes"] "Fail when nodes hold mounts, logs or volume dirs of pods/PVs that no longer exist, with the reason for each.";

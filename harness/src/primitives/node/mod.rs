@@ -154,7 +154,8 @@ impl Primitive for Drain {
     }
 }
 
-/// Restart the kubelet: running containers restart (restartCount + 1).
+/// Restart the kubelet: running containers keep running, restartCount unchanged (kind's
+/// `kubelet.service` has `KillMode=process`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NodeRestartKubelet")]
@@ -171,12 +172,13 @@ impl Primitive for RestartKubelet {
             let ops = with_ops!(ctx, "node.restart-kubelet");
             check_node(&*ops, &self.node)?;
             let n = ops.restart_kubelet(&self.node).await.map_err(op_err(format!("restart kubelet on {}", self.node)))?;
-            Ok(StepOutcome::done(format!("restarted the kubelet on {}: {n} container(s) restarted", self.node)))
+            Ok(StepOutcome::done(format!("restarted the kubelet on {}: {n} running pod(s) kept their containers", self.node)))
         })
     }
 }
 
-/// Restart the container runtime (containerd): running containers restart.
+/// Restart the container runtime (containerd): running containers keep running (kind's
+/// `containerd.service` has `KillMode=process`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NodeRestartRuntime")]
@@ -193,7 +195,7 @@ impl Primitive for RestartRuntime {
             let ops = with_ops!(ctx, "node.restart-runtime");
             check_node(&*ops, &self.node)?;
             let n = ops.restart_runtime(&self.node).await.map_err(op_err(format!("restart runtime on {}", self.node)))?;
-            Ok(StepOutcome::done(format!("restarted the container runtime on {}: {n} container(s) restarted", self.node)))
+            Ok(StepOutcome::done(format!("restarted the container runtime on {}: {n} running pod(s) kept their containers", self.node)))
         })
     }
 }
