@@ -42,7 +42,7 @@ async fn apply(ctx: &mut StepContext, yaml: &str) {
 fn pinned_pod(ns: &str, name: &str, node: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{ name: {name}, namespace: {ns}, labels: {{ app: {name} }} }}\n\
-         spec:\n  nodeName: {node}\n  containers: [ {{ name: main, image: busybox:1.37, volumeMounts: [ {{ name: scratch, mountPath: /scratch }} ] }} ]\n  \
+         spec:\n  nodeName: {node}\n  containers: [ {{ name: main, image: busybox:1.37, command: [sleep, '3600'], volumeMounts: [ {{ name: scratch, mountPath: /scratch }} ] }} ]\n  \
          volumes: [ {{ name: scratch, emptyDir: {{ medium: Memory }} }} ]\n"
     )
 }

@@ -11,8 +11,12 @@ use serde_json::{json, Value};
 use super::fs::{self, MountEntry};
 use super::pod_status::{self as ps, Started, MSG_CREATED, MSG_STARTED};
 use crate::api::object::{self, is_terminal};
+use crate::controllers::clock::{Clock, Deadlines, Latency, Timing};
 use crate::controllers::util;
 use crate::controllers::Controller;
+
+mod crashloop;
+pub use crashloop::exits_at_once;
 use crate::server::{meta, ApiServer, DeleteOptions};
 use crate::store::{EventType as Ev, StoreEvent};
 
@@ -24,10 +28,15 @@ pub struct Kubelet {
     pod_net: String,
     next_ip: AtomicU32,
     housekeeping: AtomicBool,
+    clock: Clock,
+    timing: Timing,
+    /// Pods waiting out their start latency (`Timing::Kind`).
+    starts: Deadlines,
+    backoffs: crashloop::BackOffs,
 }
 
 impl Kubelet {
-    pub fn new(spec: &super::NodeSpec, cluster_root: &Path) -> Kubelet {
+    pub fn new(spec: &super::NodeSpec, cluster_root: &Path, clock: Clock, timing: Timing) -> Kubelet {
         Kubelet {
             node: spec.name.clone(),
             root: super::node_root(cluster_root, &spec.name),
@@ -35,6 +44,10 @@ impl Kubelet {
             pod_net: format!("10.244.{}", spec.index),
             next_ip: AtomicU32::new(2),
             housekeeping: AtomicBool::new(true),
+            clock,
+            timing,
+            starts: Deadlines::default(),
+            backoffs: crashloop::BackOffs::default(),
         }
     }
 
@@ -76,17 +89,30 @@ impl Controller for Kubelet {
         }
     }
 
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        [self.starts.next(), self.backoffs.next()].into_iter().flatten().min()
+    }
+
     fn reconcile(&self, server: &ApiServer) {
         let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
+        let now = self.clock.now();
+        self.starts.retain(|uid| pods.iter().any(|p| object::uid_of(p) == uid));
         for pod in &pods {
             if object::is_deleting(pod) {
                 self.kill(server, pod);
             } else if matches!(object::phase(pod), "Pending" | "") {
-                self.start(server, pod);
+                // Sandbox, image and container start take their time on kind.
+                let uid = object::uid_of(pod);
+                if self.starts.due(uid, now, self.timing.delay(Latency::PodStart, uid)) {
+                    self.start(server, pod);
+                } else {
+                    self.write_waiting(server, pod);
+                }
             } else if object::phase(pod) == "Running" && completes(pod) {
                 self.complete(server, pod);
             }
         }
+        self.restart_due(server, &pods);
         if self.housekeeping.swap(false, Ordering::Relaxed) {
             let live: Vec<String> = util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect();
             for uid in fs::pod_uids_on_disk(&self.root) {
@@ -207,21 +233,29 @@ impl Kubelet {
             let sidecar = c["restartPolicy"] == "Always";
             init_statuses.push(if sidecar { ps::running_status(c, &s, 0, json!({}), &now, true) } else { ps::terminated_status(c, &s, 0, &now, &now) });
         }
+        let mut exited = Vec::new();
         let mut statuses: Vec<Value> = containers.iter().map(|c| {
             let s = run(c, format!("spec.containers{{{}}}", c["name"].as_str().unwrap_or("")));
+            if exits_at_once(c) {
+                exited.push(c["name"].as_str().unwrap_or("").to_string());
+                return ps::terminated_status(c, &s, 0, &now, &now);
+            }
             ps::running_status(c, &s, 0, json!({}), &now, false)
         }).collect();
         statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        let unready = (!exited.is_empty()).then(|| format!("containers with unready status: [{}]", exited.join(" ")));
         let _ = server.store.modify::<()>("pods", &ns, &name, |cur| {
             if object::uid_of(cur) != uid || object::is_deleting(cur) || !matches!(object::phase(cur), "Pending" | "") {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
+            let ready = unready.is_none();
+            let (reason, msg) = if ready { (None, None) } else { (Some("ContainersNotReady"), unready.as_deref()) };
             let conds = vec![
                 ps::cond(cur, "PodReadyToStartContainers", true, None, None, &now),
                 ps::cond(cur, "Initialized", true, None, None, &now),
-                ps::cond(cur, "Ready", true, None, None, &now),
-                ps::cond(cur, "ContainersReady", true, None, None, &now),
+                ps::cond(cur, "Ready", ready, reason, msg, &now),
+                ps::cond(cur, "ContainersReady", ready, reason, msg, &now),
             ];
             let mut st = json!({
                 "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
@@ -236,10 +270,15 @@ impl Kubelet {
             next["status"] = st;
             Ok(Some(next))
         });
-        if completes(pod)
-            && let Some(cur) = server.store.get("pods", &ns, &name) {
+        if completes(pod) || crashloop::completes_at_once(pod) {
+            if let Some(cur) = server.store.get("pods", &ns, &name) {
                 self.complete(server, &cur);
             }
+        } else if pod.pointer("/spec/restartPolicy").and_then(|p| p.as_str()).unwrap_or("Always") == "Always" {
+            for c in &exited {
+                self.backoffs.exited(&uid, c, self.clock.now());
+            }
+        }
     }
 
     /// Bound to this node but a volume is not ready: ContainerCreating, as the kubelet reports.
