@@ -16,7 +16,9 @@ use crate::controllers::util;
 use crate::controllers::Controller;
 
 mod crashloop;
+mod preflight;
 pub use crashloop::exits_at_once;
+pub use preflight::invalid_image;
 use crate::server::{meta, ApiServer, DeleteOptions};
 use crate::store::{EventType as Ev, StoreEvent};
 
@@ -33,6 +35,10 @@ pub struct Kubelet {
     /// Pods waiting out their start latency (`Timing::Kind`).
     starts: Deadlines,
     backoffs: crashloop::BackOffs,
+    /// Kubelet events already recorded for a blocked pod (`<uid>/<message>`), so a retry does
+    /// not repeat them; and the namespaces whose ConfigMaps/Secrets a blocked pod waits for.
+    noted: parking_lot::Mutex<std::collections::HashSet<String>>,
+    waiting_in: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Kubelet {
@@ -48,6 +54,8 @@ impl Kubelet {
             timing,
             starts: Deadlines::default(),
             backoffs: crashloop::BackOffs::default(),
+            noted: Default::default(),
+            waiting_in: Default::default(),
         }
     }
 
@@ -85,6 +93,9 @@ impl Controller for Kubelet {
                 matches!(object::phase(&ev.object), "Pending" | "") || (object::phase(&ev.object) == "Running" && completes(&ev.object))
             }
             "persistentvolumeclaims" => object::phase(&ev.object) == "Bound",
+            // A blocked pod starts once what it waits for appears (watch-driven, as the
+            // kubelet's ConfigMap/Secret managers are).
+            "configmaps" | "secrets" => ev.kind != Ev::Deleted && self.waiting_in.lock().contains(&ev.namespace),
             _ => false,
         }
     }
@@ -97,6 +108,8 @@ impl Controller for Kubelet {
         let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
         let now = self.clock.now();
         self.starts.retain(|uid| pods.iter().any(|p| object::uid_of(p) == uid));
+        self.noted.lock().retain(|k| pods.iter().any(|p| k.starts_with(object::uid_of(p))));
+        self.waiting_in.lock().clear();
         for pod in &pods {
             if object::is_deleting(pod) {
                 self.kill(server, pod);
@@ -200,9 +213,21 @@ impl Kubelet {
     }
 
     fn start(&self, server: &ApiServer, pod: &Arc<Value>) {
+        if let Some((vol, err)) = preflight::volume_error(server, pod) {
+            self.waiting_in.lock().insert(object::ns_of(pod).to_string());
+            let msg = format!("MountVolume.SetUp failed for volume {vol:?} : {err}");
+            if self.note(pod, &msg) {
+                crate::events::record(server, pod, crate::events::EventType::Warning, "FailedMount", &msg, "kubelet", Some(&self.node));
+            }
+            return self.write_waiting(server, pod);
+        }
         let Some((dirs, mounts, files)) = self.prepare_volumes(server, pod) else {
             return self.write_waiting(server, pod);
         };
+        let blocks = preflight::container_blocks(server, pod);
+        if !blocks.is_empty() {
+            return self.write_blocked(server, pod, &blocks);
+        }
         let uid = object::uid_of(pod).to_string();
         let ns = object::ns_of(pod).to_string();
         let name = object::name_of(pod).to_string();
@@ -279,6 +304,64 @@ impl Kubelet {
                 self.backoffs.exited(&uid, c, self.clock.now());
             }
         }
+    }
+
+    /// Whether `message` about `pod` is new (so its event is recorded once per cause).
+    fn note(&self, pod: &Value, message: &str) -> bool {
+        self.noted.lock().insert(format!("{}/{message}", object::uid_of(pod)))
+    }
+
+    /// Containers that cannot be created (invalid image, missing env source): the pod stays
+    /// Pending with each such container waiting with the kubelet's reason and message.
+    fn write_blocked(&self, server: &ApiServer, pod: &Arc<Value>, blocks: &[(String, preflight::Blocked)]) {
+        self.waiting_in.lock().insert(object::ns_of(pod).to_string());
+        for (cname, b) in blocks {
+            if !self.note(pod, &b.message) {
+                continue;
+            }
+            let path = format!("spec.containers{{{cname}}}");
+            if b.reason == "InvalidImageName" {
+                ps::container_event(server, pod, Some(&path), "Warning", "InspectFailed", &b.message, &self.node);
+                ps::container_event(server, pod, Some(&path), "Warning", "Failed", "Error: InvalidImageName", &self.node);
+            } else {
+                if let Some(c) = pod.pointer("/spec/containers").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["name"] == cname.as_str())) {
+                    ps::ensure_image(server, pod, c, &path, &self.node, &self.root);
+                }
+                ps::container_event(server, pod, Some(&path), "Warning", "Failed", &format!("Error: {}", b.message), &self.node);
+            }
+        }
+        let now = meta::now_rfc3339();
+        let uid = object::uid_of(pod).to_string();
+        let names: Vec<String> = pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+        let msg = format!("containers with unready status: [{}]", names.join(" "));
+        let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+            if object::uid_of(cur) != uid || !matches!(object::phase(cur), "Pending" | "") {
+                return Ok(None);
+            }
+            let statuses: Vec<Value> = cur.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| {
+                let waiting = match blocks.iter().find(|(n, _)| c["name"] == n.as_str()) {
+                    Some((_, b)) => json!({"reason": b.reason, "message": b.message}),
+                    None => json!({"reason": "ContainerCreating"}),
+                };
+                json!({"image": c["image"], "imageID": "", "lastState": {}, "name": c["name"], "ready": false, "restartCount": 0, "started": false, "state": {"waiting": waiting}})
+            }).collect();
+            if cur.pointer("/status/containerStatuses") == Some(&json!(statuses)) {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            let conds = vec![
+                ps::cond(cur, "PodReadyToStartContainers", true, None, None, &now),
+                ps::cond(cur, "Initialized", true, None, None, &now),
+                ps::cond(cur, "Ready", false, Some("ContainersNotReady"), Some(&msg), &now),
+                ps::cond(cur, "ContainersReady", false, Some("ContainersNotReady"), Some(&msg), &now),
+            ];
+            next["status"] = json!({
+                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "phase": "Pending", "conditions": ps::merge_conditions(cur, conds), "hostIP": self.ip, "hostIPs": [{"ip": self.ip}],
+                "startTime": cur.pointer("/status/startTime").cloned().unwrap_or(json!(now)), "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
+            });
+            Ok(Some(next))
+        });
     }
 
     /// Bound to this node but a volume is not ready: ContainerCreating, as the kubelet reports.
