@@ -38,6 +38,8 @@ pub struct Kubelet {
     /// Kubelet events already recorded for a blocked pod (`<uid>/<message>`), so a retry does
     /// not repeat them; and the namespaces whose ConfigMaps/Secrets a blocked pod waits for.
     noted: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// When the next log GC runs (`Timing::Kind`: the kubelet's one-minute container GC).
+    log_gc_at: parking_lot::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     waiting_in: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -55,6 +57,7 @@ impl Kubelet {
             starts: Deadlines::default(),
             backoffs: crashloop::BackOffs::default(),
             noted: Default::default(),
+            log_gc_at: Default::default(),
             waiting_in: Default::default(),
         }
     }
@@ -101,12 +104,23 @@ impl Controller for Kubelet {
     }
 
     fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        [self.starts.next(), self.backoffs.next()].into_iter().flatten().min()
+        [self.starts.next(), self.backoffs.next(), *self.log_gc_at.lock()].into_iter().flatten().min()
     }
 
     fn reconcile(&self, server: &ApiServer) {
         let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
         let now = self.clock.now();
+        let live = || -> Vec<String> { util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect() };
+        // First, so whatever this pass writes shows the GC that was due has run.
+        if let Some(period) = self.timing.log_gc_period() {
+            let period = chrono::Duration::from_std(period).unwrap_or_default();
+            let mut at = self.log_gc_at.lock();
+            let due = *at.get_or_insert(now + period);
+            if due <= now {
+                self.gc_logs(&live());
+                *at = Some(now + period);
+            }
+        }
         self.starts.retain(|uid| pods.iter().any(|p| object::uid_of(p) == uid));
         self.noted.lock().retain(|k| pods.iter().any(|p| k.starts_with(object::uid_of(p))));
         self.waiting_in.lock().clear();
@@ -127,13 +141,38 @@ impl Controller for Kubelet {
         }
         self.restart_due(server, &pods);
         if self.housekeeping.swap(false, Ordering::Relaxed) {
-            let live: Vec<String> = util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect();
+            let live = live();
             for uid in fs::pod_uids_on_disk(&self.root) {
-                if !live.contains(&uid) {
-                    cleanup_pod_by_uid(&self.root, &uid);
+                if live.contains(&uid) {
+                    continue;
                 }
+                self.cleanup_deleted(&uid);
             }
         }
+    }
+}
+
+impl Kubelet {
+    /// `kuberuntime_gc.go` `evictPodLogsDirectories`: log dirs of pods this kubelet no longer
+    /// runs, and `/var/log/containers` links whose log is gone.
+    /// A deleted pod's kubelet dir and mounts go at once; under `Timing::Kind` its logs stay
+    /// until the next log GC, as on kind.
+    fn cleanup_deleted(&self, uid: &str) {
+        if self.timing.log_gc_period().is_none() {
+            return cleanup_pod_by_uid(&self.root, uid);
+        }
+        fs::remove_mounts_of_pod(&self.root, uid);
+        let _ = std::fs::remove_dir_all(self.root.join(fs::KUBELET_PODS).join(uid));
+    }
+
+    fn gc_logs(&self, live: &[String]) {
+        for d in fs::pod_log_dirs(&self.root) {
+            let Some(uid) = d.rsplit('_').next() else { continue };
+            if !live.iter().any(|l| l == uid) {
+                let _ = std::fs::remove_dir_all(self.root.join(fs::POD_LOGS).join(&d));
+            }
+        }
+        fs::remove_dangling_container_links(&self.root);
     }
 }
 
@@ -461,7 +500,7 @@ impl Kubelet {
                 Ok(Some(next))
             });
         }
-        cleanup_pod_by_uid(&self.root, &uid);
+        self.cleanup_deleted(&uid);
         if let Ok(pods) = server.resource("", "v1", "pods") {
             let opts = DeleteOptions { grace_period_seconds: Some(0), precondition_uid: Some(uid), ..Default::default() };
             let _ = server.delete(&pods, Some(object::ns_of(pod)), object::name_of(pod), &opts);
