@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::admission::serviceaccount::ServiceAccountAdmission;
 use crate::admission::WebhookAdmission;
+use crate::controllers::clock::{Clock, Timing};
 use crate::controllers::{self as ctl, Controller};
 use crate::nodes::kubelet::Kubelet;
 use crate::operators::{certgen::Certgen, prometheus::PrometheusOperator, EmulatedOperator, OperatorController};
@@ -32,11 +33,17 @@ pub struct SimOptions {
     pub port: u16,
     /// Where node filesystems live; a temp dir when `None`.
     pub root_dir: Option<PathBuf>,
+    /// How fast controllers and kubelets react: `Instant` (default) or kind-like latencies
+    /// (`--sim-timing kind`).
+    pub timing: Timing,
+    /// The controllers' clock (schedules, back-offs, latencies): the system clock, or a
+    /// manual one a test advances (`Clock::manual`, then `SimCluster::clock().advance`).
+    pub clock: Clock,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None }
+        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None, timing: Timing::Instant, clock: Clock::system() }
     }
 }
 
@@ -60,6 +67,7 @@ pub struct SimCluster {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     root: PathBuf,
+    clock: Clock,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -86,8 +94,8 @@ impl SimCluster {
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
-        tasks.extend(assemble(&server, &options.name, options.workers, &root, rx.clone()));
-        Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, _tempdir: tempdir })
+        tasks.extend(assemble(&server, &options, &root, rx.clone()));
+        Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, clock: options.clock, _tempdir: tempdir })
     }
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
@@ -106,6 +114,10 @@ impl SimCluster {
     /// Node operations (cordon, drain, restarts, mounts, logs, images, files).
     pub fn nodes(&self) -> crate::nodes::NodeOps {
         crate::nodes::NodeOps::new(self.server.clone(), self.root.clone())
+    }
+    /// The controllers' clock (advance it when it is manual).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
     /// Where the node filesystems live.
     pub fn root(&self) -> &Path {
@@ -157,9 +169,10 @@ impl Drop for SimCluster {
     }
 }
 
-/// Turn a fresh API server into a kind cluster named `name` with `workers` worker nodes whose
-/// filesystems live under `root`; returns the controller tasks (stopped by `shutdown`).
-fn assemble(server: &Arc<ApiServer>, name: &str, workers: usize, root: &Path, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+/// Turn a fresh API server into the kind cluster `options` describe, with node filesystems
+/// under `root`; returns the controller tasks (stopped by `shutdown`).
+fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let (name, workers, timing, clock) = (options.name.as_str(), options.workers, options.timing, &options.clock);
     // kube-apiserver's built-in plugin guards every write, including the nodes' own.
     server.add_admission(Arc::new(NamespaceLifecycle));
     let specs = nodes::create_nodes(server, name, workers, root);
@@ -195,7 +208,7 @@ fn assemble(server: &Arc<ApiServer>, name: &str, workers: usize, root: &Path, sh
         Arc::new(OperatorController::new(operators)),
         Arc::new(Certgen::default()),
     ];
-    let spawn = |c: Arc<dyn Controller>| ctl::spawn(server.clone(), c, shutdown.clone());
+    let spawn = |c: Arc<dyn Controller>| ctl::spawn(server.clone(), c, clock.clone(), shutdown.clone());
     let late: Vec<JoinHandle<()>> = storage_and_operators.into_iter().map(spawn).collect();
     let mut controllers: Vec<Arc<dyn Controller>> = vec![
         Arc::new(ctl::namespace::NamespaceController::default()),
@@ -212,7 +225,7 @@ fn assemble(server: &Arc<ApiServer>, name: &str, workers: usize, root: &Path, sh
         Arc::new(ctl::disruption::DisruptionController::default()),
     ];
     for spec in &specs {
-        controllers.push(Arc::new(Kubelet::new(spec, root)));
+        controllers.push(Arc::new(Kubelet::new(spec, root, clock.clone(), timing)));
     }
     let mut tasks: Vec<JoinHandle<()>> = controllers.into_iter().map(spawn).collect();
     tasks.extend(late);

@@ -25,3 +25,4 @@ pub mod storage;
 pub mod store;
 
 pub use cluster::{SimCluster, SimError, SimOptions};
+pub use controllers::clock::{Clock, Timing};

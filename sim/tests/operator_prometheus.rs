@@ -191,3 +191,66 @@ async fn nothing_is_reconciled_once_the_operator_is_gone() {
     // What it made stays.
     h.ok(&["get", "statefulset", &sts_name, "-n", "monitoring"]).await;
 }
+
+/// The StatefulSet `name` in monitoring once `want` holds for it and its pods all run its
+/// update revision: re-checked on every store change (a bounded watch, no polling).
+async fn rolled(h: &Harness, name: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let mut rx = h.sim.api().store.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let store = &h.sim.api().store;
+        let sts = store.get("apps/statefulsets", "monitoring", name).map(|s| (*s).clone()).unwrap_or_default();
+        let pods = store.list("pods", Some("monitoring")).0;
+        let mine: Vec<&Value> = pods.iter().map(|p| &**p).filter(|p| p["metadata"]["name"].as_str().is_some_and(|n| n.starts_with(&format!("{name}-")))).collect();
+        let update = &sts["status"]["updateRevision"];
+        let replicas = sts["spec"]["replicas"].as_i64().unwrap_or(-1);
+        let all_new = mine.len() as i64 == replicas
+            && mine.iter().all(|p| p["metadata"]["labels"]["controller-revision-hash"] == *update && p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null());
+        if want(&sts) && all_new && sts["status"]["currentRevision"] == *update && sts["status"]["updatedReplicas"] == replicas {
+            return sts;
+        }
+        let last = format!("want={} status={} pods={:?}", want(&sts), sts["status"], mine.iter().map(|p| (&p["metadata"]["name"], &p["metadata"]["labels"]["controller-revision-hash"], &p["status"]["phase"])).collect::<Vec<_>>());
+        if !matches!(tokio::time::timeout_at(deadline, rx.recv()).await, Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)))) {
+            panic!("{name} did not roll: {last}");
+        }
+    }
+}
+
+fn args_of(v: &Value, container: &str) -> Vec<String> {
+    let cs = v.pointer("/spec/template/spec/containers").or_else(|| v.pointer("/spec/containers")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let c = cs.iter().find(|c| c["name"] == container).cloned().unwrap_or_default();
+    c["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(String::from)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_changes_roll_the_statefulsets() {
+    let h = Harness::start().await;
+    install(&h).await;
+    let (psts, asts) = (format!("prometheus-{PROM}"), format!("alertmanager-{AM}"));
+    let before = rolled(&h, &psts, |_| true).await;
+    let old_rev = before["status"]["updateRevision"].as_str().unwrap().to_string();
+    let old_pod = get_json(&h, &["pod", &format!("{psts}-0"), "-n", "monitoring"]).await.unwrap();
+
+    let patch = r#"{"spec":{"retention":"5d","replicas":2,"image":"quay.io/prometheus/prometheus:v3.6.0","externalUrl":"http://prom.example/","resources":{"requests":{"memory":"512Mi"}}}}"#;
+    h.ok(&["patch", "prometheus", PROM, "-n", "monitoring", "--type", "merge", "-p", patch]).await;
+    let sts = rolled(&h, &psts, |s| args_of(s, "prometheus").contains(&"--storage.tsdb.retention.time=5d".to_string())).await;
+    let args = args_of(&sts, "prometheus");
+    assert!(args.contains(&"--web.external-url=http://prom.example/".to_string()), "{args:?}");
+    assert_eq!(sts["spec"]["replicas"], 2);
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "quay.io/prometheus/prometheus:v3.6.0");
+    assert_eq!(c["resources"]["requests"]["memory"], "512Mi");
+    assert_ne!(sts["status"]["updateRevision"], old_rev.as_str());
+    // The pod was recreated from the new template (RollingUpdate), not left running the old one.
+    let pod = get_json(&h, &["pod", &format!("{psts}-0"), "-n", "monitoring"]).await.unwrap();
+    assert_ne!(pod["metadata"]["uid"], old_pod["metadata"]["uid"]);
+    assert!(args_of(&pod, "prometheus").contains(&"--storage.tsdb.retention.time=5d".to_string()));
+
+    let patch = r#"{"spec":{"retention":"240h","externalUrl":"http://am.example/","resources":{"limits":{"memory":"1Gi"}}}}"#;
+    h.ok(&["patch", "alertmanager", AM, "-n", "monitoring", "--type", "merge", "-p", patch]).await;
+    let sts = rolled(&h, &asts, |s| args_of(s, "alertmanager").contains(&"--data.retention=240h".to_string())).await;
+    assert!(args_of(&sts, "alertmanager").contains(&"--web.external-url=http://am.example/".to_string()));
+    let res = &sts["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(res["limits"]["memory"], "1Gi");
+    assert_eq!(res["requests"]["memory"], "200Mi", "the operator's default request stays: {res}");
+}

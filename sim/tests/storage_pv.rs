@@ -168,7 +168,7 @@ async fn claim_in_use_stays_terminating_until_its_pod_goes() {
     ensure_node(&h).await;
     provision(&h, "inuse", None).await;
     let pod = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: user\n  namespace: default\nspec:\n  nodeName: {NODE}\n  containers:\n  - name: c\n    image: busybox\n    volumeMounts:\n    - name: d\n      mountPath: /d\n  volumes:\n  - name: d\n    persistentVolumeClaim:\n      claimName: inuse\n"
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: user\n  namespace: default\nspec:\n  nodeName: {NODE}\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '3600']\n    volumeMounts:\n    - name: d\n      mountPath: /d\n  volumes:\n  - name: d\n    persistentVolumeClaim:\n      claimName: inuse\n"
     );
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pod)).await.code, 0);
     h.ok(&["delete", "pvc", "inuse", "--wait=false"]).await;
@@ -210,7 +210,7 @@ async fn pod_with_wffc_claim_gets_a_volume_on_its_node() {
         return;
     }
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pvc_yaml("db", None, "10Gi"))).await.code, 0);
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: db-0\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n    volumeMounts:\n    - name: d\n      mountPath: /d\n  volumes:\n  - name: d\n    persistentVolumeClaim:\n      claimName: db\n";
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: db-0\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '3600']\n    volumeMounts:\n    - name: d\n      mountPath: /d\n  volumes:\n  - name: d\n    persistentVolumeClaim:\n      claimName: db\n";
     assert_eq!(h.kubectl_stdin(&["apply", "-f", "-"], Some(pod.into())).await.code, 0);
     let pvc = wait_for("claim bound", 10, async || {
         let v = get_json(&h, &["pvc", "db"]).await?;

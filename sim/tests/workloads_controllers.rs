@@ -184,9 +184,9 @@ async fn service_endpoints_and_default_serviceaccount() {
 async fn unschedulable_pods_report_the_real_messages() {
     let (_sim, kc, _d) = start().await;
     apply(&kc, "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: manual, namespace: default}\nspec: {storageClassName: \"\", accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n").await;
-    apply(&kc, "apiVersion: v1\nkind: Pod\nmetadata: {name: immediate, namespace: default}\nspec:\n  containers: [{name: c, image: busybox:1.36}]\n  volumes: [{name: d, persistentVolumeClaim: {claimName: manual}}]\n").await;
-    apply(&kc, "apiVersion: v1\nkind: Pod\nmetadata: {name: missing, namespace: default}\nspec:\n  containers: [{name: c, image: busybox:1.36}]\n  volumes: [{name: d, persistentVolumeClaim: {claimName: nope}}]\n").await;
-    apply(&kc, "apiVersion: v1\nkind: Pod\nmetadata: {name: picky, namespace: default}\nspec:\n  nodeSelector: {disktype: ssd}\n  containers: [{name: c, image: busybox:1.36}]\n").await;
+    apply(&kc, "apiVersion: v1\nkind: Pod\nmetadata: {name: immediate, namespace: default}\nspec:\n  containers: [{name: c, image: busybox:1.36, command: [sleep, '3600']}]\n  volumes: [{name: d, persistentVolumeClaim: {claimName: manual}}]\n").await;
+    apply(&kc, "apiVersion: v1\nkind: Pod\nmetadata: {name: missing, namespace: default}\nspec:\n  containers: [{name: c, image: busybox:1.36, command: [sleep, '3600']}]\n  volumes: [{name: d, persistentVolumeClaim: {claimName: nope}}]\n").await;
+    apply(&kc, "apiVersion: v1\nkind: Pod\nmetadata: {name: picky, namespace: default}\nspec:\n  nodeSelector: {disktype: ssd}\n  containers: [{name: c, image: busybox:1.36, command: [sleep, '3600']}]\n").await;
     let msgs = |pod: &'static str| {
         let kc = kc.clone();
         async move { kubectl(&kc, &["get", "events", "--field-selector", &format!("involvedObject.name={pod},reason=FailedScheduling"), "-o", "custom-columns=M:.message", "--no-headers"]).await }

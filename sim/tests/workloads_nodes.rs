@@ -63,18 +63,25 @@ async fn cordon_drain_with_pdb_and_restart() {
     assert!(running(&sim).iter().all(|p| p["spec"]["nodeName"] == "cleanroom-worker2"));
     ops.uncordon("cleanroom-worker").await.unwrap();
 
-    // Restart the runtime: counters increase, container ids change.
+    // kind's kubelet.service and containerd.service use KillMode=process: restarting either
+    // leaves containers running; pods stay Ready with restartCount 0 and the same ids.
     let before = running(&sim);
     // (kind's local-path-provisioner may run there too.)
     assert!(ops.restart_runtime("cleanroom-worker2").await.unwrap() >= 2);
+    assert!(ops.restart_kubelet("cleanroom-worker2").await.unwrap() >= 2);
     let after = running(&sim);
+    assert_eq!(after.len(), before.len());
     for p in &after {
         let b = before.iter().find(|b| name(b) == name(p)).unwrap();
-        assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 1);
-        assert_ne!(p["status"]["containerStatuses"][0]["containerID"], b["status"]["containerStatuses"][0]["containerID"]);
+        assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+        assert_eq!(p["status"]["containerStatuses"][0]["containerID"], b["status"]["containerStatuses"][0]["containerID"]);
+        assert!(p["status"]["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Ready" && c["status"] == "True"), "{p}");
     }
     let out = kubectl(&kc, &["get", "pods", "-n", "default", "--no-headers"]).await;
-    assert!(out.lines().all(|l| l.split_whitespace().nth(3) == Some("1")), "{out}");
+    assert!(out.lines().all(|l| l.split_whitespace().nth(3) == Some("0") && l.contains("Running")), "{out}");
+    // The new kubelet announces itself on its Node (kubelet.go BirthCry).
+    let events = kubectl(&kc, &["get", "events", "-n", "default", "--field-selector", "involvedObject.kind=Node,involvedObject.name=cleanroom-worker2,reason=Starting", "-o", "name"]).await;
+    assert_eq!(events.lines().count(), 1, "{events}");
 
     // A PDB allowing one disruption: drain evicts one at a time; replacements land on the other worker.
     apply(&kc, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: default}\nspec:\n  minAvailable: 1\n  selector: {matchLabels: {app: web}}\n").await;

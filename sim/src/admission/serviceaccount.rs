@@ -1,12 +1,13 @@
 //! The ServiceAccount admission plugin for pods: default `serviceAccountName`, and the
 //! projected `kube-api-access-<suffix>` token volume mounted into every container, as
-//! kube-apiserver's `plugin/pkg/admission/serviceaccount` does. Plus the pod's QoS class,
+//! kube-apiserver's `plugin/pkg/admission/serviceaccount` does; a pod naming a ServiceAccount
+//! that does not exist is forbidden. Plus the pod's QoS class,
 //! which the registry strategy computes on create.
 
 use serde_json::{json, Value};
 
 use crate::server::{random_suffix, AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
-use crate::api::errors::ApiResult;
+use crate::api::errors::{ApiError, ApiResult};
 
 const MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -17,7 +18,7 @@ impl AdmissionPlugin for ServiceAccountAdmission {
         "ServiceAccount"
     }
 
-    fn admit(&self, _server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
+    fn admit(&self, server: &ApiServer, req: &mut AdmissionRequest<'_>) -> ApiResult<()> {
         if req.op != Operation::Create || !req.rt.group.is_empty() || req.rt.kind != "Pod" || req.subresource.is_some() {
             return Ok(());
         }
@@ -31,6 +32,14 @@ impl AdmissionPlugin for ServiceAccountAdmission {
             spec["serviceAccountName"] = json!(spec.get("serviceAccount").and_then(|s| s.as_str()).filter(|s| !s.is_empty()).unwrap_or("default"));
         }
         spec["serviceAccount"] = spec["serviceAccountName"].clone();
+        // The referenced ServiceAccount must exist. kube-apiserver retries `default` while the
+        // ServiceAccount controller creates it, so only a named one is refused here.
+        let sa = spec["serviceAccountName"].as_str().unwrap_or("default").to_string();
+        let ns = req.namespace.unwrap_or("default");
+        if sa != "default" && server.store.get("serviceaccounts", ns, &sa).is_none() {
+            let detail = format!("error looking up service account {ns}/{sa}: serviceaccount {sa:?} not found");
+            return Err(ApiError::forbidden("pods", "", req.name, &detail));
+        }
         if spec.get("automountServiceAccountToken") != Some(&json!(false)) && !has_token_mount(spec) {
             let vol = format!("kube-api-access-{}", random_suffix(5));
             let volumes = spec.as_object_mut().unwrap().entry("volumes").or_insert_with(|| json!([]));

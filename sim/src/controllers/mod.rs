@@ -1,8 +1,10 @@
 //! The `Controller` trait and its event loop, and kube-controller-manager's and
-//! kube-scheduler's loops. Each reacts to store events (never timers) and writes through
+//! kube-scheduler's loops. Each reacts to store events (and to deadlines on the cluster's
+//! `Clock`, never free-running timers) and writes through
 //! `ApiServer`, so admission and validation apply to what they create. `crate::cluster`
 //! decides which run.
 
+pub mod clock;
 pub mod crd_finalizer;
 pub mod daemonset;
 pub mod deployment;
@@ -32,19 +34,31 @@ pub trait Controller: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Called for every event; return true to schedule a reconcile pass.
     fn observe(&self, server: &ApiServer, ev: &StoreEvent) -> bool;
-    /// Do the work; called once at start and after every burst of interesting events.
+    /// Do the work; called once at start, after every burst of interesting events and when
+    /// `next_wake` comes.
     fn reconcile(&self, server: &ApiServer);
+    /// When something this controller waits for falls due on the cluster's clock (a back-off,
+    /// a schedule, a latency), so the loop reconciles then even if nothing else happens.
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
 }
 
 /// Run one controller until shutdown.
-pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, clock: clock::Clock, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut rx = server.store.subscribe();
         ctl.reconcile(&server);
         loop {
+            let wake = ctl.next_wake();
             let first = tokio::select! {
                 _ = shutdown.changed() => return,
                 ev = rx.recv() => ev,
+                _ = clock.sleep_until(wake) => {
+                    ctl.reconcile(&server);
+                    tokio::task::yield_now().await;
+                    continue;
+                }
             };
             let mut dirty = match first {
                 Ok(ev) => ctl.observe(&server, &ev),

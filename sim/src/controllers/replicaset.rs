@@ -30,6 +30,9 @@ impl Controller for ReplicaSetController {
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
         match &*ev.key {
             KEY => self.dirty.add(&ev.namespace, &ev.name),
+            // A pod refused for a missing ServiceAccount is retried once it exists (the real
+            // controller's rate-limited requeue).
+            "serviceaccounts" if ev.kind == crate::store::EventType::Added => self.dirty.all(),
             "pods" => {
                 let hit = self.dirty.add_owner(ev, "ReplicaSet");
                 // An orphan may need adopting.

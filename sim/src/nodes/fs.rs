@@ -102,6 +102,12 @@ pub fn remove_pod(node_root: &Path, ns: &str, pod: &str, uid: &str) {
     }
 }
 
+/// Remove `/var/log/containers` links whose log file is gone; returns how many.
+pub fn remove_dangling_container_links(node_root: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(node_root.join(CONTAINER_LOGS)) else { return 0 };
+    rd.flatten().filter(|e| std::fs::metadata(e.path()).is_err()).filter(|e| std::fs::remove_file(e.path()).is_ok()).count()
+}
+
 /// Pod uids that have a kubelet directory on this node.
 pub fn pod_uids_on_disk(node_root: &Path) -> Vec<String> {
     std::fs::read_dir(node_root.join(KUBELET_PODS))

@@ -11,8 +11,14 @@ use serde_json::{json, Value};
 use super::fs::{self, MountEntry};
 use super::pod_status::{self as ps, Started, MSG_CREATED, MSG_STARTED};
 use crate::api::object::{self, is_terminal};
+use crate::controllers::clock::{Clock, Deadlines, Latency, Timing};
 use crate::controllers::util;
 use crate::controllers::Controller;
+
+mod crashloop;
+mod preflight;
+pub use crashloop::exits_at_once;
+pub use preflight::invalid_image;
 use crate::server::{meta, ApiServer, DeleteOptions};
 use crate::store::{EventType as Ev, StoreEvent};
 
@@ -24,10 +30,21 @@ pub struct Kubelet {
     pod_net: String,
     next_ip: AtomicU32,
     housekeeping: AtomicBool,
+    clock: Clock,
+    timing: Timing,
+    /// Pods waiting out their start latency (`Timing::Kind`).
+    starts: Deadlines,
+    backoffs: crashloop::BackOffs,
+    /// Kubelet events already recorded for a blocked pod (`<uid>/<message>`), so a retry does
+    /// not repeat them; and the namespaces whose ConfigMaps/Secrets a blocked pod waits for.
+    noted: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// When the next log GC runs (`Timing::Kind`: the kubelet's one-minute container GC).
+    log_gc_at: parking_lot::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    waiting_in: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Kubelet {
-    pub fn new(spec: &super::NodeSpec, cluster_root: &Path) -> Kubelet {
+    pub fn new(spec: &super::NodeSpec, cluster_root: &Path, clock: Clock, timing: Timing) -> Kubelet {
         Kubelet {
             node: spec.name.clone(),
             root: super::node_root(cluster_root, &spec.name),
@@ -35,6 +52,13 @@ impl Kubelet {
             pod_net: format!("10.244.{}", spec.index),
             next_ip: AtomicU32::new(2),
             housekeeping: AtomicBool::new(true),
+            clock,
+            timing,
+            starts: Deadlines::default(),
+            backoffs: crashloop::BackOffs::default(),
+            noted: Default::default(),
+            log_gc_at: Default::default(),
+            waiting_in: Default::default(),
         }
     }
 
@@ -72,29 +96,83 @@ impl Controller for Kubelet {
                 matches!(object::phase(&ev.object), "Pending" | "") || (object::phase(&ev.object) == "Running" && completes(&ev.object))
             }
             "persistentvolumeclaims" => object::phase(&ev.object) == "Bound",
+            // A blocked pod starts once what it waits for appears (watch-driven, as the
+            // kubelet's ConfigMap/Secret managers are).
+            "configmaps" | "secrets" => ev.kind != Ev::Deleted && self.waiting_in.lock().contains(&ev.namespace),
             _ => false,
         }
     }
 
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        [self.starts.next(), self.backoffs.next(), *self.log_gc_at.lock()].into_iter().flatten().min()
+    }
+
     fn reconcile(&self, server: &ApiServer) {
         let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
+        let now = self.clock.now();
+        let live = || -> Vec<String> { util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect() };
+        // First, so whatever this pass writes shows the GC that was due has run.
+        if let Some(period) = self.timing.log_gc_period() {
+            let period = chrono::Duration::from_std(period).unwrap_or_default();
+            let mut at = self.log_gc_at.lock();
+            let due = *at.get_or_insert(now + period);
+            if due <= now {
+                self.gc_logs(&live());
+                *at = Some(now + period);
+            }
+        }
+        self.starts.retain(|uid| pods.iter().any(|p| object::uid_of(p) == uid));
+        self.noted.lock().retain(|k| pods.iter().any(|p| k.starts_with(object::uid_of(p))));
+        self.waiting_in.lock().clear();
         for pod in &pods {
             if object::is_deleting(pod) {
                 self.kill(server, pod);
             } else if matches!(object::phase(pod), "Pending" | "") {
-                self.start(server, pod);
+                // Sandbox, image and container start take their time on kind.
+                let uid = object::uid_of(pod);
+                if self.starts.due(uid, now, self.timing.delay(Latency::PodStart, uid)) {
+                    self.start(server, pod);
+                } else {
+                    self.write_waiting(server, pod);
+                }
             } else if object::phase(pod) == "Running" && completes(pod) {
                 self.complete(server, pod);
             }
         }
+        self.restart_due(server, &pods);
         if self.housekeeping.swap(false, Ordering::Relaxed) {
-            let live: Vec<String> = util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect();
+            let live = live();
             for uid in fs::pod_uids_on_disk(&self.root) {
-                if !live.contains(&uid) {
-                    cleanup_pod_by_uid(&self.root, &uid);
+                if live.contains(&uid) {
+                    continue;
                 }
+                self.cleanup_deleted(&uid);
             }
         }
+    }
+}
+
+impl Kubelet {
+    /// `kuberuntime_gc.go` `evictPodLogsDirectories`: log dirs of pods this kubelet no longer
+    /// runs, and `/var/log/containers` links whose log is gone.
+    /// A deleted pod's kubelet dir and mounts go at once; under `Timing::Kind` its logs stay
+    /// until the next log GC, as on kind.
+    fn cleanup_deleted(&self, uid: &str) {
+        if self.timing.log_gc_period().is_none() {
+            return cleanup_pod_by_uid(&self.root, uid);
+        }
+        fs::remove_mounts_of_pod(&self.root, uid);
+        let _ = std::fs::remove_dir_all(self.root.join(fs::KUBELET_PODS).join(uid));
+    }
+
+    fn gc_logs(&self, live: &[String]) {
+        for d in fs::pod_log_dirs(&self.root) {
+            let Some(uid) = d.rsplit('_').next() else { continue };
+            if !live.iter().any(|l| l == uid) {
+                let _ = std::fs::remove_dir_all(self.root.join(fs::POD_LOGS).join(&d));
+            }
+        }
+        fs::remove_dangling_container_links(&self.root);
     }
 }
 
@@ -174,9 +252,21 @@ impl Kubelet {
     }
 
     fn start(&self, server: &ApiServer, pod: &Arc<Value>) {
+        if let Some((vol, err)) = preflight::volume_error(server, pod) {
+            self.waiting_in.lock().insert(object::ns_of(pod).to_string());
+            let msg = format!("MountVolume.SetUp failed for volume {vol:?} : {err}");
+            if self.note(pod, &msg) {
+                crate::events::record(server, pod, crate::events::EventType::Warning, "FailedMount", &msg, "kubelet", Some(&self.node));
+            }
+            return self.write_waiting(server, pod);
+        }
         let Some((dirs, mounts, files)) = self.prepare_volumes(server, pod) else {
             return self.write_waiting(server, pod);
         };
+        let blocks = preflight::container_blocks(server, pod);
+        if !blocks.is_empty() {
+            return self.write_blocked(server, pod, &blocks);
+        }
         let uid = object::uid_of(pod).to_string();
         let ns = object::ns_of(pod).to_string();
         let name = object::name_of(pod).to_string();
@@ -207,21 +297,29 @@ impl Kubelet {
             let sidecar = c["restartPolicy"] == "Always";
             init_statuses.push(if sidecar { ps::running_status(c, &s, 0, json!({}), &now, true) } else { ps::terminated_status(c, &s, 0, &now, &now) });
         }
+        let mut exited = Vec::new();
         let mut statuses: Vec<Value> = containers.iter().map(|c| {
             let s = run(c, format!("spec.containers{{{}}}", c["name"].as_str().unwrap_or("")));
+            if exits_at_once(c) {
+                exited.push(c["name"].as_str().unwrap_or("").to_string());
+                return ps::terminated_status(c, &s, 0, &now, &now);
+            }
             ps::running_status(c, &s, 0, json!({}), &now, false)
         }).collect();
         statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        let unready = (!exited.is_empty()).then(|| format!("containers with unready status: [{}]", exited.join(" ")));
         let _ = server.store.modify::<()>("pods", &ns, &name, |cur| {
             if object::uid_of(cur) != uid || object::is_deleting(cur) || !matches!(object::phase(cur), "Pending" | "") {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
+            let ready = unready.is_none();
+            let (reason, msg) = if ready { (None, None) } else { (Some("ContainersNotReady"), unready.as_deref()) };
             let conds = vec![
                 ps::cond(cur, "PodReadyToStartContainers", true, None, None, &now),
                 ps::cond(cur, "Initialized", true, None, None, &now),
-                ps::cond(cur, "Ready", true, None, None, &now),
-                ps::cond(cur, "ContainersReady", true, None, None, &now),
+                ps::cond(cur, "Ready", ready, reason, msg, &now),
+                ps::cond(cur, "ContainersReady", ready, reason, msg, &now),
             ];
             let mut st = json!({
                 "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
@@ -236,10 +334,73 @@ impl Kubelet {
             next["status"] = st;
             Ok(Some(next))
         });
-        if completes(pod)
-            && let Some(cur) = server.store.get("pods", &ns, &name) {
+        if completes(pod) || crashloop::completes_at_once(pod) {
+            if let Some(cur) = server.store.get("pods", &ns, &name) {
                 self.complete(server, &cur);
             }
+        } else if pod.pointer("/spec/restartPolicy").and_then(|p| p.as_str()).unwrap_or("Always") == "Always" {
+            for c in &exited {
+                self.backoffs.exited(&uid, c, self.clock.now());
+            }
+        }
+    }
+
+    /// Whether `message` about `pod` is new (so its event is recorded once per cause).
+    fn note(&self, pod: &Value, message: &str) -> bool {
+        self.noted.lock().insert(format!("{}/{message}", object::uid_of(pod)))
+    }
+
+    /// Containers that cannot be created (invalid image, missing env source): the pod stays
+    /// Pending with each such container waiting with the kubelet's reason and message.
+    fn write_blocked(&self, server: &ApiServer, pod: &Arc<Value>, blocks: &[(String, preflight::Blocked)]) {
+        self.waiting_in.lock().insert(object::ns_of(pod).to_string());
+        for (cname, b) in blocks {
+            if !self.note(pod, &b.message) {
+                continue;
+            }
+            let path = format!("spec.containers{{{cname}}}");
+            if b.reason == "InvalidImageName" {
+                ps::container_event(server, pod, Some(&path), "Warning", "InspectFailed", &b.message, &self.node);
+                ps::container_event(server, pod, Some(&path), "Warning", "Failed", "Error: InvalidImageName", &self.node);
+            } else {
+                if let Some(c) = pod.pointer("/spec/containers").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["name"] == cname.as_str())) {
+                    ps::ensure_image(server, pod, c, &path, &self.node, &self.root);
+                }
+                ps::container_event(server, pod, Some(&path), "Warning", "Failed", &format!("Error: {}", b.message), &self.node);
+            }
+        }
+        let now = meta::now_rfc3339();
+        let uid = object::uid_of(pod).to_string();
+        let names: Vec<String> = pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+        let msg = format!("containers with unready status: [{}]", names.join(" "));
+        let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
+            if object::uid_of(cur) != uid || !matches!(object::phase(cur), "Pending" | "") {
+                return Ok(None);
+            }
+            let statuses: Vec<Value> = cur.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| {
+                let waiting = match blocks.iter().find(|(n, _)| c["name"] == n.as_str()) {
+                    Some((_, b)) => json!({"reason": b.reason, "message": b.message}),
+                    None => json!({"reason": "ContainerCreating"}),
+                };
+                json!({"image": c["image"], "imageID": "", "lastState": {}, "name": c["name"], "ready": false, "restartCount": 0, "started": false, "state": {"waiting": waiting}})
+            }).collect();
+            if cur.pointer("/status/containerStatuses") == Some(&json!(statuses)) {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            let conds = vec![
+                ps::cond(cur, "PodReadyToStartContainers", true, None, None, &now),
+                ps::cond(cur, "Initialized", true, None, None, &now),
+                ps::cond(cur, "Ready", false, Some("ContainersNotReady"), Some(&msg), &now),
+                ps::cond(cur, "ContainersReady", false, Some("ContainersNotReady"), Some(&msg), &now),
+            ];
+            next["status"] = json!({
+                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "phase": "Pending", "conditions": ps::merge_conditions(cur, conds), "hostIP": self.ip, "hostIPs": [{"ip": self.ip}],
+                "startTime": cur.pointer("/status/startTime").cloned().unwrap_or(json!(now)), "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
+            });
+            Ok(Some(next))
+        });
     }
 
     /// Bound to this node but a volume is not ready: ContainerCreating, as the kubelet reports.
@@ -339,58 +500,10 @@ impl Kubelet {
                 Ok(Some(next))
             });
         }
-        cleanup_pod_by_uid(&self.root, &uid);
+        self.cleanup_deleted(&uid);
         if let Ok(pods) = server.resource("", "v1", "pods") {
             let opts = DeleteOptions { grace_period_seconds: Some(0), precondition_uid: Some(uid), ..Default::default() };
             let _ = server.delete(&pods, Some(object::ns_of(pod)), object::name_of(pod), &opts);
         }
     }
-}
-
-/// Restart every running container on `node` (kubelet or containerd restart): new container
-/// ids, restartCount + 1, lastState terminated, a new log file, kubelet events.
-pub fn restart_containers(server: &ApiServer, node: &str, node_root: &Path) -> usize {
-    let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter()
-        .filter(|p| object::str_at(p, "/spec/nodeName") == Some(node) && object::phase(p) == "Running" && !object::is_deleting(p))
-        .collect();
-    let mut restarted = 0;
-    for pod in pods {
-        let (ns, name, uid) = (object::ns_of(&pod).to_string(), object::name_of(&pod).to_string(), object::uid_of(&pod).to_string());
-        ps::container_event(server, &pod, None, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.", node);
-        let now = meta::now_rfc3339();
-        let mut new_ids: Vec<(String, i64, String)> = Vec::new();
-        let r = server.store.modify::<()>("pods", &ns, &name, |cur| {
-            if object::uid_of(cur) != uid {
-                return Ok(None);
-            }
-            let mut next = (**cur).clone();
-            new_ids.clear();
-            for k in ["initContainerStatuses", "containerStatuses"] {
-                for c in next.pointer_mut(&format!("/status/{k}")).and_then(|c| c.as_array_mut()).into_iter().flatten() {
-                    let Some(started) = c.pointer("/state/running/startedAt").cloned() else { continue };
-                    let id = fs::new_container_id();
-                    let count = c["restartCount"].as_i64().unwrap_or(0) + 1;
-                    c["lastState"] = json!({"terminated": {"containerID": c["containerID"], "exitCode": 255, "finishedAt": now, "reason": "Unknown", "startedAt": started}});
-                    c["restartCount"] = json!(count);
-                    c["containerID"] = json!(format!("containerd://{id}"));
-                    c["state"] = json!({"running": {"startedAt": now}});
-                    new_ids.push((c["name"].as_str().unwrap_or("").to_string(), count, id));
-                }
-            }
-            Ok(Some(next))
-        });
-        if !matches!(r, Ok(Ok(_))) {
-            continue;
-        }
-        for (c, count, id) in &new_ids {
-            fs::write_container_log(node_root, &ns, &name, &uid, c, *count, id, &format!("{c} restarted"));
-            let path = format!("spec.containers{{{c}}}");
-            let image = pod.pointer("/spec/containers").and_then(|cs| cs.as_array()).and_then(|cs| cs.iter().find(|x| x["name"] == c.as_str())).and_then(|x| x["image"].as_str()).unwrap_or("").to_string();
-            ps::container_event(server, &pod, Some(&path), "Normal", "Pulled", &ps::image_present_msg(&image), node);
-            ps::container_event(server, &pod, Some(&path), "Normal", "Created", MSG_CREATED, node);
-            ps::container_event(server, &pod, Some(&path), "Normal", "Started", MSG_STARTED, node);
-        }
-        restarted += 1;
-    }
-    restarted
 }

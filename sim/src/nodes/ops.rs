@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::object;
-use super::{fs, kubelet, node_root};
+use super::{fs, node_root};
 use crate::controllers::util;
 use crate::server::ApiServer;
 
@@ -152,15 +152,27 @@ impl NodeOps {
         }
     }
 
-    /// Restart the kubelet: running containers are restarted (restartCount + 1, new ids).
+    /// Restart the kubelet. kind's `kubelet.service` has `KillMode=process`: systemd kills only
+    /// the kubelet, containers keep running, pods stay Ready and `restartCount` stays 0. The
+    /// new kubelet announces itself with a `Starting` Node event (`BirthCry`). Returns how
+    /// many running pods on the node kept their containers.
     pub async fn restart_kubelet(&self, node: &str) -> Result<usize, NodeOpError> {
-        let root = self.root(node)?;
-        Ok(kubelet::restart_containers(&self.server, node, &root))
+        let node_obj = self.node(node)?;
+        crate::events::record(&self.server, &node_obj, crate::events::EventType::Normal, "Starting", "Starting kubelet.", "kubelet", Some(node));
+        Ok(self.running_pods(node))
     }
 
-    /// Restart containerd: same visible effect on pods as a kubelet restart.
+    /// Restart containerd. kind's `containerd.service` has `KillMode=process` too: the shims
+    /// and containers survive, nothing changes on pods. Returns the running pods on the node.
     pub async fn restart_runtime(&self, node: &str) -> Result<usize, NodeOpError> {
-        self.restart_kubelet(node).await
+        self.node(node)?;
+        Ok(self.running_pods(node))
+    }
+
+    fn running_pods(&self, node: &str) -> usize {
+        util::pods(&self.server, None).iter()
+            .filter(|p| object::str_at(p, "/spec/nodeName") == Some(node) && object::phase(p) == "Running" && !object::is_deleting(p))
+            .count()
     }
 
     /// Active volume mounts (`/proc/mounts` of the node, volume entries).

@@ -175,6 +175,11 @@ fn make_statefulset(cr: &Value, sts_name: &str, replicas: i64, service_name: &st
             "resources": {}, "securityContext": security, "terminationMessagePolicy": "FallbackToLogsOnError", "volumeMounts": reloader_mounts,
         })
     };
+    // PO `makeStatefulSet`: the CR's resources, with a 200Mi memory request unless it sets one.
+    let mut resources = cr.pointer("/spec/resources").filter(|r| r.is_object()).cloned().unwrap_or(json!({}));
+    if resources.pointer("/requests/memory").is_none() {
+        resources["requests"]["memory"] = json!("200Mi");
+    }
     let probe = |path: &str| json!({"httpGet": {"path": path, "port": port_name, "scheme": "HTTP"}, "timeoutSeconds": 3, "periodSeconds": 10, "failureThreshold": 10});
     let pod_spec = json!({
         "automountServiceAccountToken": cr.pointer("/spec/automountServiceAccountToken").cloned().unwrap_or(json!(true)),
@@ -188,7 +193,7 @@ fn make_statefulset(cr: &Value, sts_name: &str, replicas: i64, service_name: &st
                     {"name": "mesh-udp", "containerPort": 9094, "protocol": "UDP"},
                 ],
                 "livenessProbe": probe("/-/healthy"), "readinessProbe": probe("/-/ready"),
-                "resources": {"requests": {"memory": "200Mi"}}, "securityContext": security,
+                "resources": resources, "securityContext": security,
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "volumeMounts": [
                     {"name": "config-volume", "mountPath": "/etc/alertmanager/config"},

@@ -149,6 +149,49 @@ pub fn ensure(server: &ApiServer, group: &str, version: &str, plural: &str, desi
     .map(|_| ())
 }
 
+/// What kube-apiserver's defaulting adds to an updated StatefulSet, taken from the stored one:
+/// spec fields the operator leaves unset (`revisionHistoryLimit`, ...) and the defaulted parts
+/// of unchanged claim templates (`status`, `volumeMode`, ...). Without them the update would
+/// change the immutable claim templates and be refused. The pod template is left alone, so a
+/// removed setting stays removed.
+pub fn keep_server_defaults(desired: &mut Value, current: &Value) {
+    let (Some(want), Some(have)) = (desired.pointer_mut("/spec").and_then(|s| s.as_object_mut()), current.pointer("/spec").and_then(|s| s.as_object())) else { return };
+    for (k, v) in have {
+        if !want.contains_key(k) && k != "volumeClaimTemplates" {
+            want.insert(k.clone(), v.clone());
+        }
+    }
+    let Some(tpls) = want.get_mut("volumeClaimTemplates").and_then(|t| t.as_array_mut()) else { return };
+    for t in tpls {
+        let Some(old) = have.get("volumeClaimTemplates").and_then(|o| o.as_array()).and_then(|o| o.iter().find(|o| o.pointer("/metadata/name") == t.pointer("/metadata/name"))) else { continue };
+        fill_absent(t, old, 2);
+    }
+}
+
+/// `kubectl rollout restart` annotations on the pod template survive the operator's update.
+pub fn keep_kubectl_annotations(desired: &mut Value, current: &Value) {
+    let Some(have) = current.pointer("/spec/template/metadata/annotations").and_then(|a| a.as_object()) else { return };
+    for (k, v) in have.iter().filter(|(k, _)| k.starts_with("kubectl.kubernetes.io/")) {
+        if desired.pointer(&format!("/spec/template/metadata/annotations/{}", k.replace('~', "~0").replace('/', "~1"))).is_none() {
+            desired["spec"]["template"]["metadata"]["annotations"][k] = v.clone();
+        }
+    }
+}
+
+/// Copy keys of `from` missing in `to`, recursing `depth` levels into objects.
+fn fill_absent(to: &mut Value, from: &Value, depth: usize) {
+    let (Some(to), Some(from)) = (to.as_object_mut(), from.as_object()) else { return };
+    for (k, v) in from {
+        match to.get_mut(k) {
+            None => {
+                to.insert(k.clone(), v.clone());
+            }
+            Some(t) if depth > 0 => fill_absent(t, v, depth - 1),
+            Some(_) => {}
+        }
+    }
+}
+
 /// Set condition `ty` in a conditions list, keeping lastTransitionTime when status is unchanged.
 pub fn condition(existing: Option<&Value>, ty: &str, status: &str, reason: &str, message: &str, generation: i64) -> Value {
     let prev = existing

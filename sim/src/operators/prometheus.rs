@@ -256,20 +256,29 @@ pub fn ensure_service(server: &ApiServer, svc: Value) -> crate::api::errors::Api
 }
 
 /// Create the StatefulSet, or replace its spec when the input hash changed (the operator
-/// compares `prometheus-operator-input-hash` before updating).
+/// compares `prometheus-operator-input-hash` before updating). An update the API refuses as
+/// invalid (an immutable field such as the claim template changed) deletes the StatefulSet
+/// in the foreground; the next pass creates it anew (PO `k8s.ForceUpdateStatefulSet`).
 pub fn ensure_statefulset(server: &ApiServer, sts: Value) {
     let ns = s(&sts, "/metadata/namespace").unwrap_or("").to_string();
     let name = object::name_of(&sts).to_string();
     let hash_ptr = "/metadata/annotations/prometheus-operator-input-hash";
+    let mut sts = sts;
     if let Some(cur) = server.store.get("apps/statefulsets", &ns, &name) {
-        if cur.pointer(hash_ptr) == sts.pointer(hash_ptr) && !object::is_deleting(&cur) {
+        if cur.pointer(hash_ptr) == sts.pointer(hash_ptr) || object::is_deleting(&cur) {
             return;
         }
-        if object::is_deleting(&cur) {
-            return;
-        }
+        common::keep_server_defaults(&mut sts, &cur);
+        common::keep_kubectl_annotations(&mut sts, &cur);
     }
-    let _ = ensure(server, "apps", "v1", "statefulsets", sts, &["spec"], false);
+    match ensure(server, "apps", "v1", "statefulsets", sts, &["spec"], false) {
+        Err(e) if e.code == 422 && e.reason == "Invalid" => {
+            let Ok(rt) = server.resource("apps", "v1", "statefulsets") else { return };
+            let opts = crate::server::DeleteOptions { propagation: Some(crate::server::Propagation::Foreground), ..Default::default() };
+            let _ = server.delete(&rt, Some(&ns), &name, &opts);
+        }
+        _ => {}
+    }
 }
 
 /// PrometheusRules chosen by ruleSelector / ruleNamespaceSelector, keyed

@@ -9,7 +9,11 @@ use cleanroom_sim::{SimCluster, SimOptions};
 use serde_json::Value;
 
 pub async fn start() -> (SimCluster, PathBuf, tempfile::TempDir) {
-    let sim = SimCluster::start(SimOptions { workers: 2, ..Default::default() }).await.expect("start sim");
+    start_with(SimOptions { workers: 2, ..Default::default() }).await
+}
+
+pub async fn start_with(opts: SimOptions) -> (SimCluster, PathBuf, tempfile::TempDir) {
+    let sim = SimCluster::start(opts).await.expect("start sim");
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kc).unwrap();
@@ -82,4 +86,49 @@ pub fn store_list(sim: &SimCluster, key: &str, ns: Option<&str>) -> Vec<Value> {
 
 pub fn name(v: &Value) -> &str {
     v["metadata"]["name"].as_str().unwrap_or("")
+}
+
+/// Re-check `f` on every change in the store until it returns Some; panics after `secs`.
+/// (A bounded watch: nothing sleeps, and `f` sees every state a controller writes.)
+pub async fn watch_until<T>(sim: &SimCluster, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let mut rx = sim.api().store.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => panic!("timed out waiting for {what}"),
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => panic!("store closed waiting for {what}"),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Every version of the object `key`/`ns`/`name` the store writes, in order, until `done`
+/// holds for one of them (inclusive); panics after `secs`. Subscribe with `subscribe` first.
+pub async fn record_until(rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<cleanroom_sim::store::StoreEvent>>, secs: u64, key: &str, ns: &str, name: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => panic!("timed out recording {key} {ns}/{name}; saw {seen:#?}"),
+            Ok(Err(e)) => panic!("watch failed: {e}"),
+            Ok(Ok(ev)) if &*ev.key == key && ev.namespace == ns && ev.name == name => {
+                seen.push((*ev.object).clone());
+                if done(&ev.object) {
+                    return seen;
+                }
+            }
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// `status.containerStatuses[0]` of a pod as `(state, reason, restartCount)`.
+pub fn container_state(pod: &Value) -> (String, String, i64) {
+    let st = &pod["status"]["containerStatuses"][0];
+    let state = st["state"].as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
+    let reason = st["state"][&state]["reason"].as_str().unwrap_or("").to_string();
+    (state, reason, st["restartCount"].as_i64().unwrap_or(0))
 }
