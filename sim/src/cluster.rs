@@ -32,11 +32,15 @@ pub struct SimOptions {
     pub port: u16,
     /// Where node filesystems live; a temp dir when `None`.
     pub root_dir: Option<PathBuf>,
+    /// Debug: more than this many stores of one object by one writer (controller or field
+    /// manager) within a second is a write storm — logged at error and listed by
+    /// `SimCluster::write_storms`. `None` reads `CLEANROOM_SIM_WRITE_STORM`; unset is off.
+    pub write_storm_limit: Option<u32>,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None }
+        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None, write_storm_limit: None }
     }
 }
 
@@ -83,6 +87,7 @@ impl SimCluster {
             }
         };
         let server = Arc::new(ApiServer::new());
+        server.storm.set_limit(options.write_storm_limit.or_else(crate::server::storm::limit_from_env));
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
@@ -106,6 +111,11 @@ impl SimCluster {
     /// Node operations (cordon, drain, restarts, mounts, logs, images, files).
     pub fn nodes(&self) -> crate::nodes::NodeOps {
         crate::nodes::NodeOps::new(self.server.clone(), self.root.clone())
+    }
+    /// Write storms detected so far (empty when the guard is off; see
+    /// `SimOptions::write_storm_limit`).
+    pub fn write_storms(&self) -> Vec<crate::server::storm::WriteStorm> {
+        self.server.storm.storms()
     }
     /// Where the node filesystems live.
     pub fn root(&self) -> &Path {

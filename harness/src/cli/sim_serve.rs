@@ -10,7 +10,7 @@ pub async fn serve(nodes: usize, name: String, kubeconfig: PathBuf, port: u16) -
     if nodes == 0 {
         return Err(CliError::Usage("--nodes must be at least 1 (the control plane)".into()));
     }
-    let sim = SimCluster::start(SimOptions { name: name.clone(), workers: nodes - 1, port, root_dir: None })
+    let sim = SimCluster::start(SimOptions { name: name.clone(), workers: nodes - 1, port, root_dir: None, ..Default::default() })
         .await
         .map_err(|e| CliError::Other(format!("the embedded cluster failed to start: {e}")))?;
     sim.write_kubeconfig(&kubeconfig).map_err(|e| CliError::Other(e.to_string()))?;

@@ -17,7 +17,7 @@ pub struct SimProvider {
 impl SimProvider {
     /// Start a standalone embedded cluster (used by tests and `cleanroom bench`).
     pub async fn start(name: &str, workers: usize) -> Result<SimCluster, ProviderError> {
-        SimCluster::start(SimOptions { name: name.into(), workers, port: 0, root_dir: None })
+        SimCluster::start(SimOptions { name: name.into(), workers, port: 0, root_dir: None, ..Default::default() })
             .await
             .map_err(|e| ProviderError::Sim(e.to_string()))
     }

@@ -40,7 +40,8 @@ pub trait Controller: Send + Sync + 'static {
 pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut rx = server.store.subscribe();
-        ctl.reconcile(&server);
+        let name = ctl.name();
+        crate::server::storm::with_actor(name, || ctl.reconcile(&server));
         loop {
             let first = tokio::select! {
                 _ = shutdown.changed() => return,
@@ -60,7 +61,8 @@ pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, mut shutdown: wat
                 }
             }
             if dirty {
-                ctl.reconcile(&server);
+                // Attributed to this controller by the write-storm guard.
+                crate::server::storm::with_actor(name, || ctl.reconcile(&server));
                 // Give writers a turn so bursts coalesce.
                 tokio::task::yield_now().await;
             }

@@ -10,6 +10,8 @@ pub mod strict;
 mod list;
 pub mod meta;
 mod eviction;
+mod prepare;
+pub mod storm;
 mod write;
 pub mod subresources;
 
@@ -56,6 +58,8 @@ pub struct ApiServer {
     /// Where node filesystems live (`<root>/nodes/<node>`), once nodes exist: the kubelet's
     /// log files back `pods/log`.
     pub nodes_root: RwLock<Option<std::path::PathBuf>>,
+    /// Flags writers that store the same object too often (off unless a limit is set).
+    pub storm: storm::StormGuard,
 }
 
 impl Default for ApiServer {
@@ -74,6 +78,7 @@ impl ApiServer {
             plugins: RwLock::new(Vec::new()),
             graceful_pods: std::sync::atomic::AtomicBool::new(false),
             nodes_root: RwLock::new(None),
+            storm: storm::StormGuard::default(),
         };
         s.bootstrap();
         s

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
 use super::meta::{self, now_rfc3339};
-use super::{defaults, ApiServer, WriteOptions};
+use super::{defaults, prepare, ApiServer, WriteOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
 use crate::api::object::{self, metadata_mut, name_of, rv_of};
 use crate::api::patch::{self, PatchType};
@@ -43,7 +43,8 @@ impl ApiServer {
             }
         }
         let name = name_of(&obj).to_string();
-        defaults::apply_create_defaults(rt, &mut obj);
+        defaults::set_defaults(rt, &mut obj);
+        prepare::prepare_for_create(rt, &mut obj);
         prune_custom(rt, &mut obj);
         let manager = opts.manager("unknown");
         if !opts.applying {
@@ -52,6 +53,8 @@ impl ApiServer {
         // kube-apiserver order: mutating admission, object validation, validating admission.
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_admission(&mut req)?;
+        // Mutating webhooks' results are decoded, hence defaulted, again.
+        defaults::set_defaults(rt, &mut obj);
         let mut causes = validation::validate_object_meta(&obj, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
         if !rt.is_custom() {
             causes.extend(validation::validate_create(&rt.group, &rt.kind, &obj));
@@ -61,7 +64,6 @@ impl ApiServer {
         }
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_validation_admission(&mut req)?;
-        defaults::after_admission(rt, &mut obj);
         if opts.dry_run {
             return Ok(Arc::new(obj));
         }
@@ -69,6 +71,7 @@ impl ApiServer {
             .store
             .create(&rt.key, ns.as_deref().unwrap_or(""), &name, obj)
             .map_err(|e| self.store_err(rt, &name, e))?;
+        self.storm.record(&manager, &rt.key, ns.as_deref().unwrap_or(""), &name);
         self.after_write(rt, &created);
         Ok(meta::as_version(created, rt))
     }
@@ -167,6 +170,11 @@ impl ApiServer {
             let desired = make(&cur)?;
             let mut next = scope_to_subresource(rt, &cur, desired, sub);
             preserve_system_fields(&cur, &mut next);
+            // Every write path decodes (so defaults) what it is about to store.
+            defaults::set_defaults(rt, &mut next);
+            if sub.is_none() {
+                prepare::prepare_for_update(rt, &cur, &mut next);
+            }
             prune_custom(rt, &mut next);
             if meta::tracks_generation(rt) && sub.is_none() && object::spec_changed(&cur, &next) {
                 let g = cur.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(0);
@@ -180,6 +188,7 @@ impl ApiServer {
             let nsopt = if rt.namespaced { Some(ns) } else { None };
             let mut req = AdmissionRequest { op, rt, namespace: nsopt, name, subresource: sub, object: Some(&mut next), old: Some(&cur), dry_run: opts.dry_run };
             self.run_admission(&mut req)?;
+            defaults::set_defaults(rt, &mut next);
             let mut causes = validation::validate_object_meta(&next, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
             if rt.is_custom() {
                 causes.extend(validation::validate_object_meta_update(&cur, &next));
@@ -198,6 +207,7 @@ impl ApiServer {
             if object::is_deleting(&next) && object::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
                 return match self.store.remove(&rt.key, ns, name, rv_of(&cur)) {
                     Ok(gone) => {
+                        self.storm.record(&manager, &rt.key, ns, name);
                         self.after_remove(rt, &gone);
                         Ok(meta::as_version(gone, rt))
                     }
@@ -207,6 +217,7 @@ impl ApiServer {
             }
             match self.store.update(&rt.key, ns, name, next, rv_of(&cur)) {
                 Ok(updated) => {
+                    self.storm.record(&manager, &rt.key, ns, name);
                     self.after_write(rt, &updated);
                     return Ok(meta::as_version(updated, rt));
                 }
@@ -241,7 +252,7 @@ impl ApiServer {
     /// clients cannot tell (CRD naming/establishing).
     pub(crate) fn after_write(&self, rt: &ResourceType, obj: &Arc<Value>) {
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
-            crate::server::defaults::establish_crd(self, obj);
+            super::prepare::establish_crd(self, obj);
         }
     }
 

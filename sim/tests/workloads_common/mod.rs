@@ -9,7 +9,7 @@ use cleanroom_sim::{SimCluster, SimOptions};
 use serde_json::Value;
 
 pub async fn start() -> (SimCluster, PathBuf, tempfile::TempDir) {
-    let sim = SimCluster::start(SimOptions { workers: 2, ..Default::default() }).await.expect("start sim");
+    let sim = SimCluster::start(SimOptions { workers: 2, write_storm_limit: Some(100), ..Default::default() }).await.expect("start sim");
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kc).unwrap();
