@@ -16,9 +16,30 @@ use crate::store::StoreError;
 
 /// How many times a read-modify-write retries after losing a race (GuaranteedUpdate).
 const MAX_RETRIES: usize = 64;
+/// Store.Create's maxNameGenerationCreateAttempts: with 8 tries, a million names from one
+/// generateName prefix collide with 0.1% probability.
+const MAX_NAME_GENERATION_ATTEMPTS: usize = 8;
 
 impl ApiServer {
-    pub fn create(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+    /// Create; a generated name that collides is generated afresh, up to
+    /// `MAX_NAME_GENERATION_ATTEMPTS` tries in all (RetryGenerateName, GA in 1.32).
+    pub fn create(&self, rt: &ResourceType, ns: Option<&str>, obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+        let generated = obj.pointer("/metadata/name").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty())
+            && obj.pointer("/metadata/generateName").and_then(|g| g.as_str()).is_some_and(|g| !g.is_empty());
+        if !generated {
+            return self.create_once(rt, ns, obj, opts);
+        }
+        let mut last = None;
+        for _ in 0..MAX_NAME_GENERATION_ATTEMPTS {
+            match self.create_once(rt, ns, obj.clone(), opts) {
+                Err(e) if e.reason == "AlreadyExists" => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn create_once(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
         check_body_type(rt, &obj)?;
         let ns = self.effective_namespace(rt, ns, &mut obj)?;
         {
