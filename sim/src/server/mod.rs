@@ -10,6 +10,7 @@ pub mod strict;
 mod list;
 pub mod meta;
 mod eviction;
+pub mod ipalloc;
 mod prepare;
 pub mod storm;
 mod write;
@@ -60,6 +61,8 @@ pub struct ApiServer {
     pub nodes_root: RwLock<Option<std::path::PathBuf>>,
     /// Flags writers that store the same object too often (off unless a limit is set).
     pub storm: storm::StormGuard,
+    /// Cluster IPs held by Services.
+    pub service_ips: ipalloc::ServiceIps,
 }
 
 impl Default for ApiServer {
@@ -79,6 +82,7 @@ impl ApiServer {
             graceful_pods: std::sync::atomic::AtomicBool::new(false),
             nodes_root: RwLock::new(None),
             storm: storm::StormGuard::default(),
+            service_ips: ipalloc::ServiceIps::default(),
         };
         s.bootstrap();
         s

@@ -13,7 +13,7 @@ use super::ApiServer;
 use crate::api::object::name_of;
 use crate::registry::ResourceType;
 
-static NEXT_CLUSTER_IP: AtomicU32 = AtomicU32::new(10);
+static NEXT_NODE_PORT: AtomicU32 = AtomicU32::new(10);
 
 pub(super) fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
     if rt.is_custom() {
@@ -82,21 +82,19 @@ fn keep_allocations(cur: &Value, next: &mut Value) {
     }
 }
 
-/// Cluster IP and node ports for a new Service.
+/// IP families and node ports for a new Service (the cluster IP itself is taken from the
+/// allocator right before the object is stored: `ApiServer::allocate_cluster_ip`).
 fn allocate_service(s: &mut serde_json::Map<String, Value>) {
     let ty = s.get("type").and_then(|t| t.as_str()).unwrap_or("ClusterIP").to_string();
     if ty != "ExternalName" {
-        if s.get("clusterIP").is_none_or(|c| c.as_str().is_none_or(|c| c.is_empty())) {
-            let n = NEXT_CLUSTER_IP.fetch_add(1, Ordering::Relaxed);
-            s.insert("clusterIP".into(), json!(format!("10.96.{}.{}", (n >> 8) & 255, n & 255)));
+        if let Some(ip) = s.get("clusterIP").and_then(|c| c.as_str()).filter(|c| !c.is_empty()).map(String::from) {
+            default_key(s, "clusterIPs", json!([ip]));
         }
-        let ip = s["clusterIP"].clone();
-        default_key(s, "clusterIPs", json!([ip]));
         default_key(s, "ipFamilies", json!(["IPv4"]));
         default_key(s, "ipFamilyPolicy", json!("SingleStack"));
     }
     if ty == "NodePort" || ty == "LoadBalancer" {
-        let base = NEXT_CLUSTER_IP.load(Ordering::Relaxed) as u64 % 2000;
+        let base = NEXT_NODE_PORT.fetch_add(1, Ordering::Relaxed) as u64 % 2000;
         for (i, p) in s.get_mut("ports").and_then(|p| p.as_array_mut()).into_iter().flatten().enumerate() {
             if let Some(m) = p.as_object_mut() {
                 default_key(m, "nodePort", json!(30000 + 100 + i as u64 + base));

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
 use super::meta::{self, now_rfc3339};
-use super::{defaults, prepare, ApiServer, WriteOptions};
+use super::{defaults, ipalloc, prepare, ApiServer, WriteOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
 use crate::api::object::{self, metadata_mut, name_of, rv_of};
 use crate::api::patch::{self, PatchType};
@@ -85,13 +85,17 @@ impl ApiServer {
         }
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_validation_admission(&mut req)?;
+        // The service REST storage allocates last (BeginCreate), and releases on failure.
+        let ip = self.allocate_cluster_ip(rt, &name, &mut obj, opts.dry_run)?;
         if opts.dry_run {
             return Ok(Arc::new(obj));
         }
-        let created = self
-            .store
-            .create(&rt.key, ns.as_deref().unwrap_or(""), &name, obj)
-            .map_err(|e| self.store_err(rt, &name, e))?;
+        let created = self.store.create(&rt.key, ns.as_deref().unwrap_or(""), &name, obj).map_err(|e| {
+            if let Some(ip) = &ip {
+                self.service_ips.release(ip);
+            }
+            self.store_err(rt, &name, e)
+        })?;
         self.storm.record(&manager, &rt.key, ns.as_deref().unwrap_or(""), &name);
         self.after_write(rt, &created);
         Ok(meta::as_version(created, rt))
@@ -236,14 +240,27 @@ impl ApiServer {
                     Err(e) => Err(self.store_err(rt, name, e)),
                 };
             }
+            // A Service turning from ExternalName into one with a cluster IP gets one.
+            let is_service = rt.group.is_empty() && rt.kind == "Service" && sub.is_none();
+            let new_ip = if is_service && ipalloc::held_ip(&cur).is_none() { self.allocate_cluster_ip(rt, name, &mut next, false)? } else { None };
             match self.store.update(&rt.key, ns, name, next, rv_of(&cur)) {
                 Ok(updated) => {
+                    if let Some(old) = ipalloc::held_ip(&cur).filter(|_| is_service && ipalloc::held_ip(&updated).is_none()) {
+                        self.service_ips.release(old);
+                    }
                     self.storm.record(&manager, &rt.key, ns, name);
                     self.after_write(rt, &updated);
                     return Ok(meta::as_version(updated, rt));
                 }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(self.store_err(rt, name, e)),
+                Err(e) => {
+                    if let Some(ip) = &new_ip {
+                        self.service_ips.release(ip);
+                    }
+                    if e == StoreError::Conflict {
+                        continue;
+                    }
+                    return Err(self.store_err(rt, name, e));
+                }
             }
         }
         Err(ApiError::stale(&rt.plural, &rt.group, name))
@@ -277,7 +294,23 @@ impl ApiServer {
         }
     }
 
+    /// A new Service's cluster IP (None for headless and ExternalName Services).
+    fn allocate_cluster_ip(&self, rt: &ResourceType, name: &str, obj: &mut Value, dry_run: bool) -> ApiResult<Option<String>> {
+        if !(rt.group.is_empty() && rt.kind == "Service") {
+            return Ok(None);
+        }
+        let ip = self.service_ips.allocate(name, &obj["spec"], dry_run)?;
+        if let (Some(ip), Some(spec)) = (&ip, obj.get_mut("spec").and_then(|s| s.as_object_mut())) {
+            ipalloc::fill_spec(spec, ip);
+        }
+        Ok(ip.filter(|_| !dry_run))
+    }
+
     pub(crate) fn after_remove(&self, rt: &ResourceType, obj: &Arc<Value>) {
+        if rt.group.is_empty() && rt.kind == "Service"
+            && let Some(ip) = ipalloc::held_ip(obj) {
+                self.service_ips.release(ip);
+            }
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
             self.registry.remove_crd(name_of(obj));
         }
