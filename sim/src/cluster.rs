@@ -173,6 +173,10 @@ fn assemble(server: &Arc<ApiServer>, name: &str, workers: usize, root: &Path, sh
     // kube-apiserver's built-in plugin guards every write, including the nodes' own.
     server.add_admission(Arc::new(NamespaceLifecycle));
     let specs = nodes::create_nodes(server, name, workers, root);
+    // kube-apiserver advertises the control-plane node's address and its secure port.
+    if let Some(cp) = specs.first() {
+        server.publish_apiserver_endpoints(&cp.ip(), 6443);
+    }
     nodes::system::install(server, &specs);
     *server.nodes_root.write() = Some(root.to_path_buf());
     // Kubelets finish pod deletions (containers stopped, then the pod object is removed).

@@ -107,6 +107,30 @@ impl ApiServer {
         self.create_internal("", "v1", "services", Some("default"), svc).expect("bootstrap service");
     }
 
+    /// What kube-apiserver's endpoint reconciler keeps for `default/kubernetes`: an Endpoints
+    /// (skipped by the EndpointSlice mirroring controller) and its EndpointSlice, both
+    /// pointing at the advertised address and secure port.
+    pub fn publish_apiserver_endpoints(&self, ip: &str, port: i64) {
+        let opts = WriteOptions { field_manager: Some("kube-apiserver".into()), ..Default::default() };
+        let ep = serde_json::json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+        });
+        let slice = serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]
+        });
+        for (group, plural, obj) in [("", "endpoints", ep), ("discovery.k8s.io", "endpointslices", slice)] {
+            if let Ok(rt) = self.resource(group, "v1", plural) {
+                self.create(&rt, Some("default"), obj, &opts).expect("bootstrap apiserver endpoints");
+            }
+        }
+    }
+
     /// Look up a served type or fail like kube-apiserver does for an unknown resource (404).
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> ApiResult<Arc<ResourceType>> {
         self.registry.get(group, version, plural).ok_or_else(ApiError::no_route)
