@@ -6,6 +6,7 @@ mod aggregated;
 mod codec;
 mod handlers;
 mod openapi;
+mod openapi_schemas;
 mod pod_io;
 pub mod fuzzing;
 pub mod route;
