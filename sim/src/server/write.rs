@@ -217,6 +217,9 @@ impl ApiServer {
             let mut causes = validation::validate_object_meta(&next, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
             if rt.is_custom() {
                 causes.extend(validation::validate_object_meta_update(&cur, &next));
+            } else if sub == Some("ephemeralcontainers") {
+                causes.extend(validation::validate_object_meta_update(&cur, &next));
+                causes.extend(validation::validate_ephemeral_containers_update(&cur, &next));
             } else {
                 causes.extend(validation::validate_update(&rt.group, &rt.kind, &cur, &next));
             }
@@ -376,6 +379,19 @@ fn scope_to_subresource(rt: &ResourceType, cur: &Value, mut desired: Value, sub:
             match desired.get("status") {
                 Some(s) => next["status"] = s.clone(),
                 None => { next.as_object_mut().unwrap().remove("status"); }
+            }
+            next
+        }
+        Some("ephemeralcontainers") => {
+            // dropNonEphemeralContainerUpdates: only spec.ephemeralContainers changes.
+            let mut next = cur.clone();
+            match desired.pointer("/spec/ephemeralContainers") {
+                Some(e) => next["spec"]["ephemeralContainers"] = e.clone(),
+                None => {
+                    if let Some(s) = next.get_mut("spec").and_then(|s| s.as_object_mut()) {
+                        s.remove("ephemeralContainers");
+                    }
+                }
             }
             next
         }
