@@ -36,11 +36,17 @@ pub struct SimOptions {
     /// manager) within a second is a write storm — logged at error and listed by
     /// `SimCluster::write_storms`. `None` reads `CLEANROOM_SIM_WRITE_STORM`; unset is off.
     pub write_storm_limit: Option<u32>,
+    /// How long an Event lives after its last write (kube-apiserver's `--event-ttl`, 1 h).
+    pub event_ttl: std::time::Duration,
+    /// How many past changes a watch can resume from (older resourceVersions get 410 Gone);
+    /// the history holds the objects it carries, so this bounds what deleted objects keep.
+    pub watch_history: usize,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None, write_storm_limit: None }
+        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None, write_storm_limit: None,
+            event_ttl: crate::server::retention::DEFAULT_EVENT_TTL, watch_history: crate::store::EVENT_LOG_CAPACITY }
     }
 }
 
@@ -88,10 +94,12 @@ impl SimCluster {
         };
         let server = Arc::new(ApiServer::new());
         server.storm.set_limit(options.write_storm_limit.or_else(crate::server::storm::limit_from_env));
+        server.store.set_history_capacity(options.watch_history);
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
         tasks.extend(assemble(&server, &options.name, options.workers, &root, rx.clone()));
+        tasks.push(tokio::spawn(expire_events(server.clone(), options.event_ttl, rx.clone())));
         Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, _tempdir: tempdir })
     }
     /// `http://127.0.0.1:PORT`
@@ -163,6 +171,18 @@ impl Drop for SimCluster {
         let _ = self.shutdown.send(true);
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most a minute).
+async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+    let every = (ttl / 10).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => { server.expire_events(ttl, chrono::Utc::now()); }
         }
     }
 }

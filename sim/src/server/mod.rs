@@ -12,6 +12,7 @@ pub mod meta;
 mod eviction;
 pub mod ipalloc;
 mod prepare;
+pub mod retention;
 pub mod storm;
 mod write;
 pub mod subresources;
