@@ -156,10 +156,10 @@ fn follow_response(server: Arc<ApiServer>, head: String, path: std::path::PathBu
             pending.push_str(&chunk);
             while let Some(nl) = pending.find('\n') {
                 let line: String = pending.drain(..=nl).collect();
-                if let Some(out) = opts.render(line.trim_end_matches('\n')) {
-                    if tx.send(Bytes::from(out + "\n")).await.is_err() {
-                        return;
-                    }
+                if let Some(out) = opts.render(line.trim_end_matches('\n'))
+                    && tx.send(Bytes::from(out + "\n")).await.is_err()
+                {
+                    return;
                 }
             }
             if ended {
