@@ -62,7 +62,7 @@ async fn sigint_mid_step_tears_everything_down() {
     assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
 
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("exits after teardown").unwrap();
-    assert_eq!(status.code(), Some(1), "an interrupted run fails");
+    assert_eq!(status.code(), Some(130), "an interrupted run exits 130 (128 + SIGINT)");
 
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
     let sc = &report["scenarios"][0];

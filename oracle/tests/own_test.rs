@@ -10,7 +10,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 
 #[tokio::test]
 async fn a_leftover_is_named_and_a_clean_cluster_is_clean() {
-    let sim = SimCluster::start(SimOptions { name: "oracle".into(), workers: 1, port: 0, root_dir: None }).await.unwrap();
+    let sim = SimCluster::start(SimOptions { name: "oracle".into(), workers: 1, port: 0, root_dir: None, ..Default::default() }).await.unwrap();
     let client = sim.client();
     let baseline = snapshot(&client).await.unwrap();
     assert!(baseline.objects.len() > 10, "a fresh cluster has system objects");
@@ -41,7 +41,7 @@ async fn the_oracle_settles_before_deciding() {
     use kube::api::{Patch, PatchParams};
     use std::time::Duration;
 
-    let sim = SimCluster::start(SimOptions { name: "settle".into(), workers: 1, port: 0, root_dir: None }).await.unwrap();
+    let sim = SimCluster::start(SimOptions { name: "settle".into(), workers: 1, ..Default::default() }).await.unwrap();
     let client = sim.client();
     let baseline = snapshot(&client).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");

@@ -39,11 +39,30 @@ pub struct SimOptions {
     /// The controllers' clock (schedules, back-offs, latencies): the system clock, or a
     /// manual one a test advances (`Clock::manual`, then `SimCluster::clock().advance`).
     pub clock: Clock,
+    /// Debug: more than this many stores of one object by one writer (controller or field
+    /// manager) within a second is a write storm — logged at error and listed by
+    /// `SimCluster::write_storms`. `None` reads `CLEANROOM_SIM_WRITE_STORM`; unset is off.
+    pub write_storm_limit: Option<u32>,
+    /// How long an Event lives after its last write (kube-apiserver's `--event-ttl`, 1 h).
+    pub event_ttl: std::time::Duration,
+    /// How many past changes a watch can resume from (older resourceVersions get 410 Gone);
+    /// the history holds the objects it carries, so this bounds what deleted objects keep.
+    pub watch_history: usize,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { name: "cleanroom".into(), workers: 2, port: 0, root_dir: None, timing: Timing::Instant, clock: Clock::system() }
+        SimOptions {
+            name: "cleanroom".into(),
+            workers: 2,
+            port: 0,
+            root_dir: None,
+            timing: Timing::Instant,
+            clock: Clock::system(),
+            write_storm_limit: None,
+            event_ttl: crate::server::retention::DEFAULT_EVENT_TTL,
+            watch_history: crate::store::EVENT_LOG_CAPACITY,
+        }
     }
 }
 
@@ -91,10 +110,13 @@ impl SimCluster {
             }
         };
         let server = Arc::new(ApiServer::new());
+        server.storm.set_limit(options.write_storm_limit.or_else(crate::server::storm::limit_from_env));
+        server.store.set_history_capacity(options.watch_history);
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
         tasks.extend(assemble(&server, &options, &root, rx.clone()));
+        tasks.push(tokio::spawn(expire_events(server.clone(), options.event_ttl, rx.clone())));
         Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, clock: options.clock, _tempdir: tempdir })
     }
     /// `http://127.0.0.1:PORT`
@@ -118,6 +140,12 @@ impl SimCluster {
     /// The controllers' clock (advance it when it is manual).
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Write storms detected so far (empty when the guard is off; see
+    /// `SimOptions::write_storm_limit`).
+    pub fn write_storms(&self) -> Vec<crate::server::storm::WriteStorm> {
+        self.server.storm.storms()
     }
     /// Where the node filesystems live.
     pub fn root(&self) -> &Path {
@@ -169,6 +197,18 @@ impl Drop for SimCluster {
     }
 }
 
+/// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most a minute).
+async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+    let every = (ttl / 10).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => { server.expire_events(ttl, chrono::Utc::now()); }
+        }
+    }
+}
+
 /// Turn a fresh API server into the kind cluster `options` describe, with node filesystems
 /// under `root`; returns the controller tasks (stopped by `shutdown`).
 fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
@@ -176,6 +216,10 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
     // kube-apiserver's built-in plugin guards every write, including the nodes' own.
     server.add_admission(Arc::new(NamespaceLifecycle));
     let specs = nodes::create_nodes(server, name, workers, root);
+    // kube-apiserver advertises the control-plane node's address and its secure port.
+    if let Some(cp) = specs.first() {
+        server.publish_apiserver_endpoints(&cp.ip(), 6443);
+    }
     nodes::system::install(server, &specs);
     *server.nodes_root.write() = Some(root.to_path_buf());
     // Kubelets finish pod deletions (containers stopped, then the pod object is removed).

@@ -18,6 +18,7 @@ const RS_KEY: &str = "apps/replicasets";
 const COMPONENT: &str = "deployment-controller";
 pub const HASH_LABEL: &str = "pod-template-hash";
 const REVISION: &str = "deployment.kubernetes.io/revision";
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 
 #[derive(Default)]
 pub struct DeploymentController {
@@ -123,9 +124,26 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
             Err(_) => return,
         }
     }
-    let Some(new_rs) = new_rs else { return };
+    let Some(mut new_rs) = new_rs else { return };
     let new_name = object::name_of(&new_rs).to_string();
     let old: Vec<&Arc<Value>> = owned.iter().filter(|r| object::name_of(r) != new_name).collect();
+    // An older template coming back (rollout undo) takes the next revision, and its former
+    // one goes to revision-history (deploymentutil.SetNewReplicaSetAnnotations).
+    let max_old = old.iter().map(|r| revision(r)).max().unwrap_or(0);
+    if !paused && revision(&new_rs) <= max_old {
+        let prev = revision(&new_rs).to_string();
+        let _ = util::update(server, &rsrt, &ns, &new_name, KCM, |o| {
+            let ann = object::metadata_mut(o).entry("annotations").or_insert_with(|| json!({}));
+            let hist = ann.get(REVISION_HISTORY).and_then(|h| h.as_str()).filter(|h| !h.is_empty()).map(|h| format!("{h},{prev}"));
+            ann[REVISION_HISTORY] = json!(hist.unwrap_or_else(|| prev.clone()));
+            ann[REVISION] = json!((max_old + 1).to_string());
+            true
+        });
+        match server.store.get(RS_KEY, &ns, &new_name) {
+            Some(rs) => new_rs = rs,
+            None => return,
+        }
+    }
     let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
     if !paused {
         // Revision of the deployment follows its newest ReplicaSet.

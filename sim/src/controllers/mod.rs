@@ -48,7 +48,8 @@ pub trait Controller: Send + Sync + 'static {
 pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, clock: clock::Clock, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut rx = server.store.subscribe();
-        ctl.reconcile(&server);
+        let name = ctl.name();
+        crate::server::storm::with_actor(name, || ctl.reconcile(&server));
         loop {
             let wake = ctl.next_wake();
             let first = tokio::select! {
@@ -74,7 +75,8 @@ pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, clock: clock::Clo
                 }
             }
             if dirty {
-                ctl.reconcile(&server);
+                // Attributed to this controller by the write-storm guard.
+                crate::server::storm::with_actor(name, || ctl.reconcile(&server));
                 // Give writers a turn so bursts coalesce.
                 tokio::task::yield_now().await;
             }

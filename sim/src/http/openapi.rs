@@ -1,6 +1,6 @@
-//! A minimal OpenAPI v3 surface: the root index and one document per group-version whose
-//! PATCH operations declare `fieldValidation`, so kubectl and Helm (cli-runtime's
-//! QueryParamVerifierV3) choose server-side field validation instead of downloading schemas.
+//! The OpenAPI v3 surface: the root index and one document per group-version whose PATCH
+//! operations declare `fieldValidation` (so kubectl and Helm choose server-side field
+//! validation) and whose component schemas carry every served kind (`kubectl explain`).
 
 use serde_json::{json, Map, Value};
 
@@ -35,6 +35,7 @@ pub fn group_version(reg: &Registry, path: &str) -> Option<Value> {
     if types.is_empty() {
         return None;
     }
+    let schemas = super::openapi_schemas::components(&types);
     let mut paths = Map::new();
     let params = json!([
         {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
@@ -62,6 +63,6 @@ pub fn group_version(reg: &Registry, path: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": crate::registry::SERVER_GIT_VERSION},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }))
 }

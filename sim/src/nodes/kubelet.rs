@@ -73,6 +73,12 @@ impl Kubelet {
 }
 
 /// Pods the emulated runtime runs to completion: Job pods and local-path helper pods.
+/// An ephemeral container without a status yet.
+fn unstarted_ephemeral(pod: &Value) -> bool {
+    let statuses = pod.pointer("/status/ephemeralContainerStatuses").and_then(|s| s.as_array()).map(|a| a.len()).unwrap_or(0);
+    pod.pointer("/spec/ephemeralContainers").and_then(|c| c.as_array()).is_some_and(|a| a.len() > statuses)
+}
+
 pub fn completes(pod: &Value) -> bool {
     object::owner_refs(pod).iter().any(|r| r["kind"] == "Job" && r["apiVersion"].as_str().is_some_and(|a| a.starts_with("batch/")))
         || (object::ns_of(pod) == "local-path-storage" && object::name_of(pod).starts_with("helper-pod-"))
@@ -93,7 +99,7 @@ impl Controller for Kubelet {
                     self.housekeeping.store(true, Ordering::Relaxed);
                     return true;
                 }
-                matches!(object::phase(&ev.object), "Pending" | "") || (object::phase(&ev.object) == "Running" && completes(&ev.object))
+                matches!(object::phase(&ev.object), "Pending" | "") || (object::phase(&ev.object) == "Running" && (completes(&ev.object) || unstarted_ephemeral(&ev.object)))
             }
             "persistentvolumeclaims" => object::phase(&ev.object) == "Bound",
             // A blocked pod starts once what it waits for appears (watch-driven, as the
@@ -137,6 +143,8 @@ impl Controller for Kubelet {
                 }
             } else if object::phase(pod) == "Running" && completes(pod) {
                 self.complete(server, pod);
+            } else if object::phase(pod) == "Running" && unstarted_ephemeral(pod) {
+                self.start_ephemeral(server, pod);
             }
         }
         self.restart_due(server, &pods);
@@ -399,6 +407,35 @@ impl Kubelet {
                 "phase": "Pending", "conditions": ps::merge_conditions(cur, conds), "hostIP": self.ip, "hostIPs": [{"ip": self.ip}],
                 "startTime": cur.pointer("/status/startTime").cloned().unwrap_or(json!(now)), "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
             });
+            Ok(Some(next))
+        });
+    }
+
+    /// Ephemeral containers added through `pods/ephemeralcontainers` start (never ready).
+    fn start_ephemeral(&self, server: &ApiServer, pod: &Arc<Value>) {
+        let (uid, ns, name, now) = (object::uid_of(pod).to_string(), object::ns_of(pod).to_string(), object::name_of(pod).to_string(), meta::now_rfc3339());
+        let mut statuses: Vec<Value> = pod.pointer("/status/ephemeralContainerStatuses").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+        for c in pod.pointer("/spec/ephemeralContainers").and_then(|c| c.as_array()).into_iter().flatten() {
+            let cname = c["name"].as_str().unwrap_or("");
+            if statuses.iter().any(|s| s["name"] == cname) {
+                continue;
+            }
+            let path = format!("spec.ephemeralContainers{{{cname}}}");
+            let s = ps::ensure_image(server, pod, c, &path, &self.node, &self.root);
+            fs::write_container_log(&self.root, &ns, &name, &uid, cname, 0, &s.id, &format!("{cname} started"));
+            ps::container_event(server, pod, Some(&path), "Normal", "Created", MSG_CREATED, &self.node);
+            ps::container_event(server, pod, Some(&path), "Normal", "Started", MSG_STARTED, &self.node);
+            let mut st = ps::running_status(c, &s, 0, json!({}), &now, false);
+            st["ready"] = json!(false);
+            st.as_object_mut().map(|m| m.remove("started"));
+            statuses.push(st);
+        }
+        let _ = server.store.modify::<()>("pods", &ns, &name, |cur| {
+            if object::uid_of(cur) != uid || object::is_deleting(cur) {
+                return Ok(None);
+            }
+            let mut next = (**cur).clone();
+            next["status"]["ephemeralContainerStatuses"] = json!(statuses);
             Ok(Some(next))
         });
     }

@@ -1,49 +1,80 @@
-//! Defaulting as the built-in types' `SetDefaults_*` and registry strategies do on create.
-
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+//! Defaulting as the built-in types' `SetDefaults_*` functions (and their generated
+//! defaulters) do. kube-apiserver defaults every object it decodes — the body of a create or
+//! update, the result of every patch type and of server-side apply, status and scale writes,
+//! and the result of mutating webhooks — so `set_defaults` runs on all of those paths and
+//! must be idempotent. Create-only work (status resets, allocations, generated selectors)
+//! lives in `prepare.rs`.
 
 use serde_json::{json, Map, Value};
 
-use super::meta::now_rfc3339;
 use crate::api::object::{metadata_mut, name_of};
-use super::ApiServer;
 use crate::registry::ResourceType;
 
-static NEXT_CLUSTER_IP: AtomicU32 = AtomicU32::new(10);
-
-fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
+pub(super) fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     if !v.get(key).is_some_and(|x| x.is_object()) {
         v[key] = json!({});
     }
     v[key].as_object_mut().unwrap()
 }
 
-fn default_key(m: &mut Map<String, Value>, key: &str, value: Value) {
+pub(super) fn default_key(m: &mut Map<String, Value>, key: &str, value: Value) {
     if m.get(key).is_none_or(|v| v.is_null()) {
         m.insert(key.into(), value);
     }
 }
 
-pub(super) fn apply_create_defaults(rt: &ResourceType, obj: &mut Value) {
-    if rt.is_custom() {
+/// Strings left empty count as unset (Go's `== ""` checks).
+fn default_str(m: &mut Map<String, Value>, key: &str, value: &str) {
+    if m.get(key).is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+        m.insert(key.into(), json!(value));
+    }
+}
+
+fn each_obj<'a>(m: &'a mut Map<String, Value>, key: &str) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+    m.get_mut(key).and_then(|v| v.as_array_mut()).into_iter().flatten().filter_map(|v| v.as_object_mut())
+}
+
+fn child<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+    m.get_mut(key).and_then(|v| v.as_object_mut())
+}
+
+/// A typed decode drops explicit nulls (they are the zero value, which encodes as absent).
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// Default a built-in object in place (custom resources are defaulted from their schema
+/// elsewhere). Idempotent: defaulting a defaulted object changes nothing.
+pub(super) fn set_defaults(rt: &ResourceType, obj: &mut Value) {
+    if rt.is_custom() || !obj.is_object() {
         return;
     }
+    strip_nulls(obj);
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => {
+            // SetDefaults_Namespace and SetDefaults_NamespaceStatus.
             let name = name_of(obj).to_string();
-            let md = metadata_mut(obj);
-            let labels = md.entry("labels").or_insert_with(|| json!({}));
-            if let Some(l) = labels.as_object_mut() {
-                l.insert("kubernetes.io/metadata.name".into(), json!(name));
+            if !name.is_empty() {
+                let labels = metadata_mut(obj).entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
+                }
             }
-            obj_mut(obj, "spec").insert("finalizers".into(), json!(["kubernetes"]));
-            obj["status"] = json!({"phase": "Active"});
+            if let Some(st) = child(obj.as_object_mut().unwrap(), "status") {
+                default_str(st, "phase", "Active");
+            }
         }
         ("", "Secret") => {
             let m = obj.as_object_mut().unwrap();
-            default_key(m, "type", json!("Opaque"));
-            // stringData is write-only: merged into data (base64) on write.
+            default_str(m, "type", "Opaque");
+            // stringData is write-only: the v1 → internal conversion merges it into data.
             if let Some(Value::Object(sd)) = m.remove("stringData") {
                 use base64::Engine;
                 let data = m.entry("data").or_insert_with(|| json!({}));
@@ -55,50 +86,39 @@ pub(super) fn apply_create_defaults(rt: &ResourceType, obj: &mut Value) {
                 }
             }
         }
-        ("", "Service") => default_service(obj),
-        ("", "Pod") => {
-            default_pod_spec(obj_mut(obj, "spec"));
-            obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+        ("", "Service") => default_service(obj_mut(obj, "spec")),
+        ("", "Pod") => default_pod_spec(obj_mut(obj, "spec"), true),
+        ("", "PodTemplate") => default_template(obj.as_object_mut().unwrap()),
+        ("", "ReplicationController") => {
+            let s = obj_mut(obj, "spec");
+            default_key(s, "replicas", json!(1));
+            default_template(s);
         }
-        ("", "PersistentVolumeClaim") => {
-            default_key(obj_mut(obj, "spec"), "volumeMode", json!("Filesystem"));
-            obj["status"] = json!({"phase": "Pending"});
-        }
+        ("", "PersistentVolumeClaim") => default_key(obj_mut(obj, "spec"), "volumeMode", json!("Filesystem")),
         ("", "PersistentVolume") => {
             let s = obj_mut(obj, "spec");
-            default_key(s, "persistentVolumeReclaimPolicy", json!("Retain"));
+            default_str(s, "persistentVolumeReclaimPolicy", "Retain");
             default_key(s, "volumeMode", json!("Filesystem"));
-            obj["status"] = json!({"phase": "Pending"});
+            default_str(obj_mut(obj, "status"), "phase", "Pending");
         }
-        ("", "ServiceAccount") | ("", "ConfigMap") => {}
-        ("apps", "Deployment") => {
-            let s = obj_mut(obj, "spec");
-            default_key(s, "replicas", json!(1));
-            default_key(s, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
-            default_key(s, "revisionHistoryLimit", json!(10));
-            default_key(s, "progressDeadlineSeconds", json!(600));
-            default_template(s);
-        }
-        ("apps", "StatefulSet") => {
-            let s = obj_mut(obj, "spec");
-            default_key(s, "replicas", json!(1));
-            default_key(s, "podManagementPolicy", json!("OrderedReady"));
-            default_key(s, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-            default_key(s, "revisionHistoryLimit", json!(10));
-            default_key(s, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
-            if let Some(tpls) = s.get_mut("volumeClaimTemplates").and_then(|t| t.as_array_mut()) {
-                for t in tpls {
-                    default_key(obj_mut(t, "spec"), "volumeMode", json!("Filesystem"));
-                    t["apiVersion"] = json!("v1");
-                    t["kind"] = json!("PersistentVolumeClaim");
-                    default_key(t.as_object_mut().unwrap(), "status", json!({"phase": "Pending"}));
+        ("", "Endpoints") => {
+            for ss in each_obj(obj.as_object_mut().unwrap(), "subsets") {
+                for p in each_obj(ss, "ports") {
+                    default_str(p, "protocol", "TCP");
                 }
             }
-            default_template(s);
         }
+        ("apps", "Deployment") => default_deployment(obj_mut(obj, "spec")),
+        ("apps", "StatefulSet") => default_statefulset(obj_mut(obj, "spec")),
         ("apps", "DaemonSet") => {
             let s = obj_mut(obj, "spec");
-            default_key(s, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+            let us = obj_mut_map(s, "updateStrategy");
+            default_str(us, "type", "RollingUpdate");
+            if us.get("type").and_then(|t| t.as_str()) == Some("RollingUpdate") {
+                let ru = obj_mut_map(us, "rollingUpdate");
+                default_key(ru, "maxUnavailable", json!(1));
+                default_key(ru, "maxSurge", json!(0));
+            }
             default_key(s, "revisionHistoryLimit", json!(10));
             default_template(s);
         }
@@ -110,187 +130,339 @@ pub(super) fn apply_create_defaults(rt: &ResourceType, obj: &mut Value) {
         ("batch", "Job") => default_job(obj),
         ("batch", "CronJob") => {
             let s = obj_mut(obj, "spec");
-            default_key(s, "concurrencyPolicy", json!("Allow"));
+            default_str(s, "concurrencyPolicy", "Allow");
             default_key(s, "suspend", json!(false));
             default_key(s, "successfulJobsHistoryLimit", json!(3));
             default_key(s, "failedJobsHistoryLimit", json!(1));
+            // The generated defaulter reaches the pod template inside the job template (the
+            // JobSpec itself gets no SetDefaults_Job: that runs on Job objects only).
+            if let Some(js) = child(s, "jobTemplate").and_then(|jt| child(jt, "spec")) {
+                default_template(js);
+            }
         }
         ("storage.k8s.io", "StorageClass") => {
             let m = obj.as_object_mut().unwrap();
-            default_key(m, "reclaimPolicy", json!("Delete"));
-            default_key(m, "volumeBindingMode", json!("Immediate"));
+            default_str(m, "reclaimPolicy", "Delete");
+            default_str(m, "volumeBindingMode", "Immediate");
         }
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration") => {
             let mutating = rt.kind.starts_with("Mutating");
-            if let Some(hooks) = obj.get_mut("webhooks").and_then(|w| w.as_array_mut()) {
-                for h in hooks {
-                    let m = h.as_object_mut().unwrap();
-                    default_key(m, "failurePolicy", json!("Fail"));
-                    default_key(m, "matchPolicy", json!("Equivalent"));
-                    default_key(m, "namespaceSelector", json!({}));
-                    default_key(m, "objectSelector", json!({}));
-                    default_key(m, "timeoutSeconds", json!(10));
-                    if mutating {
-                        default_key(m, "reinvocationPolicy", json!("Never"));
-                    }
-                    if let Some(svc) = m.get_mut("clientConfig").and_then(|c| c.get_mut("service")).and_then(|s| s.as_object_mut()) {
-                        default_key(svc, "port", json!(443));
-                    }
-                    if let Some(rules) = m.get_mut("rules").and_then(|r| r.as_array_mut()) {
-                        for r in rules {
-                            default_key(r.as_object_mut().unwrap(), "scope", json!("*"));
-                        }
-                    }
+            for m in each_obj(obj.as_object_mut().unwrap(), "webhooks") {
+                default_str(m, "failurePolicy", "Fail");
+                default_str(m, "matchPolicy", "Equivalent");
+                default_key(m, "namespaceSelector", json!({}));
+                default_key(m, "objectSelector", json!({}));
+                default_key(m, "timeoutSeconds", json!(10));
+                if mutating {
+                    default_str(m, "reinvocationPolicy", "Never");
+                }
+                if let Some(svc) = child(m, "clientConfig").and_then(|c| child(c, "service")) {
+                    default_key(svc, "port", json!(443));
+                }
+                for r in each_obj(m, "rules") {
+                    default_str(r, "scope", "*");
                 }
             }
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let s = obj_mut(obj, "spec");
             default_key(s, "conversion", json!({"strategy": "None"}));
-            if let Some(n) = s.get_mut("names").and_then(|n| n.as_object_mut()) {
+            if let Some(n) = child(s, "names") {
                 let kind = n.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
-                default_key(n, "singular", json!(kind.to_lowercase()));
-                default_key(n, "listKind", json!(format!("{kind}List")));
+                default_str(n, "singular", &kind.to_lowercase());
+                default_str(n, "listKind", &format!("{kind}List"));
             }
         }
         _ => {}
     }
 }
 
-/// Defaults applied after mutating admission (fields admission may have set).
-pub(super) fn after_admission(_rt: &ResourceType, _obj: &mut Value) {}
-
-fn default_template(spec: &mut Map<String, Value>) {
-    if let Some(t) = spec.get_mut("template") {
-        default_pod_spec(obj_mut(t, "spec"));
-        let md = obj_mut(t, "metadata");
-        md.remove("creationTimestamp");
+fn obj_mut_map<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    if !m.get(key).is_some_and(|x| x.is_object()) {
+        m.insert(key.into(), json!({}));
     }
+    m.get_mut(key).unwrap().as_object_mut().unwrap()
 }
 
-pub(crate) fn default_pod_spec(s: &mut Map<String, Value>) {
-    default_key(s, "restartPolicy", json!("Always"));
-    default_key(s, "terminationGracePeriodSeconds", json!(30));
-    default_key(s, "dnsPolicy", json!("ClusterFirst"));
-    default_key(s, "securityContext", json!({}));
-    default_key(s, "schedulerName", json!("default-scheduler"));
-    default_key(s, "enableServiceLinks", json!(true));
-    for key in ["containers", "initContainers"] {
-        if let Some(cs) = s.get_mut(key).and_then(|c| c.as_array_mut()) {
-            for c in cs {
-                let Some(m) = c.as_object_mut() else { continue };
-                let image = m.get("image").and_then(|i| i.as_str()).unwrap_or("").to_string();
-                let latest = !image.contains(':') || image.ends_with(":latest");
-                default_key(m, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
-                default_key(m, "terminationMessagePath", json!("/dev/termination-log"));
-                default_key(m, "terminationMessagePolicy", json!("File"));
-                default_key(m, "resources", json!({}));
-                if let Some(ports) = m.get_mut("ports").and_then(|p| p.as_array_mut()) {
-                    for p in ports {
-                        default_key(p.as_object_mut().unwrap(), "protocol", json!("TCP"));
-                    }
-                }
-            }
-        }
+fn default_deployment(s: &mut Map<String, Value>) {
+    default_key(s, "replicas", json!(1));
+    let strategy = obj_mut_map(s, "strategy");
+    default_str(strategy, "type", "RollingUpdate");
+    if strategy.get("type").and_then(|t| t.as_str()) == Some("RollingUpdate") {
+        let ru = obj_mut_map(strategy, "rollingUpdate");
+        default_key(ru, "maxUnavailable", json!("25%"));
+        default_key(ru, "maxSurge", json!("25%"));
     }
+    default_key(s, "revisionHistoryLimit", json!(10));
+    default_key(s, "progressDeadlineSeconds", json!(600));
+    default_template(s);
 }
 
-fn default_service(obj: &mut Value) {
-    let s = obj_mut(obj, "spec");
-    default_key(s, "type", json!("ClusterIP"));
-    default_key(s, "sessionAffinity", json!("None"));
-    let ty = s.get("type").and_then(|t| t.as_str()).unwrap_or("ClusterIP").to_string();
-    if ty != "ExternalName" {
-        if s.get("clusterIP").is_none_or(|c| c.as_str().is_none_or(|c| c.is_empty())) {
-            let n = NEXT_CLUSTER_IP.fetch_add(1, Ordering::Relaxed);
-            s.insert("clusterIP".into(), json!(format!("10.96.{}.{}", (n >> 8) & 255, n & 255)));
+fn default_statefulset(s: &mut Map<String, Value>) {
+    default_str(s, "podManagementPolicy", "OrderedReady");
+    let us = obj_mut_map(s, "updateStrategy");
+    if us.get("type").and_then(|t| t.as_str()).is_none_or(|t| t.is_empty()) {
+        us.insert("type".into(), json!("RollingUpdate"));
+        default_key(us, "rollingUpdate", json!({}));
+    }
+    if us.get("type").and_then(|t| t.as_str()) == Some("RollingUpdate")
+        && let Some(ru) = child(us, "rollingUpdate")
+    {
+        default_key(ru, "partition", json!(0));
+    }
+    let policy = obj_mut_map(s, "persistentVolumeClaimRetentionPolicy");
+    default_str(policy, "whenDeleted", "Retain");
+    default_str(policy, "whenScaled", "Retain");
+    default_key(s, "replicas", json!(1));
+    default_key(s, "revisionHistoryLimit", json!(10));
+    for t in s.get_mut("volumeClaimTemplates").and_then(|t| t.as_array_mut()).into_iter().flatten() {
+        if !t.is_object() {
+            continue;
         }
-        let ip = s["clusterIP"].clone();
-        default_key(s, "clusterIPs", json!([ip]));
-        default_key(s, "ipFamilies", json!(["IPv4"]));
-        default_key(s, "ipFamilyPolicy", json!("SingleStack"));
-        default_key(s, "internalTrafficPolicy", json!("Cluster"));
+        default_key(obj_mut(t, "spec"), "volumeMode", json!("Filesystem"));
+        t["apiVersion"] = json!("v1");
+        t["kind"] = json!("PersistentVolumeClaim");
+        default_str(obj_mut(t, "status"), "phase", "Pending");
     }
-    let node_port = ty == "NodePort" || ty == "LoadBalancer";
-    if node_port {
-        default_key(s, "externalTrafficPolicy", json!("Cluster"));
-    }
-    if let Some(ports) = s.get_mut("ports").and_then(|p| p.as_array_mut()) {
-        for (i, p) in ports.iter_mut().enumerate() {
-            let m = p.as_object_mut().unwrap();
-            default_key(m, "protocol", json!("TCP"));
-            let port = m.get("port").cloned().unwrap_or(json!(0));
-            default_key(m, "targetPort", port);
-            if node_port {
-                default_key(m, "nodePort", json!(30000 + 100 + i as u64 + (NEXT_CLUSTER_IP.load(Ordering::Relaxed) as u64 % 2000)));
-            }
-        }
-    }
-    obj["status"] = json!({"loadBalancer": {}});
+    default_template(s);
 }
 
 fn default_job(obj: &mut Value) {
-    let uid = obj.pointer("/metadata/uid").and_then(|u| u.as_str()).unwrap_or("").to_string();
-    let name = name_of(obj).to_string();
+    let template_labels = obj.pointer("/spec/template/metadata/labels").cloned();
     let s = obj_mut(obj, "spec");
-    default_key(s, "completions", json!(1));
+    if s.get("completions").is_none() && s.get("parallelism").is_none() {
+        s.insert("completions".into(), json!(1));
+    }
     default_key(s, "parallelism", json!(1));
-    default_key(s, "backoffLimit", json!(6));
+    let backoff = if s.contains_key("backoffLimitPerIndex") { json!(i32::MAX) } else { json!(6) };
+    default_key(s, "backoffLimit", backoff);
     default_key(s, "completionMode", json!("NonIndexed"));
     default_key(s, "suspend", json!(false));
-    default_key(s, "podReplacementPolicy", json!("TerminatedOrFailed"));
+    let has_failure_policy = s.get("podFailurePolicy").is_some_and(|p| p.is_object());
+    if let Some(pfp) = child(s, "podFailurePolicy") {
+        for rule in each_obj(pfp, "rules") {
+            for pattern in each_obj(rule, "onPodConditions") {
+                default_str(pattern, "status", "True");
+            }
+        }
+    }
+    default_key(s, "podReplacementPolicy", json!(if has_failure_policy { "Failed" } else { "TerminatingOrFailed" }));
     default_key(s, "manualSelector", json!(false));
-    // The job strategy generates the selector and template labels from the Job's uid.
-    if s.get("manualSelector") != Some(&json!(true)) {
-        s.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
-        let t = s.entry("template").or_insert_with(|| json!({}));
-        let labels = obj_mut(obj_mut_val(t, "metadata"), "labels");
-        for (k, v) in [("batch.kubernetes.io/controller-uid", &uid), ("batch.kubernetes.io/job-name", &name), ("controller-uid", &uid), ("job-name", &name)] {
-            labels.insert(k.into(), json!(v));
-        }
-        s.remove("manualSelector");
-    }
     default_template(s);
-    default_key(obj.as_object_mut().unwrap(), "status", json!({}));
+    // A Job without labels takes its template's.
+    let md = metadata_mut(obj);
+    if md.get("labels").and_then(|l| l.as_object()).is_none_or(|l| l.is_empty())
+        && let Some(l) = template_labels.filter(|l| l.is_object())
+    {
+        md.insert("labels".into(), l);
+    }
 }
 
-fn obj_mut_val<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
-    if !v.get(key).is_some_and(|x| x.is_object()) {
-        v[key] = json!({});
+/// `spec.template`: pod-spec defaults (SetDefaults_PodSpec, not the Pod-only ones).
+fn default_template(spec: &mut Map<String, Value>) {
+    if let Some(t) = spec.get_mut("template").filter(|t| t.is_object()) {
+        default_pod_spec(obj_mut(t, "spec"), false);
+        obj_mut(t, "metadata").remove("creationTimestamp");
     }
-    &mut v[key]
 }
 
-/// Naming + establishing controllers: accept names, set Established, serve the resources.
-pub(crate) fn establish_crd(server: &ApiServer, crd: &Arc<Value>) {
-    if crate::api::object::is_deleting(crd) {
-        return;
+/// SetDefaults_PodSpec (+ SetDefaults_Pod when `pod`) and the generated defaulters of
+/// everything a pod spec holds.
+pub(crate) fn default_pod_spec(s: &mut Map<String, Value>, pod: bool) {
+    default_str(s, "dnsPolicy", "ClusterFirst");
+    default_str(s, "restartPolicy", "Always");
+    default_key(s, "securityContext", json!({}));
+    default_key(s, "terminationGracePeriodSeconds", json!(30));
+    default_str(s, "schedulerName", "default-scheduler");
+    let host_network = s.get("hostNetwork") == Some(&json!(true));
+    if pod {
+        default_key(s, "enableServiceLinks", json!(true));
     }
-    let established = crd.pointer("/status/conditions").and_then(|c| c.as_array()).is_some_and(|cs| {
-        cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True")
-    });
-    server.registry.install_crd(crd);
-    if established {
-        return;
-    }
-    let name = name_of(crd).to_string();
-    let now = now_rfc3339();
-    let _ = server.store.modify::<()>("apiextensions.k8s.io/customresourcedefinitions", "", &name, |cur| {
-        let mut next = (**cur).clone();
-        let stored: Vec<Value> = cur.pointer("/spec/versions").and_then(|v| v.as_array()).into_iter().flatten()
-            .filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect();
-        let mut accepted = cur.pointer("/spec/names").cloned().unwrap_or(json!({}));
-        if let Some(a) = accepted.as_object_mut() {
-            a.remove("listKind").map(|lk| a.insert("listKind".into(), lk));
+    for key in ["containers", "initContainers", "ephemeralContainers"] {
+        for c in each_obj(s, key) {
+            default_container(c, pod && key != "ephemeralContainers", host_network && pod);
         }
-        next["status"] = json!({
-            "conditions": [
-                {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"},
-                {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
-            ],
-            "acceptedNames": accepted,
-            "storedVersions": stored,
-        });
-        Ok(Some(next))
-    });
+    }
+    for v in each_obj(s, "volumes") {
+        default_volume(v);
+    }
+}
+
+fn default_container(m: &mut Map<String, Value>, requests_from_limits: bool, host_network: bool) {
+    let image = m.get("image").and_then(|i| i.as_str()).unwrap_or("").to_string();
+    default_str(m, "imagePullPolicy", if image_tag(&image) == "latest" { "Always" } else { "IfNotPresent" });
+    default_str(m, "terminationMessagePath", "/dev/termination-log");
+    default_str(m, "terminationMessagePolicy", "File");
+    // ResourceRequirements is a struct, not a pointer: always encoded.
+    default_key(m, "resources", json!({}));
+    if requests_from_limits
+        && let Some(res) = child(m, "resources")
+        && let Some(limits) = res.get("limits").and_then(|l| l.as_object()).cloned()
+    {
+        let req = obj_mut_map(res, "requests");
+        for (k, v) in limits {
+            req.entry(k).or_insert(v);
+        }
+    }
+    for p in each_obj(m, "ports") {
+        default_str(p, "protocol", "TCP");
+        if host_network && p.get("hostPort").and_then(|h| h.as_i64()).unwrap_or(0) == 0
+            && let Some(cp) = p.get("containerPort").cloned()
+        {
+            p.insert("hostPort".into(), cp);
+        }
+    }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = child(m, probe) {
+            for (k, v) in [("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)] {
+                if p.get(k).and_then(|x| x.as_i64()).unwrap_or(0) == 0 {
+                    p.insert(k.into(), json!(v));
+                }
+            }
+            default_handler(p);
+            if let Some(g) = child(p, "grpc") {
+                default_key(g, "service", json!(""));
+            }
+        }
+    }
+    if let Some(lc) = child(m, "lifecycle") {
+        for hook in ["postStart", "preStop"] {
+            if let Some(h) = child(lc, hook) {
+                default_handler(h);
+            }
+        }
+    }
+    for e in each_obj(m, "env") {
+        if let Some(fr) = child(e, "valueFrom").and_then(|vf| child(vf, "fieldRef")) {
+            default_str(fr, "apiVersion", "v1");
+        }
+    }
+}
+
+/// SetDefaults_HTTPGetAction.
+fn default_handler(h: &mut Map<String, Value>) {
+    if let Some(g) = child(h, "httpGet") {
+        default_str(g, "path", "/");
+        default_str(g, "scheme", "HTTP");
+    }
+}
+
+const VOLUME_SOURCES: &[&str] = &[
+    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi", "glusterfs",
+    "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap",
+    "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO", "storageos", "csi",
+    "ephemeral", "image",
+];
+
+/// SetDefaults_Volume and the volume sources' defaulters.
+fn default_volume(v: &mut Map<String, Value>) {
+    if !VOLUME_SOURCES.iter().any(|k| v.get(*k).is_some_and(|x| !x.is_null())) {
+        v.insert("emptyDir".into(), json!({}));
+    }
+    for (src, mode) in [("secret", 420), ("configMap", 420), ("downwardAPI", 420), ("projected", 420)] {
+        if let Some(s) = child(v, src) {
+            default_key(s, "defaultMode", json!(mode));
+        }
+    }
+    if let Some(items) = child(v, "downwardAPI") {
+        default_field_refs(items);
+    }
+    if let Some(hp) = child(v, "hostPath") {
+        default_key(hp, "type", json!(""));
+    }
+    if let Some(img) = child(v, "image") {
+        let r = img.get("reference").and_then(|r| r.as_str()).unwrap_or("").to_string();
+        default_str(img, "pullPolicy", if image_tag(&r) == "latest" { "Always" } else { "IfNotPresent" });
+    }
+    if let Some(p) = child(v, "projected") {
+        for src in each_obj(p, "sources") {
+            if let Some(t) = child(src, "serviceAccountToken") {
+                default_key(t, "expirationSeconds", json!(3600));
+            }
+            if let Some(d) = child(src, "downwardAPI") {
+                default_field_refs(d);
+            }
+        }
+    }
+    if let Some(spec) = child(v, "ephemeral").and_then(|e| child(e, "volumeClaimTemplate")).and_then(|t| child(t, "spec")) {
+        default_key(spec, "volumeMode", json!("Filesystem"));
+    }
+}
+
+fn default_field_refs(d: &mut Map<String, Value>) {
+    for item in each_obj(d, "items") {
+        if let Some(fr) = child(item, "fieldRef") {
+            default_str(fr, "apiVersion", "v1");
+        }
+    }
+}
+
+/// The tag `parsers.ParseImageName` finds: "latest" when there is neither tag nor digest,
+/// "" for a digest-only reference. A registry's `host:port` is not a tag.
+pub(crate) fn image_tag(image: &str) -> &str {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, _)) => (n, true),
+        None => (image, false),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => tag,
+        None if digest => "",
+        None => "latest",
+    }
+}
+
+/// SetDefaults_Service (the REST layer's allocations are in `prepare.rs`).
+fn default_service(s: &mut Map<String, Value>) {
+    default_str(s, "sessionAffinity", "None");
+    match s.get("sessionAffinity").and_then(|a| a.as_str()) {
+        Some("None") => {
+            s.remove("sessionAffinityConfig");
+        }
+        Some("ClientIP") => {
+            let has_timeout = s.get("sessionAffinityConfig").and_then(|c| c.pointer("/clientIP/timeoutSeconds")).is_some();
+            if !has_timeout {
+                s.insert("sessionAffinityConfig".into(), json!({"clientIP": {"timeoutSeconds": 10800}}));
+            }
+        }
+        _ => {}
+    }
+    default_str(s, "type", "ClusterIP");
+    for p in each_obj(s, "ports") {
+        default_str(p, "protocol", "TCP");
+        let unset = match p.get("targetPort") {
+            None => true,
+            Some(t) => t.as_i64() == Some(0) || t.as_str() == Some(""),
+        };
+        if unset && let Some(port) = p.get("port").cloned() {
+            p.insert("targetPort".into(), port);
+        }
+    }
+    let ty = s.get("type").and_then(|t| t.as_str()).unwrap_or("ClusterIP").to_string();
+    let has_external_ips = s.get("externalIPs").and_then(|e| e.as_array()).is_some_and(|a| !a.is_empty());
+    let externally_accessible = ty == "LoadBalancer" || ty == "NodePort" || (ty == "ClusterIP" && has_external_ips);
+    if externally_accessible {
+        default_str(s, "externalTrafficPolicy", "Cluster");
+    }
+    if matches!(ty.as_str(), "NodePort" | "LoadBalancer" | "ClusterIP") {
+        default_key(s, "internalTrafficPolicy", json!("Cluster"));
+    }
+    if ty == "LoadBalancer" {
+        default_key(s, "allocateLoadBalancerNodePorts", json!(true));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_tag;
+
+    #[test]
+    fn image_tags_as_parse_image_name() {
+        assert_eq!(image_tag("nginx"), "latest");
+        assert_eq!(image_tag("nginx:1.27"), "1.27");
+        assert_eq!(image_tag("registry:5000/nginx"), "latest");
+        assert_eq!(image_tag("registry:5000/nginx:v1"), "v1");
+        assert_eq!(image_tag("nginx@sha256:abc"), "");
+        assert_eq!(image_tag("nginx:1.0@sha256:abc"), "1.0");
+    }
 }

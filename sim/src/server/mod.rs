@@ -10,6 +10,10 @@ pub mod strict;
 mod list;
 pub mod meta;
 mod eviction;
+pub mod ipalloc;
+mod prepare;
+pub mod retention;
+pub mod storm;
 mod write;
 pub mod subresources;
 
@@ -56,6 +60,10 @@ pub struct ApiServer {
     /// Where node filesystems live (`<root>/nodes/<node>`), once nodes exist: the kubelet's
     /// log files back `pods/log`.
     pub nodes_root: RwLock<Option<std::path::PathBuf>>,
+    /// Flags writers that store the same object too often (off unless a limit is set).
+    pub storm: storm::StormGuard,
+    /// Cluster IPs held by Services.
+    pub service_ips: ipalloc::ServiceIps,
 }
 
 impl Default for ApiServer {
@@ -74,6 +82,8 @@ impl ApiServer {
             plugins: RwLock::new(Vec::new()),
             graceful_pods: std::sync::atomic::AtomicBool::new(false),
             nodes_root: RwLock::new(None),
+            storm: storm::StormGuard::default(),
+            service_ips: ipalloc::ServiceIps::default(),
         };
         s.bootstrap();
         s
@@ -96,6 +106,30 @@ impl ApiServer {
             "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}
         });
         self.create_internal("", "v1", "services", Some("default"), svc).expect("bootstrap service");
+    }
+
+    /// What kube-apiserver's endpoint reconciler keeps for `default/kubernetes`: an Endpoints
+    /// (skipped by the EndpointSlice mirroring controller) and its EndpointSlice, both
+    /// pointing at the advertised address and secure port.
+    pub fn publish_apiserver_endpoints(&self, ip: &str, port: i64) {
+        let opts = WriteOptions { field_manager: Some("kube-apiserver".into()), ..Default::default() };
+        let ep = serde_json::json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+        });
+        let slice = serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]
+        });
+        for (group, plural, obj) in [("", "endpoints", ep), ("discovery.k8s.io", "endpointslices", slice)] {
+            if let Ok(rt) = self.resource(group, "v1", plural) {
+                self.create(&rt, Some("default"), obj, &opts).expect("bootstrap apiserver endpoints");
+            }
+        }
     }
 
     /// Look up a served type or fail like kube-apiserver does for an unknown resource (404).

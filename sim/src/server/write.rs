@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
 use super::meta::{self, now_rfc3339};
-use super::{defaults, ApiServer, WriteOptions};
+use super::{defaults, ipalloc, prepare, ApiServer, WriteOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
 use crate::api::object::{self, metadata_mut, name_of, rv_of};
 use crate::api::patch::{self, PatchType};
@@ -16,9 +16,30 @@ use crate::store::StoreError;
 
 /// How many times a read-modify-write retries after losing a race (GuaranteedUpdate).
 const MAX_RETRIES: usize = 64;
+/// Store.Create's maxNameGenerationCreateAttempts: with 8 tries, a million names from one
+/// generateName prefix collide with 0.1% probability.
+const MAX_NAME_GENERATION_ATTEMPTS: usize = 8;
 
 impl ApiServer {
-    pub fn create(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+    /// Create; a generated name that collides is generated afresh, up to
+    /// `MAX_NAME_GENERATION_ATTEMPTS` tries in all (RetryGenerateName, GA in 1.32).
+    pub fn create(&self, rt: &ResourceType, ns: Option<&str>, obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
+        let generated = obj.pointer("/metadata/name").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty())
+            && obj.pointer("/metadata/generateName").and_then(|g| g.as_str()).is_some_and(|g| !g.is_empty());
+        if !generated {
+            return self.create_once(rt, ns, obj, opts);
+        }
+        let mut last = None;
+        for _ in 0..MAX_NAME_GENERATION_ATTEMPTS {
+            match self.create_once(rt, ns, obj.clone(), opts) {
+                Err(e) if e.reason == "AlreadyExists" => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn create_once(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
         check_body_type(rt, &obj)?;
         let ns = self.effective_namespace(rt, ns, &mut obj)?;
         {
@@ -43,7 +64,8 @@ impl ApiServer {
             }
         }
         let name = name_of(&obj).to_string();
-        defaults::apply_create_defaults(rt, &mut obj);
+        defaults::set_defaults(rt, &mut obj);
+        prepare::prepare_for_create(rt, &mut obj);
         prune_custom(rt, &mut obj);
         let manager = opts.manager("unknown");
         if !opts.applying {
@@ -52,6 +74,8 @@ impl ApiServer {
         // kube-apiserver order: mutating admission, object validation, validating admission.
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_admission(&mut req)?;
+        // Mutating webhooks' results are decoded, hence defaulted, again.
+        defaults::set_defaults(rt, &mut obj);
         let mut causes = validation::validate_object_meta(&obj, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
         if !rt.is_custom() {
             causes.extend(validation::validate_create(&rt.group, &rt.kind, &obj));
@@ -61,14 +85,18 @@ impl ApiServer {
         }
         let mut req = AdmissionRequest { op: Operation::Create, rt, namespace: ns.as_deref(), name: &name, subresource: None, object: Some(&mut obj), old: None, dry_run: opts.dry_run };
         self.run_validation_admission(&mut req)?;
-        defaults::after_admission(rt, &mut obj);
+        // The service REST storage allocates last (BeginCreate), and releases on failure.
+        let ip = self.allocate_cluster_ip(rt, &name, &mut obj, opts.dry_run)?;
         if opts.dry_run {
             return Ok(Arc::new(obj));
         }
-        let created = self
-            .store
-            .create(&rt.key, ns.as_deref().unwrap_or(""), &name, obj)
-            .map_err(|e| self.store_err(rt, &name, e))?;
+        let created = self.store.create(&rt.key, ns.as_deref().unwrap_or(""), &name, obj).map_err(|e| {
+            if let Some(ip) = &ip {
+                self.service_ips.release(ip);
+            }
+            self.store_err(rt, &name, e)
+        })?;
+        self.storm.record(&manager, &rt.key, ns.as_deref().unwrap_or(""), &name);
         self.after_write(rt, &created);
         Ok(meta::as_version(created, rt))
     }
@@ -167,6 +195,11 @@ impl ApiServer {
             let desired = make(&cur)?;
             let mut next = scope_to_subresource(rt, &cur, desired, sub);
             preserve_system_fields(&cur, &mut next);
+            // Every write path decodes (so defaults) what it is about to store.
+            defaults::set_defaults(rt, &mut next);
+            if sub.is_none() {
+                prepare::prepare_for_update(rt, &cur, &mut next);
+            }
             prune_custom(rt, &mut next);
             if meta::tracks_generation(rt) && sub.is_none() && object::spec_changed(&cur, &next) {
                 let g = cur.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(0);
@@ -180,9 +213,13 @@ impl ApiServer {
             let nsopt = if rt.namespaced { Some(ns) } else { None };
             let mut req = AdmissionRequest { op, rt, namespace: nsopt, name, subresource: sub, object: Some(&mut next), old: Some(&cur), dry_run: opts.dry_run };
             self.run_admission(&mut req)?;
+            defaults::set_defaults(rt, &mut next);
             let mut causes = validation::validate_object_meta(&next, rt.namespaced, validation::name_rule_for(&rt.group, &rt.kind));
             if rt.is_custom() {
                 causes.extend(validation::validate_object_meta_update(&cur, &next));
+            } else if sub == Some("ephemeralcontainers") {
+                causes.extend(validation::validate_object_meta_update(&cur, &next));
+                causes.extend(validation::validate_ephemeral_containers_update(&cur, &next));
             } else {
                 causes.extend(validation::validate_update(&rt.group, &rt.kind, &cur, &next));
             }
@@ -198,6 +235,7 @@ impl ApiServer {
             if object::is_deleting(&next) && object::finalizers(&next).is_empty() && !self.blocks_removal(rt, &next) {
                 return match self.store.remove(&rt.key, ns, name, rv_of(&cur)) {
                     Ok(gone) => {
+                        self.storm.record(&manager, &rt.key, ns, name);
                         self.after_remove(rt, &gone);
                         Ok(meta::as_version(gone, rt))
                     }
@@ -205,13 +243,27 @@ impl ApiServer {
                     Err(e) => Err(self.store_err(rt, name, e)),
                 };
             }
+            // A Service turning from ExternalName into one with a cluster IP gets one.
+            let is_service = rt.group.is_empty() && rt.kind == "Service" && sub.is_none();
+            let new_ip = if is_service && ipalloc::held_ip(&cur).is_none() { self.allocate_cluster_ip(rt, name, &mut next, false)? } else { None };
             match self.store.update(&rt.key, ns, name, next, rv_of(&cur)) {
                 Ok(updated) => {
+                    if let Some(old) = ipalloc::held_ip(&cur).filter(|_| is_service && ipalloc::held_ip(&updated).is_none()) {
+                        self.service_ips.release(old);
+                    }
+                    self.storm.record(&manager, &rt.key, ns, name);
                     self.after_write(rt, &updated);
                     return Ok(meta::as_version(updated, rt));
                 }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(self.store_err(rt, name, e)),
+                Err(e) => {
+                    if let Some(ip) = &new_ip {
+                        self.service_ips.release(ip);
+                    }
+                    if e == StoreError::Conflict {
+                        continue;
+                    }
+                    return Err(self.store_err(rt, name, e));
+                }
             }
         }
         Err(ApiError::stale(&rt.plural, &rt.group, name))
@@ -241,11 +293,27 @@ impl ApiServer {
     /// clients cannot tell (CRD naming/establishing).
     pub(crate) fn after_write(&self, rt: &ResourceType, obj: &Arc<Value>) {
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
-            crate::server::defaults::establish_crd(self, obj);
+            super::prepare::establish_crd(self, obj);
         }
     }
 
+    /// A new Service's cluster IP (None for headless and ExternalName Services).
+    fn allocate_cluster_ip(&self, rt: &ResourceType, name: &str, obj: &mut Value, dry_run: bool) -> ApiResult<Option<String>> {
+        if !(rt.group.is_empty() && rt.kind == "Service") {
+            return Ok(None);
+        }
+        let ip = self.service_ips.allocate(name, &obj["spec"], dry_run)?;
+        if let (Some(ip), Some(spec)) = (&ip, obj.get_mut("spec").and_then(|s| s.as_object_mut())) {
+            ipalloc::fill_spec(spec, ip);
+        }
+        Ok(ip.filter(|_| !dry_run))
+    }
+
     pub(crate) fn after_remove(&self, rt: &ResourceType, obj: &Arc<Value>) {
+        if rt.group.is_empty() && rt.kind == "Service"
+            && let Some(ip) = ipalloc::held_ip(obj) {
+                self.service_ips.release(ip);
+            }
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
             self.registry.remove_crd(name_of(obj));
         }
@@ -311,6 +379,19 @@ fn scope_to_subresource(rt: &ResourceType, cur: &Value, mut desired: Value, sub:
             match desired.get("status") {
                 Some(s) => next["status"] = s.clone(),
                 None => { next.as_object_mut().unwrap().remove("status"); }
+            }
+            next
+        }
+        Some("ephemeralcontainers") => {
+            // dropNonEphemeralContainerUpdates: only spec.ephemeralContainers changes.
+            let mut next = cur.clone();
+            match desired.pointer("/spec/ephemeralContainers") {
+                Some(e) => next["spec"]["ephemeralContainers"] = e.clone(),
+                None => {
+                    if let Some(s) = next.get_mut("spec").and_then(|s| s.as_object_mut()) {
+                        s.remove("ephemeralContainers");
+                    }
+                }
             }
             next
         }

@@ -8,7 +8,8 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-/// How many past events a watch can resume from; older versions get 410 Gone.
+/// How many past events a watch can resume from by default; older versions get 410 Gone.
+/// The log holds the objects it carries, so it bounds what deleted objects keep alive.
 pub const EVENT_LOG_CAPACITY: usize = 200_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,7 @@ struct State {
 
 pub struct Store {
     state: Mutex<State>,
+    capacity: std::sync::atomic::AtomicUsize,
     tx: broadcast::Sender<Arc<StoreEvent>>,
 }
 
@@ -89,7 +91,7 @@ fn set_rv(obj: &mut Value, rv: u64) {
 impl Store {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(65_536);
-        Store { state: Mutex::new(State { rv: 1, ..Default::default() }), tx }
+        Store { state: Mutex::new(State { rv: 1, ..Default::default() }), capacity: EVENT_LOG_CAPACITY.into(), tx }
     }
 
     /// The current (latest) resourceVersion.
@@ -118,6 +120,26 @@ impl Store {
             },
         };
         (items, st.rv)
+    }
+
+    /// Bound the watch history to `n` events (compacting what is beyond it now).
+    pub fn set_history_capacity(&self, n: usize) {
+        self.capacity.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+        let mut st = self.state.lock();
+        Self::compact(&mut st, n.max(1));
+    }
+
+    /// Events a watch can still resume from.
+    pub fn history_len(&self) -> usize {
+        self.state.lock().log.len()
+    }
+
+    fn compact(st: &mut State, capacity: usize) {
+        while st.log.len() > capacity {
+            if let Some(old) = st.log.pop_front() {
+                st.compacted_to = old.rv;
+            }
+        }
     }
 
     /// Count of all stored objects (for benchmarks and memory figures).
@@ -265,10 +287,7 @@ impl Store {
     fn emit(&self, st: &mut State, key: Arc<str>, ns: &str, name: &str, kind: EventType, object: Arc<Value>, prev: Option<Arc<Value>>) {
         let ev = Arc::new(StoreEvent { rv: st.rv, key, namespace: ns.to_string(), name: name.to_string(), kind, object, prev });
         st.log.push_back(ev.clone());
-        if st.log.len() > EVENT_LOG_CAPACITY
-            && let Some(old) = st.log.pop_front() {
-                st.compacted_to = old.rv;
-            }
+        Self::compact(st, self.capacity.load(std::sync::atomic::Ordering::Relaxed));
         // No receivers is fine; lagging receivers are told by `RecvError::Lagged`.
         let _ = self.tx.send(ev);
     }

@@ -12,6 +12,19 @@ pub struct Harness {
     _dir: tempfile::TempDir,
 }
 
+/// Writes of one object by one writer per second beyond which a sim test fails.
+pub const TEST_WRITE_STORM_LIMIT: u32 = 100;
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let storms = self.sim.write_storms();
+        if !std::thread::panicking() && !storms.is_empty() {
+            let list: Vec<String> = storms.iter().map(|s| s.to_string()).collect();
+            panic!("write storm(s) in the embedded cluster:\n{}", list.join("\n"));
+        }
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -23,7 +36,9 @@ impl Harness {
         Self::start_with(SimOptions::default()).await
     }
 
-    pub async fn start_with(opts: SimOptions) -> Harness {
+    pub async fn start_with(mut opts: SimOptions) -> Harness {
+        // Every sim test runs with the write-storm guard on; Drop fails the test on a storm.
+        opts.write_storm_limit = opts.write_storm_limit.or(Some(TEST_WRITE_STORM_LIMIT));
         let sim = SimCluster::start(opts).await.expect("embedded cluster starts");
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");

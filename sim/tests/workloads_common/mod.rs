@@ -9,7 +9,7 @@ use cleanroom_sim::{SimCluster, SimOptions};
 use serde_json::Value;
 
 pub async fn start() -> (SimCluster, PathBuf, tempfile::TempDir) {
-    start_with(SimOptions { workers: 2, ..Default::default() }).await
+    start_with(SimOptions { workers: 2, write_storm_limit: Some(100), ..Default::default() }).await
 }
 
 pub async fn start_with(opts: SimOptions) -> (SimCluster, PathBuf, tempfile::TempDir) {

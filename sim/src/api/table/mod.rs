@@ -5,6 +5,7 @@
 
 mod jsonpath;
 mod printers;
+mod printers_more;
 mod printers_pod;
 
 use chrono::{DateTime, Utc};

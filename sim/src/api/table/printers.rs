@@ -8,17 +8,17 @@ use serde_json::{json, Value};
 use super::{col, translate_timestamp_since, Cells, AGE_DOC, NAME_DOC};
 use crate::api::selectors::from_label_selector_json;
 
-fn name_col() -> Value {
+pub(super) fn name_col() -> Value {
     col("Name", "string", "name", 0, NAME_DOC)
 }
-fn age_col() -> Value {
+pub(super) fn age_col() -> Value {
     col("Age", "string", "", 0, AGE_DOC)
 }
-fn c(name: &str, ty: &str, prio: i32, desc: &str) -> Value {
+pub(super) fn c(name: &str, ty: &str, prio: i32, desc: &str) -> Value {
     col(name, ty, "", prio, desc)
 }
-const CONTAINERS_DOC: &str = "Names of each container in the template.";
-const IMAGES_DOC: &str = "Images referenced by each container in the template.";
+pub(super) const CONTAINERS_DOC: &str = "Names of each container in the template.";
+pub(super) const IMAGES_DOC: &str = "Images referenced by each container in the template.";
 
 pub(super) fn s<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default()
@@ -36,7 +36,7 @@ fn len_of(v: &Value, p: &str) -> i64 {
         _ => 0,
     }
 }
-fn name(v: &Value) -> Value {
+pub(super) fn name(v: &Value) -> Value {
     json!(s(v, "/metadata/name"))
 }
 fn or<'a>(s: &'a str, d: &'a str) -> &'a str {
@@ -44,7 +44,7 @@ fn or<'a>(s: &'a str, d: &'a str) -> &'a str {
 }
 
 /// `labels.FormatLabels`: sorted `k=v` pairs, `<none>` when empty.
-fn format_labels(v: Option<&Value>) -> String {
+pub(super) fn format_labels(v: Option<&Value>) -> String {
     let mut pairs: Vec<String> = v
         .and_then(Value::as_object)
         .into_iter()
@@ -56,7 +56,7 @@ fn format_labels(v: Option<&Value>) -> String {
 }
 
 /// `layoutContainerCells`.
-fn containers_images(v: &Value, p: &str) -> (Value, Value) {
+pub(super) fn containers_images(v: &Value, p: &str) -> (Value, Value) {
     let cs = arr(v, p);
     let names: Vec<&str> = cs.iter().map(|c| s(c, "/name")).collect();
     let images: Vec<&str> = cs.iter().map(|c| s(c, "/image")).collect();
@@ -85,9 +85,9 @@ fn storage_class(v: &Value) -> String {
     ann.unwrap_or(s(v, "/spec/storageClassName")).to_string()
 }
 
-type Def = (Vec<Value>, Cells);
+pub(super) type Def = (Vec<Value>, Cells);
 
-fn def(cols: Vec<Value>, f: impl Fn(&Value) -> Vec<Value> + 'static) -> Option<Def> {
+pub(super) fn def(cols: Vec<Value>, f: impl Fn(&Value) -> Vec<Value> + 'static) -> Option<Def> {
     Some((cols, Box::new(move |o: &Value| (f(o), None))))
 }
 
@@ -331,7 +331,7 @@ pub fn for_kind(group: &str, kind: &str, now: DateTime<Utc>) -> Option<Def> {
                 },
             )
         }
-        _ => None,
+        _ => super::printers_more::for_kind(group, kind, now),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (k8s.io/apimachinery `api/validation`, pkg/apis/{core,apps,batch}/validation).
 
 pub mod content;
+mod ephemeral;
 mod types;
 
 use serde_json::{Map, Value};
@@ -10,6 +11,7 @@ use crate::api::errors::Cause;
 use content::*;
 
 pub use content::{is_dns1123_label, is_dns1123_subdomain};
+pub use ephemeral::validate_ephemeral_containers_update;
 pub use types::{ensure_namespace_name_label, validate_create, validate_update};
 
 /// `TotalAnnotationSizeLimitB`.

@@ -1,0 +1,239 @@
+//! Property-style check over every built-in kind with a pod template: whatever write path
+//! carries the same intent (create, PUT, JSON / merge / strategic-merge patch, server-side
+//! apply after a client-side-apply ownership hand-over, status, scale), the stored spec is
+//! the one create stored — kube-apiserver defaults every decoded object, so a body without
+//! the defaulted fields never drops them.
+
+mod common;
+
+use common::Harness;
+use serde_json::{json, Map, Value};
+
+const NS: &str = "prop";
+
+struct Kind {
+    prefix: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    api_version: &'static str,
+    scale: bool,
+}
+
+const KINDS: &[Kind] = &[
+    Kind { prefix: "/apis/apps/v1", plural: "deployments", kind: "Deployment", api_version: "apps/v1", scale: true },
+    Kind { prefix: "/apis/apps/v1", plural: "replicasets", kind: "ReplicaSet", api_version: "apps/v1", scale: true },
+    Kind { prefix: "/apis/apps/v1", plural: "statefulsets", kind: "StatefulSet", api_version: "apps/v1", scale: true },
+    Kind { prefix: "/apis/apps/v1", plural: "daemonsets", kind: "DaemonSet", api_version: "apps/v1", scale: false },
+    Kind { prefix: "/apis/batch/v1", plural: "jobs", kind: "Job", api_version: "batch/v1", scale: false },
+    Kind { prefix: "/apis/batch/v1", plural: "cronjobs", kind: "CronJob", api_version: "batch/v1", scale: false },
+    Kind { prefix: "/api/v1", plural: "pods", kind: "Pod", api_version: "v1", scale: false },
+];
+
+/// Pod specs as users write them: no defaults, and fields whose defaulting is nested
+/// (probes, handlers, volume sources, fieldRefs, ports, untagged images).
+fn pod_specs(app: &str) -> Vec<Value> {
+    vec![
+        json!({"containers": [{"name": "c", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}]}),
+        json!({
+            "initContainers": [{"name": "init", "image": "busybox", "command": ["true"]}],
+            "containers": [{
+                "name": "c", "image": "registry.local:5000/app",
+                "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "readinessProbe": {"httpGet": {"port": 8080}},
+                "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 5},
+                "lifecycle": {"preStop": {"httpGet": {"port": 8080, "path": "/quit"}}},
+                "resources": {"limits": {"cpu": "100m"}},
+                "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}, {"name": "scratch", "mountPath": "/tmp"}, {"name": "tok", "mountPath": "/tok"}]
+            }],
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": format!("{app}-cfg")}},
+                {"name": "scratch"},
+                {"name": "tok", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}
+            ],
+            "restartPolicy": "Always"
+        }),
+    ]
+}
+
+/// The intent for `kind` named `name` around pod spec `spec`.
+fn intent(k: &Kind, name: &str, spec: &Value) -> Value {
+    let labels = json!({"app": name});
+    let mut spec = spec.clone();
+    let template = |spec: &Value| json!({"metadata": {"labels": labels}, "spec": spec});
+    let body = match k.kind {
+        "Pod" => {
+            // Unscheduled (no scheduler by that name) and without admission-added volumes,
+            // so only defaulting shapes the stored spec.
+            spec["schedulerName"] = json!("none");
+            spec["serviceAccountName"] = json!("default");
+            spec["automountServiceAccountToken"] = json!(false);
+            return json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": name, "labels": labels}, "spec": spec});
+        }
+        "Job" | "CronJob" => {
+            spec["restartPolicy"] = json!("Never");
+            let job = json!({"template": template(&spec)});
+            if k.kind == "Job" { job } else { json!({"schedule": "*/5 * * * *", "jobTemplate": {"spec": job}}) }
+        }
+        "StatefulSet" => json!({
+            "serviceName": name, "replicas": 1, "selector": {"matchLabels": labels}, "template": template(&spec),
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
+        }),
+        "DaemonSet" => json!({"selector": {"matchLabels": labels}, "template": template(&spec)}),
+        _ => json!({"replicas": 1, "selector": {"matchLabels": labels}, "template": template(&spec)}),
+    };
+    json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": name, "labels": labels}, "spec": body})
+}
+
+/// What must not change between write paths: the spec and the labels.
+fn norm(obj: &Value) -> Value {
+    json!({"labels": obj.pointer("/metadata/labels"), "spec": obj.get("spec")})
+}
+
+/// A merge patch that sets every field create defaulted (present in `stored`, absent from
+/// `intent`) back to null, and replaces lists that differ with the intent's.
+fn undefault_patch(stored: &Value, intent: &Value) -> Value {
+    match (stored, intent) {
+        (Value::Object(s), Value::Object(i)) => {
+            let mut out = Map::new();
+            for (k, sv) in s {
+                match i.get(k) {
+                    None => {
+                        out.insert(k.clone(), Value::Null);
+                    }
+                    Some(iv) if iv != sv => {
+                        let p = undefault_patch(sv, iv);
+                        if !p.as_object().is_some_and(|m| m.is_empty()) {
+                            out.insert(k.clone(), p);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            Value::Object(out)
+        }
+        _ => intent.clone(),
+    }
+}
+
+struct Client {
+    kube: kube::Client,
+}
+
+impl Client {
+    /// PUT with the current resourceVersion, retried when a controller wrote in between.
+    async fn put(&self, path: &str, body: &Value) -> Value {
+        let get_path = path.split('?').next().unwrap().trim_end_matches("/status");
+        for _ in 0..50 {
+            let mut b = body.clone();
+            b["metadata"]["resourceVersion"] = self.get(get_path).await["metadata"]["resourceVersion"].clone();
+            if path.ends_with("/status") {
+                b["status"] = self.get(get_path).await.get("status").cloned().unwrap_or(json!({}));
+            }
+            match self.try_send("PUT", path, "application/json", &b).await {
+                Ok(v) => return v,
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => panic!("PUT {path} failed: {e}\nbody: {b:#}"),
+            }
+        }
+        panic!("PUT {path}: conflicts never ended")
+    }
+    async fn try_send(&self, method: &str, path: &str, content_type: &str, body: &Value) -> Result<Value, kube::Error> {
+        let req = http::Request::builder().method(method).uri(path).header("content-type", content_type)
+            .body(serde_json::to_vec(body).unwrap()).unwrap();
+        self.kube.request::<Value>(req).await
+    }
+    async fn send(&self, method: &str, path: &str, content_type: &str, body: &Value) -> Value {
+        let req = http::Request::builder().method(method).uri(path).header("content-type", content_type)
+            .body(serde_json::to_vec(body).unwrap()).unwrap();
+        match self.kube.request::<Value>(req).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method} {path} ({content_type}) failed: {e}\nbody: {body:#}"),
+        }
+    }
+    async fn get(&self, path: &str) -> Value {
+        let req = http::Request::get(path).body(Vec::new()).unwrap();
+        self.kube.request::<Value>(req).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_path_stores_what_create_stores() {
+    let h = Harness::start().await;
+    let c = Client { kube: h.sim.client() };
+    c.send("POST", "/api/v1/namespaces", "application/json", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})).await;
+    let mut checked = 0;
+    for k in KINDS {
+        for (i, spec) in pod_specs("x").iter().enumerate() {
+            let name = format!("{}-{i}", k.kind.to_lowercase());
+            let coll = format!("{}/namespaces/{NS}/{}", k.prefix, k.plural);
+            let path = format!("{coll}/{name}");
+            let body = intent(k, &name, spec);
+            let created = c.send("POST", &format!("{coll}?fieldManager=creator"), "application/json", &body).await;
+            let want = norm(&created);
+            assert_eq!(want["spec"].pointer("/template/spec/dnsPolicy").or(want["spec"].pointer("/jobTemplate/spec/template/spec/dnsPolicy")).or(want["spec"].get("dnsPolicy")), Some(&json!("ClusterFirst")), "{} not defaulted on create: {want:#}", k.kind);
+            // A Job's generated selector and template labels are part of what a client sends back.
+            let mut update = body.clone();
+            if k.kind == "Job" {
+                update["spec"]["selector"] = created["spec"]["selector"].clone();
+                update["spec"]["template"]["metadata"]["labels"] = created["spec"]["template"]["metadata"]["labels"].clone();
+            }
+            // So are what admission plugins (ServiceAccount, DefaultTolerationSeconds,
+            // Priority) added to a Pod on create: they are not defaults.
+            if k.kind == "Pod" {
+                for f in ["serviceAccount", "tolerations", "priority", "preemptionPolicy"] {
+                    update["spec"][f] = created["spec"][f].clone();
+                }
+            }
+            let check = |what: &str, got: &Value| {
+                assert_eq!(norm(got), want, "{} {name}: {what} stored something else than create", k.kind);
+            };
+
+            // PUT of the undefaulted intent.
+            check("PUT", &c.put(&format!("{path}?fieldManager=creator"), &update).await);
+            // JSON patch replacing the whole spec.
+            let jp = json!([{"op": "replace", "path": "/spec", "value": update["spec"]}]);
+            check("JSON patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/json-patch+json", &jp).await);
+            // Merge and strategic-merge patches that null every defaulted field.
+            let undo = json!({"spec": undefault_patch(&created["spec"], &update["spec"])});
+            check("merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/merge-patch+json", &undo).await);
+            check("strategic merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/strategic-merge-patch+json", &undo).await);
+            // Server-side apply after kubectl's client-side → server-side ownership hand-over:
+            // the applier then owns the defaulted fields it does not send.
+            let cur = c.get(&path).await;
+            let handed: Vec<Value> = cur["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| {
+                let mut e = e.clone();
+                if e["manager"] == "creator" && e.get("subresource").is_none() {
+                    e["manager"] = json!("applier");
+                    e["operation"] = json!("Apply");
+                }
+                e
+            }).collect();
+            let mf = json!([{"op": "replace", "path": "/metadata/managedFields", "value": handed}]);
+            c.send("PATCH", &path, "application/json-patch+json", &mf).await;
+            check("server-side apply", &c.send("PATCH", &format!("{path}?fieldManager=applier&force=true"), "application/apply-patch+yaml", &update).await);
+            // Status writes never touch the spec.
+            check("PUT status", &c.put(&format!("{path}/status"), &update).await);
+            check("merge-patch status", &c.send("PATCH", &format!("{path}/status"), "application/merge-patch+json", &json!({"status": {}})).await);
+            if k.scale {
+                c.send("PATCH", &format!("{path}/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 2}})).await;
+                c.send("PATCH", &format!("{path}/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 1}})).await;
+                check("scale", &c.get(&path).await);
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, KINDS.len() * 2);
+    // The Deployment controller reached a fixed point: one ReplicaSet per Deployment.
+    let mut rx = h.sim.api().store.subscribe();
+    let owned = || {
+        let (items, _) = h.sim.api().store.list("apps/replicasets", Some(NS));
+        items.iter().filter(|r| r.pointer("/metadata/ownerReferences/0/kind") == Some(&json!("Deployment"))).count()
+    };
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while owned() < 2 {
+            let _ = rx.recv().await;
+        }
+    });
+    wait.await.expect("the Deployments get their ReplicaSets");
+    assert_eq!(owned(), 2);
+}
