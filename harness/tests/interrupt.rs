@@ -40,7 +40,7 @@ async fn sigint_mid_step_tears_everything_down() {
     let baseline = oracle::snapshot(&sim.client()).await.unwrap();
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
-        .args(["run", "slow", "--provider", "existing", "--scenarios"])
+        .args(["run", "slow", "--provider", "existing", "--allow-destructive", "--scenarios"])
         .arg(&scenarios)
         .arg("--report-dir")
         .arg(&reports)

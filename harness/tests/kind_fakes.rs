@@ -121,7 +121,7 @@ async fn a_run_creates_with_the_pinned_image_exports_logs_on_failure_and_deletes
     let order: Vec<&str> = calls.iter().map(|c| c[0].as_str()).collect();
     assert_eq!(order, ["version", "create", "get", "load", "export", "delete"]);
     let r = report(&s.reports);
-    assert!(r["scenarios"][0]["findings"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().contains("kind logs of cluster")));
+    assert!(r["scenarios"][0]["findings"].as_array().unwrap().iter().any(|f| f["text"].as_str().unwrap().contains("kind logs of cluster")));
     // Node operations go through the detected engine, privileged; image list recorded per node.
     let docker = s.fakes.call_lines("docker");
     assert_eq!(docker.iter().filter(|l| l.starts_with("exec --privileged") && l.ends_with("crictl images -o json")).count(), 3, "{docker:?}");
@@ -240,7 +240,7 @@ async fn ctrl_c_during_kind_create_ends_kind_and_deletes_the_cluster() {
     // kind never sees the terminal's SIGINT; cleanroom ends it with SIGTERM.
     assert_eq!(term.await.trim(), "TERM");
     let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await.expect("exits").unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
     let calls = s.fakes.calls("kind");
     let create = find(&calls, &["create", "cluster"]).unwrap();
     let delete = find(&calls, &["delete", "cluster"]).expect("the interrupted create is deleted");

@@ -84,14 +84,16 @@ impl NodeOperations for SimNodes {
     }
     fn restart_kubelet<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
         Box::pin(async move {
-            let n = self.0.restart_kubelet(node).await.map_err(|e| e.to_string())?;
-            Ok(RestartReport { containers_restarted: n, note: None })
+            // The embedded kubelet models kind's KillMode=process: it reports the pods whose containers kept running.
+            let kept = self.0.restart_kubelet(node).await.map_err(|e| e.to_string())?;
+            Ok(RestartReport { containers_restarted: 0, note: Some(format!("{kept} running pod(s) kept their containers")) })
         })
     }
     fn restart_runtime<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
         Box::pin(async move {
-            let n = self.0.restart_runtime(node).await.map_err(|e| e.to_string())?;
-            Ok(RestartReport { containers_restarted: n, note: None })
+            // The embedded kubelet models kind's KillMode=process: it reports the pods whose containers kept running.
+            let kept = self.0.restart_runtime(node).await.map_err(|e| e.to_string())?;
+            Ok(RestartReport { containers_restarted: 0, note: Some(format!("{kept} running pod(s) kept their containers")) })
         })
     }
     fn mounts<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>> {
