@@ -41,10 +41,13 @@ impl Cancel {
 /// Install the handlers: first signal → cancel, second → `on_abort` then exit 130.
 pub fn install(on_abort: impl Fn() + Send + 'static) -> Cancel {
     let (handle, cancel) = Cancel::new();
+    // Register the handlers now, not when the task first runs: a signal that arrives before a busy
+    // runtime polls the task must still cancel, not kill the process with the default action.
+    let mut signals = Signals::register();
     tokio::spawn(async move {
         let mut count = 0;
         loop {
-            wait_signal().await;
+            signals.next().await;
             count += 1;
             if count == 1 {
                 eprintln!("\ninterrupted: stopping; `finally` and teardown still run (press Ctrl-C again to abort without cleanup)");
@@ -59,17 +62,44 @@ pub fn install(on_abort: impl Fn() + Send + 'static) -> Cancel {
     cancel
 }
 
+/// SIGINT and SIGTERM, registered once.
 #[cfg(unix)]
-pub async fn wait_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn register() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+        }
+    }
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {},
+            _ = self.term.recv() => {},
+        }
     }
 }
 
 #[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn register() -> Self {
+        Signals
+    }
+    async fn next(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Wait for SIGINT or SIGTERM.
 pub async fn wait_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    Signals::register().next().await;
 }
