@@ -55,8 +55,11 @@ async fn busybox_with_a_command_runs_and_never_policy_succeeds() {
         store_list(&sim, "pods", Some("default")).into_iter().find(|p| name(p) == "sleeper" && p["status"]["phase"] == "Running")
     }).await;
     assert_eq!(container_state(&sleeper), ("running".into(), "".into(), 0));
+    // Wait for a terminal phase: the container's Completed state and the pod's phase can land in separate writes.
     let once = watch_until(&sim, 20, "once finished", || {
-        store_list(&sim, "pods", Some("default")).into_iter().find(|p| name(p) == "once" && p["status"]["phase"] != "Pending")
+        store_list(&sim, "pods", Some("default"))
+            .into_iter()
+            .find(|p| name(p) == "once" && (p["status"]["phase"] == "Succeeded" || p["status"]["phase"] == "Failed"))
     }).await;
     assert_eq!(once["status"]["phase"], "Succeeded", "{once}");
     assert_eq!(container_state(&once), ("terminated".into(), "Completed".into(), 0));
