@@ -23,20 +23,21 @@ pub fn record(server: &ApiServer, object: &Value, ty: EventType, reason: &str, m
     let ty = match ty { EventType::Normal => "Normal", EventType::Warning => "Warning" };
     let now = meta::now_rfc3339();
     let Ok(rt) = server.resource("", "v1", "events") else { return };
-    // De-duplicate: same object, reason, message and source → bump count.
-    let (existing, _) = server.store.list(&rt.key, Some(&ns));
-    if let Some(e) = existing.iter().find(|e| {
-        e.pointer("/involvedObject/uid").and_then(|u| u.as_str()) == Some(uid.as_str())
-            && e["reason"] == reason && e["message"] == message && e.pointer("/source/component").and_then(|c| c.as_str()) == Some(component)
-    }) {
-        let ename = object::name_of(e).to_string();
-        let _ = server.store.modify::<()>(&rt.key, &ns, &ename, |cur| {
+    // De-duplicate: same object, reason, message and source → bump count. Like client-go's
+    // correlator this remembers what it recorded (bounded) instead of listing Events.
+    let key = format!("{ns}\x00{uid}\x00{reason}\x00{message}\x00{component}");
+    let known = server.event_cache.lock().get(&key).cloned();
+    if let Some(ename) = known {
+        let bumped = server.store.modify::<()>(&rt.key, &ns, &ename, |cur| {
             let mut next = (**cur).clone();
             next["count"] = json!(cur["count"].as_i64().unwrap_or(1) + 1);
             next["lastTimestamp"] = json!(now);
             Ok(Some(next))
         });
-        return;
+        // Gone (expired or deleted): record it afresh below.
+        if matches!(bumped, Ok(Ok(_))) {
+            return;
+        }
     }
     let mut source = json!({"component": component});
     if let Some(h) = host {
@@ -53,11 +54,18 @@ pub fn record(server: &ApiServer, object: &Value, ty: EventType, reason: &str, m
     }
     let ev = json!({
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": ev_name, "namespace": ns},
+        "metadata": {"name": ev_name.clone(), "namespace": ns},
         "involvedObject": involved,
         "reason": reason, "message": message, "source": source,
         "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": ty,
         "eventTime": null, "reportingComponent": component, "reportingInstance": host.unwrap_or(""),
     });
-    let _ = server.create(&rt, Some(&ns), ev, &WriteOptions { field_manager: Some(component.to_string()), ..Default::default() });
+    if server.create(&rt, Some(&ns), ev, &WriteOptions { field_manager: Some(component.to_string()), ..Default::default() }).is_ok() {
+        let mut cache = server.event_cache.lock();
+        // client-go's cache holds 4096 entries; forgetting only costs a fresh Event.
+        if cache.len() >= 50_000 {
+            cache.clear();
+        }
+        cache.insert(key, ev_name);
+    }
 }

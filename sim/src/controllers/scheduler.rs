@@ -87,46 +87,58 @@ impl Controller for Scheduler {
             return;
         }
         let nodes = server.store.list("nodes", None).0;
+        // What each node already runs, summed once per pass and kept current as pods bind
+        // (the scheduler cache's NodeInfo), so a pass costs pods + pending × nodes.
+        let mut usage: std::collections::HashMap<String, NodeUsage> = std::collections::HashMap::new();
+        for p in util::pods(server, None).iter().filter(|p| !is_terminal(p)) {
+            if let Some(n) = object::str_at(p, "/spec/nodeName").filter(|n| !n.is_empty()) {
+                usage.entry(n.to_string()).or_default().add(p);
+            }
+        }
         for pod in pending {
-            self.schedule_one(server, &pod, &nodes);
+            if let Some(node) = self.schedule_one(server, &pod, &nodes, &usage) {
+                usage.entry(node).or_default().add(&pod);
+            }
         }
     }
 }
 
 impl Scheduler {
-    fn schedule_one(&self, server: &ApiServer, pod: &Arc<Value>, nodes: &[Arc<Value>]) {
+    /// Place one pod; returns the node it was bound to.
+    fn schedule_one(&self, server: &ApiServer, pod: &Arc<Value>, nodes: &[Arc<Value>], usage: &std::collections::HashMap<String, NodeUsage>) -> Option<String> {
         let n = nodes.len();
         if n == 0 {
-            return self.fail(server, pod, "no nodes available to schedule pods".into());
+            self.fail(server, pod, "no nodes available to schedule pods".into());
+            return None;
         }
         let (pv_nodes, delayed) = match self.check_volumes(server, pod) {
             Volumes::Fail(msg) => {
                 let m = format!("0/{n} nodes are available: {msg}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.");
-                return self.fail(server, pod, m);
+                self.fail(server, pod, m);
+                return None;
             }
             Volumes::Ok { pv_nodes, delayed } => (pv_nodes, delayed),
         };
         let spec = &pod["spec"];
-        let all_pods = util::pods(server, None);
+        let empty = NodeUsage::default();
         let mut failures: Vec<NodeFailure> = Vec::new();
         let mut feasible: Vec<(f64, usize, &Arc<Value>)> = Vec::new();
         for node in nodes {
-            let on_node: Vec<&Arc<Value>> = all_pods.iter()
-                .filter(|p| object::str_at(p, "/spec/nodeName") == Some(object::name_of(node)) && !is_terminal(p))
-                .collect();
-            match filter(spec, pod, node, &on_node, &pv_nodes) {
+            let used = usage.get(object::name_of(node)).unwrap_or(&empty);
+            match filter(spec, pod, node, used, &pv_nodes) {
                 Err(f) => failures.push(f),
-                Ok(score) => feasible.push((score, on_node.len(), node)),
+                Ok(score) => feasible.push((score, used.pods, node)),
             }
         }
         // Claims already given a node wait there for their volume (the binder's PreBind wait).
         let selected: Vec<&str> = delayed.iter().filter_map(|c| object::str_at(c, &format!("/metadata/annotations/{}", SELECTED_NODE.replace('/', "~1")))).collect();
         if !selected.is_empty()
             && feasible.iter().any(|(_, _, node)| selected.contains(&object::name_of(node))) {
-                return;
+                return None;
             }
         let Some(best) = feasible.iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1))).map(|(_, _, node)| (*node).clone()) else {
-            return self.fail(server, pod, fit_error(n, &failures));
+            self.fail(server, pod, fit_error(n, &failures));
+            return None;
         };
         let node_name = object::name_of(&best).to_string();
         if !delayed.is_empty() {
@@ -143,9 +155,9 @@ impl Scheduler {
                     true
                 });
             }
-            return;
+            return None;
         }
-        self.bind(server, pod, &node_name);
+        self.bind(server, pod, &node_name).then_some(node_name)
     }
 
     /// VolumeBinding's PreFilter: claims exist, are not deleting, are bound or delay-bindable.
@@ -191,7 +203,7 @@ impl Scheduler {
     }
 
     /// pods/binding: set nodeName and PodScheduled=True in one storage write.
-    fn bind(&self, server: &ApiServer, pod: &Value, node: &str) {
+    fn bind(&self, server: &ApiServer, pod: &Value, node: &str) -> bool {
         let uid = object::uid_of(pod).to_string();
         let now = meta::now_rfc3339();
         let r = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
@@ -207,7 +219,9 @@ impl Scheduler {
             && object::str_at(&bound, "/spec/nodeName") == Some(node) {
                 let msg = format!("Successfully assigned {}/{} to {node}", object::ns_of(pod), object::name_of(pod));
                 events::record(server, &bound, EventType::Normal, "Scheduled", &msg, COMPONENT, None);
+                return true;
             }
+        false
     }
 
     fn fail(&self, server: &ApiServer, pod: &Value, message: String) {
@@ -245,7 +259,44 @@ fn set_pod_scheduled(pod: &mut Value, mut cond: Value) {
 }
 
 /// Run the filters for one node; Ok(score) when it fits.
-fn filter(spec: &Value, pod: &Value, node: &Value, on_node: &[&Arc<Value>], pv_nodes: &[Value]) -> Result<f64, NodeFailure> {
+/// A node's running pods, summed (requests, and requests at the scheduler's non-zero defaults
+/// for scoring).
+#[derive(Default)]
+struct NodeUsage {
+    pods: usize,
+    cpu: f64,
+    memory: f64,
+    ephemeral: f64,
+    nonzero_cpu: f64,
+    nonzero_memory: f64,
+}
+
+impl NodeUsage {
+    fn add(&mut self, p: &Value) {
+        self.pods += 1;
+        self.cpu += pod_request(p, "cpu");
+        self.memory += pod_request(p, "memory");
+        self.ephemeral += pod_request(p, "ephemeral-storage");
+        self.nonzero_cpu += nonzero(p, "cpu", DEFAULT_MILLI_CPU);
+        self.nonzero_memory += nonzero(p, "memory", DEFAULT_MEMORY);
+    }
+    fn requested(&self, r: &str) -> f64 {
+        match r {
+            "cpu" => self.cpu,
+            "memory" => self.memory,
+            _ => self.ephemeral,
+        }
+    }
+}
+
+/// A pod's request for `r`, or the scheduler's default per container when it sets none.
+fn nonzero(p: &Value, r: &str, default: f64) -> f64 {
+    let n = p.pointer("/spec/containers").and_then(|c| c.as_array()).map(|c| c.len()).unwrap_or(1) as f64;
+    let v = pod_request(p, r);
+    if v > 0.0 { v } else { default * n }
+}
+
+fn filter(spec: &Value, pod: &Value, node: &Value, used: &NodeUsage, pv_nodes: &[Value]) -> Result<f64, NodeFailure> {
     let hard = |r: &str| NodeFailure { reasons: vec![r.to_string()], resolvable: false };
     if node.pointer("/spec/unschedulable") == Some(&json!(true)) {
         let taint = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
@@ -260,14 +311,13 @@ fn filter(spec: &Value, pod: &Value, node: &Value, on_node: &[&Arc<Value>], pv_n
         return Err(hard("node(s) didn't match Pod's node affinity/selector"));
     }
     let alloc = |r: &str| node.pointer(&format!("/status/allocatable/{r}")).map(util::parse_quantity).unwrap_or(0.0);
-    let used = |r: &str| on_node.iter().map(|p| pod_request(p, r)).sum::<f64>();
     let mut reasons = Vec::new();
-    if on_node.len() as f64 + 1.0 > alloc("pods") {
+    if used.pods as f64 + 1.0 > alloc("pods") {
         reasons.push("Too many pods".to_string());
     }
     for r in ["cpu", "memory", "ephemeral-storage"] {
         let want = pod_request(pod, r);
-        if want > 0.0 && used(r) + want > alloc(r) {
+        if want > 0.0 && used.requested(r) + want > alloc(r) {
             reasons.push(format!("Insufficient {r}"));
         }
     }
@@ -278,13 +328,8 @@ fn filter(spec: &Value, pod: &Value, node: &Value, on_node: &[&Arc<Value>], pv_n
         return Err(hard("node(s) had volume node affinity conflict"));
     }
     // Least allocated, counting containers without requests at the scheduler's defaults.
-    let nonzero = |p: &Value, r: &str, d: f64| {
-        let n = p.pointer("/spec/containers").and_then(|c| c.as_array()).map(|c| c.len()).unwrap_or(1) as f64;
-        let v = pod_request(p, r);
-        if v > 0.0 { v } else { d * n }
-    };
-    let cpu = on_node.iter().map(|p| nonzero(p, "cpu", DEFAULT_MILLI_CPU)).sum::<f64>() + nonzero(pod, "cpu", DEFAULT_MILLI_CPU);
-    let mem = on_node.iter().map(|p| nonzero(p, "memory", DEFAULT_MEMORY)).sum::<f64>() + nonzero(pod, "memory", DEFAULT_MEMORY);
+    let cpu = used.nonzero_cpu + nonzero(pod, "cpu", DEFAULT_MILLI_CPU);
+    let mem = used.nonzero_memory + nonzero(pod, "memory", DEFAULT_MEMORY);
     let free = |u: f64, a: f64| if a <= 0.0 { 0.0 } else { ((a - u) / a).max(0.0) };
     Ok((free(cpu, alloc("cpu")) + free(mem, alloc("memory"))) / 2.0)
 }

@@ -64,6 +64,9 @@ pub struct ApiServer {
     pub storm: storm::StormGuard,
     /// Cluster IPs held by Services.
     pub service_ips: ipalloc::ServiceIps,
+    /// The event recorders' correlation cache (client-go's `EventCorrelator`): which Event
+    /// a repeat of (object, reason, message, source) bumps, without listing Events.
+    pub event_cache: parking_lot::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Default for ApiServer {
@@ -84,6 +87,7 @@ impl ApiServer {
             nodes_root: RwLock::new(None),
             storm: storm::StormGuard::default(),
             service_ips: ipalloc::ServiceIps::default(),
+            event_cache: Default::default(),
         };
         s.bootstrap();
         s

@@ -1,0 +1,99 @@
+//! Scale figures beyond kwok's documented 1k nodes / 100k pods (printed, never asserted):
+//! start with N nodes, a DaemonSet Ready on every node, M pods created and Running with the
+//! RSS they cost, deletion giving memory back.
+//! `cargo bench -p cleanroom-sim --bench scale` (defaults: 1,000 nodes, 100,000 pods;
+//! `SCALE_NODES` / `SCALE_PODS` change them).
+
+use std::time::{Duration, Instant};
+
+use cleanroom_sim::server::{ApiServer, WriteOptions};
+use cleanroom_sim::{SimCluster, SimOptions};
+use serde_json::json;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Re-check `done` on every store change (no sleeping) until it holds or `limit` passes.
+async fn until(server: &ApiServer, limit: Duration, mut done: impl FnMut(&ApiServer) -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    let mut rx = server.store.subscribe();
+    loop {
+        if done(server) {
+            return Some(t0.elapsed());
+        }
+        let left = limit.checked_sub(t0.elapsed())?;
+        // Drain a burst before re-checking: the check itself lists every object.
+        let _ = tokio::time::timeout(left, rx.recv()).await;
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+fn running_pods(server: &ApiServer, ns: &str) -> usize {
+    server.store.list("pods", Some(ns)).0.iter().filter(|p| p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running")).count()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let nodes = env_or("SCALE_NODES", 1000).max(1);
+    let pods = env_or("SCALE_PODS", 100_000);
+    let limit = Duration::from_secs(600);
+
+    let t0 = Instant::now();
+    let sim = SimCluster::start(SimOptions { workers: nodes - 1, ..Default::default() }).await.unwrap();
+    println!("start with {nodes} nodes: {:.0} ms (target < 1 s at 1,000)", t0.elapsed().as_secs_f64() * 1e3);
+    let server = sim.api().clone();
+    let opts = WriteOptions::default();
+    let ns_rt = server.resource("", "v1", "namespaces").unwrap();
+    for ns in ["ds", "scale"] {
+        server.create(&ns_rt, None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), &opts).unwrap();
+    }
+
+    // A DaemonSet that tolerates the control-plane taint: one Ready pod per node.
+    let ds_rt = server.resource("apps", "v1", "daemonsets").unwrap();
+    let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "ds"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {"metadata": {"labels": {"app": "agent"}},
+            "spec": {"tolerations": [{"operator": "Exists"}], "containers": [{"name": "a", "image": "registry.k8s.io/pause:3.10"}]}}}});
+    server.create(&ds_rt, Some("ds"), ds, &opts).unwrap();
+    let ds_ready = until(&server, limit, |s| {
+        s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())) == Some(nodes as u64)
+    }).await;
+    match ds_ready {
+        Some(d) => println!("DaemonSet Ready on all {nodes} nodes: {:.0} ms (target < 2 s at 1,000)", d.as_secs_f64() * 1e3),
+        None => println!("DaemonSet not Ready on all {nodes} nodes within {limit:?}"),
+    }
+
+    // M pods through one Deployment (ReplicaSet controller, scheduler, kubelets).
+    let before = rss_mib();
+    let dep_rt = server.resource("apps", "v1", "deployments").unwrap();
+    let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "many", "namespace": "scale"},
+        "spec": {"replicas": pods, "selector": {"matchLabels": {"app": "many"}}, "template": {"metadata": {"labels": {"app": "many"}},
+            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}});
+    let t1 = Instant::now();
+    server.create(&dep_rt, Some("scale"), dep, &opts).unwrap();
+    let running = until(&server, limit, |s| running_pods(s, "scale") >= pods).await;
+    let at_peak = rss_mib();
+    match running {
+        Some(d) => println!("{pods} pods created and Running: {:.1} s ({:.0} pods/s), RSS {at_peak:.0} MiB (+{:.0} MiB; target < 3 GB at 100k)",
+            d.as_secs_f64(), pods as f64 / d.as_secs_f64(), at_peak - before),
+        None => println!("only {} of {pods} pods Running after {:?}, RSS {at_peak:.0} MiB", running_pods(&server, "scale"), t1.elapsed()),
+    }
+
+    // Deleting gives memory back (bounded watch history, objects dropped).
+    let t2 = Instant::now();
+    let _ = server.delete(&ns_rt, None, "scale", &Default::default());
+    let gone = until(&server, limit, |s| s.store.get("namespaces", "", "scale").is_none()).await;
+    match gone {
+        Some(d) => println!("namespace with {pods} pods deleted: {:.1} s; RSS {:.0} MiB after (was {at_peak:.0})", d.as_secs_f64(), rss_mib()),
+        None => println!("namespace not gone after {:?}", t2.elapsed()),
+    }
+    sim.shutdown().await;
+}
