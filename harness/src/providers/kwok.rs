@@ -98,7 +98,11 @@ impl KwokProvider {
         std::fs::write(&stages, setup::STAGES).map_err(|e| io(&stages, e))?;
         let kubeconfig = Self::kubeconfig(&workdir);
         let argv = setup::create_argv(&self.cluster, &self.tools, &stages, &kubeconfig, CONTROL_PLANE_WAIT_SECS);
-        self.kwokctl(&workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+        {
+            // kwokctl picks ports that nothing listens on yet: two creates at once could pick the same ones.
+            let _ports = create_lock().await;
+            self.kwokctl(&workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+        }
 
         let client = client_for(&kubeconfig, None).await?;
         for node in setup::node_objects(&self.cluster, WORKERS) {
@@ -217,6 +221,21 @@ impl KwokProvider {
             .and_then(|c| c.cluster.and_then(|c| c.server))
             .unwrap_or_else(|| "?".into())
     }
+}
+
+/// An exclusive lock held while `kwokctl create` runs (until its components listen), across every
+/// cleanroom process on the machine. Best effort: without the lock file, creates are not serialized.
+async fn create_lock() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = std::env::temp_dir().join("cleanroom-kwok-create.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
+    tokio::task::spawn_blocking(move || {
+        // SAFETY: flock on a file descriptor this closure owns; released when the file is closed.
+        (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(file)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The `*.log` files of `dirs` into `dest`.
