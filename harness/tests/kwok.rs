@@ -101,10 +101,10 @@ fn missing_tools_are_named_with_the_command_that_builds_them() {
 const SHAPE: &str = r#"
 name: kwok-shape
 description: the kwok cluster is shaped like kind and its workloads progress
-variables: { NS: shape-${RUN_ID} }
+variables: { NS: "shape-${RUN_ID}" }
 steps:
   - oracle.snapshot: { name: baseline }
-  - assert.field: { apiVersion: v1, kind: Node, name: "${CLUSTER}-control-plane", path: spec.taints[0].key, equals: node-role.kubernetes.io/control-plane }
+  - assert.field: { apiVersion: v1, kind: Node, name: "${CLUSTER}-control-plane", path: "spec.taints[0].key", equals: node-role.kubernetes.io/control-plane }
   - assert.field: { apiVersion: v1, kind: Node, name: "${CLUSTER}-worker2", path: 'metadata.labels["kubernetes.io/hostname"]', equals: "${CLUSTER}-worker2" }
   - assert.field: { apiVersion: storage.k8s.io/v1, kind: StorageClass, name: standard, path: provisioner, equals: rancher.io/local-path }
   - namespace.create: { name: "${NS}" }
@@ -148,9 +148,10 @@ steps:
   - node.uncordon: { node: "${CLUSTER}-worker2" }
   - node.assert-clean: {}
   - namespace.delete: { name: "${NS}" }
-  - name: the volume goes with its claim (Delete policy, helper pod completed by kwok)
-    oracle.assert-clean: { baseline: baseline }
+  - name: the volume goes with its claim (Delete policy; kwok completes the provisioner's helper pod)
+    kubectl: { args: [wait, --for=delete, persistentvolumes, --all, --timeout=90s] }
     timeout: 2m
+  - oracle.assert-clean: { baseline: baseline }
 finally:
   - node.uncordon: { node: "${CLUSTER}-worker" }
   - node.uncordon: { node: "${CLUSTER}-worker2" }
@@ -167,9 +168,10 @@ fn a_kwok_cluster_is_shaped_like_kind_and_runs_the_scenarios() {
     let reports = dir.path().join("reports");
     let out = cleanroom(&tools, &reports, &[shape.to_str().unwrap(), "smoke", "rollout", "sabotage"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let progress = String::from_utf8_lossy(&out.stderr);
     let r = report(&reports);
     let outcomes: Vec<String> = r["scenarios"].as_array().unwrap().iter().map(|s| format!("{}={}: {}", s["name"], s["outcome"], s["reason"])).collect();
-    assert_eq!(out.status.code(), Some(0), "{}\n{stdout}\n{}", outcomes.join("\n"), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}\n{stdout}\n{progress}", outcomes.join("\n"));
     assert_eq!((r["passed"].as_u64(), r["failed"].as_u64()), (Some(4), Some(0)), "{}", outcomes.join("\n"));
     let steps = r["scenarios"][0]["steps"].as_array().unwrap();
     let node_clean = steps.iter().find(|s| s["primitive"] == "node.assert-clean").expect("node.assert-clean step");
@@ -177,7 +179,7 @@ fn a_kwok_cluster_is_shaped_like_kind_and_runs_the_scenarios() {
     assert!(node_clean["reason"].as_str().unwrap().contains("simulated by the kwok controller"), "{}", node_clean["reason"]);
     let drain = steps.iter().find(|s| s["primitive"] == "node.drain").unwrap();
     assert_eq!(drain["outcome"], "passed", "{drain}");
-    let (cluster, port) = stdout.lines().find_map(cluster_line).expect("the run names its cluster");
+    let (cluster, port) = progress.lines().find_map(cluster_line).expect("the run names its cluster");
     assert_nothing_left(&cluster, port);
 }
 
@@ -185,7 +187,7 @@ fn a_kwok_cluster_is_shaped_like_kind_and_runs_the_scenarios() {
 const SLOW: &str = r#"
 name: kwok-slow
 description: waits for a claim that can never bind
-variables: { NS: slow-${RUN_ID} }
+variables: { NS: "slow-${RUN_ID}" }
 steps:
   - namespace.create: { name: "${NS}" }
   - sabotage.pvc-missing-class: { name: never, namespace: "${NS}" }
@@ -203,12 +205,12 @@ fn an_interrupted_kwok_run_leaves_no_process_port_or_directory() {
     let slow = dir.path().join("kwok-slow.yaml");
     std::fs::write(&slow, SLOW).unwrap();
     let reports = dir.path().join("reports");
-    let mut child = cleanroom(&tools, &reports, &[slow.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cleanroom(&tools, &reports, &[slow.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     // Read progress lines until the scenario is inside its endless wait (with a deadline of its own).
-    let stdout = child.stdout.take().unwrap();
+    let progress = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(progress).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }

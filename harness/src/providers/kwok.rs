@@ -31,6 +31,8 @@ const CONTROL_PLANE_WAIT_SECS: u64 = 120;
 const DELETE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 const NODES_READY_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 const WORKERS: usize = 2;
+/// After the add-ons are applied: until the cluster stops changing by itself.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 const FIELD_MANAGER: &str = "cleanroom-kwok";
 
 /// Why node-filesystem steps are skipped on kwok.
@@ -112,6 +114,7 @@ impl KwokProvider {
         super::node_ready::wait_nodes_ready(client.clone(), &names, NODES_READY_TIMEOUT).await?;
         setup::apply_manifest(&client, cleanroom_sim::kind_manifests::SYSTEM, FIELD_MANAGER).await?;
         setup::apply_manifest(&client, cleanroom_sim::kind_manifests::STORAGE, FIELD_MANAGER).await?;
+        setup::settle(&client, names.len(), SETTLE_TIMEOUT).await?;
 
         let config = workdir.join("local-path-config.json");
         std::fs::write(&config, setup::LOCAL_PATH_CONFIG).map_err(|e| io(&config, e))?;

@@ -189,6 +189,60 @@ pub async fn apply_one(client: &kube::Client, doc: Value, manager: &str) -> Resu
     Ok(())
 }
 
+/// Namespaces that exist once the cluster is up (kube-controller-manager fills each with its `default`
+/// ServiceAccount and `kube-root-ca.crt`).
+const SETTLED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"];
+
+/// Watch until the fresh cluster stops changing by itself, so a scenario's first snapshot is its steady
+/// state (as on kind after `kind create --wait` and on the embedded cluster at once): each namespace's
+/// ServiceAccount `default` and ConfigMap `kube-root-ca.crt`, kind's add-on Deployments available and
+/// DaemonSets Ready on every node, the ServiceCIDR `kubernetes` finalized. The error names what was
+/// still missing.
+pub async fn settle(client: &kube::Client, nodes: usize, timeout: std::time::Duration) -> Result<(), ProviderError> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    use kube::runtime::wait::await_condition;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let wait = |what: String, fut: futures::future::BoxFuture<'static, Result<(), kube::runtime::wait::Error>>| async move {
+        match tokio::time::timeout_at(deadline, fut).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ProviderError::Command { command: format!("watch {what}"), message: e.to_string() }),
+            Err(_) => Err(ProviderError::Command {
+                command: format!("wait for the new cluster to settle ({}s)", timeout.as_secs()),
+                message: format!("still waiting for {what}"),
+            }),
+        }
+    };
+    for ns in SETTLED_NAMESPACES {
+        let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+        wait(format!("ServiceAccount {ns}/default"), Box::pin(async move { await_condition(sa, "default", |o: Option<&ServiceAccount>| o.is_some()).await.map(|_| ()) })).await?;
+        let cm: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        wait(format!("ConfigMap {ns}/kube-root-ca.crt"), Box::pin(async move { await_condition(cm, "kube-root-ca.crt", |o: Option<&ConfigMap>| o.is_some()).await.map(|_| ()) })).await?;
+    }
+    for (ns, name) in [("kube-system", "coredns"), ("local-path-storage", "local-path-provisioner")] {
+        let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        let available = |d: Option<&Deployment>| {
+            d.is_some_and(|d| {
+                let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let st = d.status.clone().unwrap_or_default();
+                st.observed_generation == d.metadata.generation && st.available_replicas.unwrap_or(0) == want && st.replicas.unwrap_or(0) == want
+            })
+        };
+        wait(format!("Deployment {ns}/{name} available"), Box::pin(async move { await_condition(api, name, available).await.map(|_| ()) })).await?;
+    }
+    for name in ["kube-proxy", "kindnet"] {
+        let api: Api<DaemonSet> = Api::namespaced(client.clone(), "kube-system");
+        let ready = move |d: Option<&DaemonSet>| {
+            d.and_then(|d| d.status.as_ref()).is_some_and(|s| s.desired_number_scheduled as usize == nodes && s.number_ready as usize == nodes)
+        };
+        wait(format!("DaemonSet kube-system/{name} Ready on {nodes} nodes"), Box::pin(async move { await_condition(api, name, ready).await.map(|_| ()) })).await?;
+    }
+    let ar = kube::discovery::ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("networking.k8s.io", "v1", "ServiceCIDR"), "servicecidrs");
+    let cidrs: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let finalized = |o: Option<&DynamicObject>| o.is_some_and(|o| o.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()));
+    wait("ServiceCIDR kubernetes finalized".into(), Box::pin(async move { await_condition(cidrs, "kubernetes", finalized).await.map(|_| ()) })).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
