@@ -170,7 +170,12 @@ impl Provider for KwokProvider {
                 client: r.client.clone(),
                 kubeconfig: r.kubeconfig.clone(),
                 context: Some(format!("kwok-{}", self.cluster)),
-                description: format!("kwok cluster {} (kube-apiserver {}, binary runtime)", self.cluster, self.server_url()),
+                description: format!(
+                    "kwok cluster {} (kube-apiserver {}, binary runtime; created, Ready and settled in {:.1}s)",
+                    self.cluster,
+                    self.server_url(),
+                    self.startup.unwrap_or_default().as_secs_f64()
+                ),
                 helm,
                 nodes: Some(r.nodes.clone()),
             })
