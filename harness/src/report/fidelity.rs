@@ -72,7 +72,8 @@ impl Normaliser {
         for (re, to) in &self.rules {
             out = re.replace_all(&out, *to).into_owned();
         }
-        out.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string()
+        // Progress lines of waiting commands (`kubectl rollout status`) depend on timing, not on answers.
+        out.lines().map(str::trim_end).filter(|l| !l.starts_with("Waiting for ")).collect::<Vec<_>>().join("\n").trim().to_string()
     }
 }
 
@@ -157,6 +158,7 @@ mod tests {
             n.apply(t),
             "pod/web-<hash>-<sfx> 1/1 Running 0 <age> <ip> <cluster>-worker\nuid: <uid> resourceVersion: <n> ns smoke-<run> at <time>"
         );
+        assert_eq!(n.apply("Waiting for deployment \"web\" rollout to finish: 1 of 2\ndeployment \"web\" successfully rolled out"), "deployment \"web\" successfully rolled out");
         // Words that merely look alike are kept.
         assert_eq!(n.apply("deployment.apps/web condition met"), "deployment.apps/web condition met");
     }
