@@ -32,7 +32,7 @@ LOGS="$CACHE/logs"
 WORK="$CACHE/work"
 
 usage() {
-  echo "usage: ci/tools.sh [all | TOOL...]   TOOL: ${ALL_TOOLS[*]} (default: ${DEFAULT_TOOLS[*]})"
+  echo "usage: ci/tools.sh [all | kwok-cluster | TOOL...]   TOOL: ${ALL_TOOLS[*]} (default: ${DEFAULT_TOOLS[*]}; kwok-cluster: ${KWOK_CLUSTER_TOOLS[*]})"
 }
 
 # ---------------------------------------------------------------- arguments

@@ -222,7 +222,9 @@ fn an_interrupted_kwok_run_leaves_no_process_port_or_directory() {
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let Ok(line) = rx.recv_timeout(left) else {
-            let _ = child.kill();
+            // SIGINT, not SIGKILL: cleanroom still deletes the cluster it made.
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = wait_exit(child, Duration::from_secs(180));
             panic!("timed out after 180s waiting for the run to reach its sabotage.pvc-missing-class step; saw:\n{}", seen.join("\n"));
         };
         cluster = cluster.or_else(|| cluster_line(&line));
@@ -241,7 +243,8 @@ fn an_interrupted_kwok_run_leaves_no_process_port_or_directory() {
     assert_nothing_left(&cluster, port);
 }
 
-/// The child's exit status, waited for on a thread; SIGKILL and fail after `limit`.
+/// The child's exit status, waited for on a thread; SIGKILL and fail after `limit` (the last resort: a
+/// killed cleanroom cannot delete its cluster).
 fn wait_exit(mut child: std::process::Child, limit: Duration) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     let (tx, rx) = std::sync::mpsc::channel();
