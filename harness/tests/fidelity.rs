@@ -130,7 +130,8 @@ fn corpus_outputs(reports: &Path, n: &Normaliser, count: usize) -> Vec<String> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "stdout"))
         .collect();
-    files.sort();
+    // `NN-cNNN.stdout`: in step order by the number (past 99 the names no longer sort as text).
+    files.sort_by_key(|p| p.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').next()).and_then(|n| n.parse::<u32>().ok()));
     let mut out: Vec<String> = files.iter().map(|p| n.apply(&std::fs::read_to_string(p).unwrap_or_default())).collect();
     out.resize(count, "(not run)".into());
     out
