@@ -4,8 +4,9 @@
 #
 #   ci/tools.sh [TOOL...]     TOOL: helm3 helm4 kwok kwokctl kind etcd
 #                                   kube-apiserver kube-controller-manager
-#                                   kube-scheduler, or `all`
-#                             no TOOL: helm3 helm4
+#                                   kube-scheduler local-path-provisioner, `all`,
+#                                   or `kwok-cluster` (what --provider kwok runs)
+#                             no TOOL: helm3 helm4 actionlint
 #
 # Binaries land in $CACHE/bin (CACHE=${CLEANROOM_TOOLS:-$HOME/.cache/cleanroom/tools});
 # the last line printed is `tools: $CACHE/bin`. A tool whose binary and stamp
@@ -19,7 +20,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=ci/tools/versions.env
 source "$here/tools/versions.env"
 
-ALL_TOOLS=(helm3 helm4 actionlint kwok kwokctl kind etcd kube-apiserver kube-controller-manager kube-scheduler)
+ALL_TOOLS=(helm3 helm4 actionlint kwok kwokctl kind etcd kube-apiserver kube-controller-manager kube-scheduler local-path-provisioner)
+# What `cleanroom run --provider kwok` starts (harness/src/providers/kwok.rs names the same set).
+KWOK_CLUSTER_TOOLS=(kwokctl kwok etcd kube-apiserver kube-controller-manager kube-scheduler local-path-provisioner)
 DEFAULT_TOOLS=(helm3 helm4 actionlint)
 
 CACHE="${CLEANROOM_TOOLS:-$HOME/.cache/cleanroom/tools}"
@@ -29,7 +32,7 @@ LOGS="$CACHE/logs"
 WORK="$CACHE/work"
 
 usage() {
-  echo "usage: ci/tools.sh [all | TOOL...]   TOOL: ${ALL_TOOLS[*]} (default: ${DEFAULT_TOOLS[*]})"
+  echo "usage: ci/tools.sh [all | kwok-cluster | TOOL...]   TOOL: ${ALL_TOOLS[*]} (default: ${DEFAULT_TOOLS[*]}; kwok-cluster: ${KWOK_CLUSTER_TOOLS[*]})"
 }
 
 # ---------------------------------------------------------------- arguments
@@ -41,7 +44,8 @@ for arg in "$@"; do
   case "$arg" in
     -h | --help) usage; exit 0 ;;
     all) tools+=("${ALL_TOOLS[@]}") ;;
-    helm3 | helm4 | actionlint | kwok | kwokctl | kind | etcd | kube-apiserver | kube-controller-manager | kube-scheduler)
+    kwok-cluster) tools+=("${KWOK_CLUSTER_TOOLS[@]}") ;;
+    helm3 | helm4 | actionlint | kwok | kwokctl | kind | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | local-path-provisioner)
       tools+=("$arg") ;;
     *) echo "tools: unknown tool '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -65,6 +69,7 @@ version_of() {
     actionlint) echo "$ACTIONLINT_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kube-*) echo "$KUBERNETES_VERSION" ;;
+    local-path-provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
   esac
 }
 
@@ -77,7 +82,7 @@ version_output() {
     kind) "$bin" version ;;
     actionlint) "$bin" -version ;;
     kwok | kwokctl | kube-*) "$bin" --version ;;
-    etcd) "$bin" --version ;;
+    etcd | local-path-provisioner) "$bin" --version ;;
   esac
 }
 expected_version_text() {
@@ -90,6 +95,7 @@ expected_version_text() {
     kwok | kwokctl) echo "$v" ;;
     etcd) echo "etcd Version: ${v#v}" ;;
     kube-*) echo "Kubernetes $v" ;;
+    local-path-provisioner) echo "version $v" ;;
   esac
 }
 
@@ -293,6 +299,12 @@ build_etcd() {
   go_build_in "$WORK/etcd" etcd "$root" "" "$ldflags"
 }
 
+build_local_path() {
+  # As its scripts/build: the version through main.VERSION. No replace directives, so `go install`.
+  go_install local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" \
+    "-s -w -X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
+}
+
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler)
 build_kube() {
   local name="$1" v="$KUBERNETES_VERSION"
@@ -339,6 +351,7 @@ build() {
     kwok | kwokctl) build_kwok "$1" ;;
     etcd) build_etcd ;;
     kube-*) build_kube "$1" ;;
+    local-path-provisioner) build_local_path ;;
   esac
 }
 

@@ -46,8 +46,13 @@ pub struct RunArgs {
     /// Scenarios run at once, each on its own embedded cluster (provider sim only).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
-    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "existing"])]
+    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "kwok", "existing"])]
     provider: String,
+    /// Where the kwok provider finds kwokctl, kwok, etcd, kube-apiserver, kube-controller-manager,
+    /// kube-scheduler and local-path-provisioner (default: $CLEANROOM_TOOLS_BIN, then PATH; `ci/tools.sh
+    /// kwok-cluster` builds them).
+    #[arg(long, value_name = "DIR")]
+    tools: Option<PathBuf>,
     /// kubeconfig context (provider `existing`).
     #[arg(long)]
     context: Option<String>,
@@ -276,6 +281,7 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         node_image: a.node_image.clone(),
         cluster: a.cluster.clone(),
         load_images: a.load_images.clone(),
+        tools: a.tools.clone(),
     };
     let workers = usize::from(a.parallel).min(selected.len()).max(1);
     let mut pool: Vec<Box<dyn Provider>> =

@@ -30,8 +30,30 @@ impl Primitive for Create {
                 "metadata": { "name": self.name, "labels": labels },
             });
             ops::apply_value(ctx, obj, None).await?;
+            wait_default_service_account(ctx, &self.name).await?;
             Ok(StepOutcome::done(format!("namespace {} created", self.name)))
         })
+    }
+}
+
+/// How long kube-controller-manager's serviceaccount controller may take to create `default`.
+const DEFAULT_SA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Watch until the namespace's `default` ServiceAccount exists. On a real control plane it appears a
+/// moment after the namespace, and until then the ServiceAccount admission plugin refuses every pod
+/// ("serviceaccount \"default\" not found"); kubectl users meet the same race.
+async fn wait_default_service_account(ctx: &mut StepContext, ns: &str) -> Result<(), StepError> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let api: kube::Api<ServiceAccount> = kube::Api::namespaced(ctx.client.clone(), ns);
+    let exists = |sa: Option<&ServiceAccount>| sa.is_some();
+    match tokio::time::timeout(DEFAULT_SA_TIMEOUT, kube::runtime::wait::await_condition(api, "default", exists)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(StepError::Failed(format!("watching ServiceAccount {ns}/default: {e}"))),
+        Err(_) => Err(StepError::Failed(format!(
+            "namespace {ns} exists, but its ServiceAccount `default` did not appear within {}s (kube-controller-manager's \
+             serviceaccount controller creates it; pods are refused until then)",
+            DEFAULT_SA_TIMEOUT.as_secs()
+        ))),
     }
 }
 

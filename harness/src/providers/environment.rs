@@ -25,6 +25,13 @@ pub enum EnvironmentError {
     UnknownVersion { tool: String, output: String },
     #[error("no kind cluster named `{name}` (kind get clusters lists: {known}); create it with `kind create cluster --name {name}` or drop --cluster")]
     ClusterNotFound { name: String, known: String },
+    #[error(
+        "--provider {provider} needs {} (looked in {searched}); build them with `{build}` (needs Go; they land in \
+         ~/.cache/cleanroom/tools/bin) and pass `--tools ~/.cache/cleanroom/tools/bin`, set CLEANROOM_TOOLS_BIN to that \
+         directory, or put them on PATH",
+        missing.join(", ")
+    )]
+    ToolsMissing { provider: String, missing: Vec<String>, searched: String, build: String },
     #[error("`KIND_EXPERIMENTAL_PROVIDER={0}` names no container engine kind knows (docker, podman, nerdctl, finch, nerdctl.lima)")]
     UnknownRuntime(String),
 }

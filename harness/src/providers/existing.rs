@@ -39,7 +39,7 @@ impl Provider for ExistingProvider {
         "existing"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: false }
+        Capabilities { helm: true, nodes: false, node_filesystem: false }
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {

@@ -145,7 +145,7 @@ impl Provider for KindProvider {
         "kind"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: true }
+        Capabilities { helm: true, nodes: true, node_filesystem: true }
     }
     /// A reused cluster (`--cluster NAME`) is not cleanroom's: destructive steps need permission there.
     fn creates_clusters(&self) -> bool {

@@ -6,6 +6,8 @@ pub mod environment;
 pub mod existing;
 pub mod kind;
 pub mod kind_nodes;
+pub mod kwok;
+pub mod kwok_setup;
 pub mod node_ready;
 pub mod nodes;
 pub mod process;
@@ -24,13 +26,16 @@ pub use nodes::NodeOperations;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Capabilities {
     pub helm: bool,
+    /// Node operations through the API at least (cordon, drain).
     pub nodes: bool,
+    /// Node filesystems and processes too (mounts, logs, images, kubelet restarts).
+    pub node_filesystem: bool,
 }
 
 /// The cluster name the provider gives its nodes (the embedded cluster and kind name them alike).
 pub fn cluster_name(provider: &str, run_id: &str) -> String {
     match provider {
-        "kind" => format!("cleanroom-{run_id}"),
+        "kind" | "kwok" => format!("cleanroom-{run_id}"),
         _ => "cleanroom".to_string(),
     }
 }
@@ -65,7 +70,7 @@ pub enum ProviderError {
     Command { command: String, message: String },
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
-    #[error("unknown provider `{0}`; known: sim, kind, existing")]
+    #[error("unknown provider `{0}`; known: sim, kind, kwok, existing")]
     Unknown(String),
 }
 
@@ -88,6 +93,8 @@ pub struct ProviderOptions {
     pub cluster: Option<String>,
     /// `--load-image` (kind): local images to `kind load docker-image` into the nodes.
     pub load_images: Vec<String>,
+    /// `--tools DIR` (kwok): where kwokctl, kwok, etcd, the kube-* binaries and local-path-provisioner are.
+    pub tools: Option<PathBuf>,
 }
 
 pub trait Provider: Send {
@@ -132,6 +139,7 @@ pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box
         "sim" => Ok(Box::new(sim::SimProvider::default())),
         "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context })),
         "kind" => Ok(Box::new(kind::KindProvider::new(run_id, options)?)),
+        "kwok" => Ok(Box::new(kwok::KwokProvider::new(run_id, options)?)),
         other => Err(ProviderError::Unknown(other.to_string())),
     }
 }

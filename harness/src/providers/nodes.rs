@@ -31,6 +31,11 @@ pub struct RestartReport {
 /// Typed node operations (what an operator does with `kubectl drain` and ssh/`docker exec`).
 pub trait NodeOperations: Send + Sync {
     fn nodes(&self) -> Vec<String>;
+    /// Why node filesystems and processes (kubelet, runtime, mounts, logs, images) are out of reach, when
+    /// they are: the steps that need them are skipped with this reason. Cordon and drain still work.
+    fn filesystem_unavailable(&self) -> Option<String> {
+        None
+    }
     fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>>;
     fn uncordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>>;
     fn drain<'a>(&'a self, node: &'a str, ignore_daemonsets: bool, timeout: std::time::Duration) -> BoxFuture<'a, NodeResult<DrainOutcome>>;

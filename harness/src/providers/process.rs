@@ -91,6 +91,68 @@ impl ToolCall {
     }
 }
 
+/// A long-running child (a controller the provider runs next to its cluster) in its own process group,
+/// its output appended to a log file. `stop` ends the group; dropping it does too, unless `detach`ed
+/// (`--keep`: the cluster and this process outlive cleanroom).
+pub struct Background {
+    child: Option<tokio::process::Child>,
+    pub command: String,
+}
+
+impl Background {
+    pub fn start(call: &ToolCall, log: &Path) -> Result<Background, ProcessError> {
+        let command = call.display();
+        let spawn_err = |source| ProcessError::Spawn { command: command.clone(), source };
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(spawn_err)?;
+        let err = out.try_clone().map_err(spawn_err)?;
+        let child = tokio::process::Command::new(&call.binary)
+            .args(&call.args)
+            .envs(call.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(spawn_err)?;
+        Ok(Background { child: Some(child), command })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// Whether it exited already (and how).
+    pub fn exited(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        Some(status.to_string())
+    }
+
+    /// SIGTERM to the group, SIGKILL after [`KILL_GRACE`], and reap it.
+    pub async fn stop(mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let Some(pgid) = child.id().map(|p| p as i32) else { return };
+        signal_group(pgid, libc::SIGTERM);
+        if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+            signal_group(pgid, libc::SIGKILL);
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Leave it running after cleanroom exits; returns its pid.
+    pub fn detach(mut self) -> Option<u32> {
+        self.child.take().and_then(|c| c.id())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.child.as_ref().and_then(|c| c.id()) {
+            signal_group(pgid as i32, libc::SIGKILL);
+        }
+    }
+}
+
 /// Ends a child's process group when dropped before the child finished.
 struct GroupGuard {
     pgid: Option<i32>,

@@ -1,6 +1,7 @@
 //! Reports: `report.json`, `junit.xml` (one test case per step), `summary.md`. Secret data and passwords
 //! never appear: every free-text field passes through [`redact`], object dumps through [`redact_object`].
 
+pub mod fidelity;
 mod junit;
 mod summary;
 

@@ -101,6 +101,7 @@ pub fn unmet_requirements(s: &Scenario, provider: &str, caps: Capabilities) -> O
         let ok = match c.as_str() {
             "helm" => caps.helm,
             "nodes" => caps.nodes,
+            "node-filesystem" => caps.node_filesystem,
             _ => false,
         };
         if !ok {

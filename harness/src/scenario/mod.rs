@@ -60,7 +60,7 @@ pub struct Requirements {
     /// Providers this scenario may run on (`sim`, `kind`, `existing`); empty means any.
     #[serde(default)]
     pub providers: Vec<String>,
-    /// Optional capabilities needed (`helm`, `nodes`).
+    /// Optional capabilities needed (`helm`, `nodes`, `node-filesystem`).
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// Minimum number of nodes (control plane included).

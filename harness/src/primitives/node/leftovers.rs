@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CONTAINER_LOGS, KUBELET_PODS, LOCAL_PATH, POD_LOGS, select_nodes, settle, with_ops};
+use super::{CONTAINER_LOGS, KUBELET_PODS, LOCAL_PATH, POD_LOGS, select_nodes, settle, with_fs_ops};
 use cleanroom_core::duration::StepTimeout;
 use crate::primitives::{Primitive, StepContext, StepError, StepOutcome};
 use crate::providers::NodeOperations;
@@ -220,7 +220,7 @@ impl Primitive for AssertClean {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "node.assert-clean");
+            let ops = with_fs_ops!(ctx, "node.assert-clean");
             let grace = self.gc_grace.map(|g| g.0).unwrap_or_else(|| settle::default_grace(&*ops));
             let settled = settle::settle(ctx, &*ops, &self.nodes, grace).await?;
             let checked = if self.nodes.is_empty() { ops.nodes().len() } else { self.nodes.len() };
@@ -262,7 +262,7 @@ impl Primitive for Cleanup {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "node.cleanup");
+            let ops = with_fs_ops!(ctx, "node.cleanup");
             let found = scan(ctx, &*ops, &self.nodes).await?;
             let fail = |l: &NodeLeftover, what: &str| {
                 let at = format!("{what} {} on {}", l.path, l.node);

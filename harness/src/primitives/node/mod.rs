@@ -37,6 +37,16 @@ pub(crate) fn node_ops(ctx: &StepContext, what: &str) -> Result<Arc<dyn NodeOper
     })
 }
 
+/// The provider's node operations when they reach node filesystems and processes (kubelet, runtime,
+/// mounts, logs, images), or the skip outcome with the provider's reason (kwok's nodes are API objects).
+pub(crate) fn node_fs_ops(ctx: &StepContext, what: &str) -> Result<Arc<dyn NodeOperations>, StepOutcome> {
+    let ops = node_ops(ctx, what)?;
+    match ops.filesystem_unavailable() {
+        Some(why) => Err(StepOutcome::skip(format!("{what} is not available on provider `{}`: {why}", ctx.provider))),
+        None => Ok(ops),
+    }
+}
+
 /// Fail early, naming the known nodes, when `node` is not one of them.
 pub(crate) fn check_node(ops: &dyn NodeOperations, node: &str) -> Result<(), StepError> {
     let known = ops.nodes();
@@ -70,7 +80,16 @@ macro_rules! with_ops {
         }
     };
 }
-pub(crate) use with_ops;
+
+macro_rules! with_fs_ops {
+    ($ctx:expr, $what:literal) => {
+        match $crate::primitives::node::node_fs_ops($ctx, $what) {
+            Ok(ops) => ops,
+            Err(skip) => return Ok(skip),
+        }
+    };
+}
+pub(crate) use with_fs_ops;
 
 /// `kubectl cordon`: mark the node unschedulable.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -171,7 +190,7 @@ impl Primitive for RestartKubelet {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "node.restart-kubelet");
+            let ops = with_fs_ops!(ctx, "node.restart-kubelet");
             check_node(&*ops, &self.node)?;
             let r = ops.restart_kubelet(&self.node).await.map_err(op_err(format!("restart kubelet on {}", self.node)))?;
             Ok(StepOutcome::done(restart_detail("the kubelet", &self.node, &r)))
@@ -194,7 +213,7 @@ impl Primitive for RestartRuntime {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "node.restart-runtime");
+            let ops = with_fs_ops!(ctx, "node.restart-runtime");
             check_node(&*ops, &self.node)?;
             let r = ops.restart_runtime(&self.node).await.map_err(op_err(format!("restart runtime on {}", self.node)))?;
             Ok(StepOutcome::done(restart_detail("the container runtime", &self.node, &r)))
@@ -229,7 +248,7 @@ impl Primitive for PruneImages {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "node.prune-images");
+            let ops = with_fs_ops!(ctx, "node.prune-images");
             let nodes = select_nodes(&*ops, self.node.as_slice())?;
             let mut per_node = Vec::new();
             let mut total = 0;
@@ -279,7 +298,7 @@ impl Primitive for RemovePath {
             if let Some(why) = refuse_path(&self.path) {
                 return Err(StepError::Failed(format!("refusing to remove: {why}")));
             }
-            let ops = with_ops!(ctx, "node.remove-path");
+            let ops = with_fs_ops!(ctx, "node.remove-path");
             check_node(&*ops, &self.node)?;
             let path = self.path.trim_end_matches('/');
             // Removing files under a live mount would destroy the mounted data, not the mount.

@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{check_node, with_ops};
+use super::{check_node, with_fs_ops};
 use crate::primitives::{Primitive, StepContext, StepError, StepOutcome};
 
 /// A random v4-shaped uid (no uuid dependency: RandomState is seeded per instance).
@@ -51,7 +51,7 @@ impl Primitive for ZombieMount {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "sabotage.zombie-mount");
+            let ops = with_fs_ops!(ctx, "sabotage.zombie-mount");
             check_node(&*ops, &self.node)?;
             let uid = self.pod_uid.clone().unwrap_or_else(random_uid);
             let volume = self.volume.as_deref().unwrap_or("data");
@@ -83,7 +83,7 @@ impl Primitive for OrphanPodLogs {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            let ops = with_ops!(ctx, "sabotage.orphan-pod-logs");
+            let ops = with_fs_ops!(ctx, "sabotage.orphan-pod-logs");
             check_node(&*ops, &self.node)?;
             let uid = random_uid();
             ops.plant_pod_log(&self.node, &self.namespace, &self.pod, &uid, "main")

@@ -1,0 +1,345 @@
+//! kwok: a real control plane — etcd, kube-apiserver, kube-controller-manager, kube-scheduler — run as
+//! plain processes by `kwokctl create cluster --runtime binary`, with nodes and pods simulated by the
+//! kwok controller. No container engine, no download: every binary is local (`--tools DIR`,
+//! `CLEANROOM_TOOLS_BIN` or PATH; `ci/tools.sh kwok-cluster` builds them). One cluster per run, shaped
+//! like kind: nodes `<name>-control-plane` (tainted), `<name>-worker`, `<name>-worker2`; kind's
+//! kube-system add-ons; the default StorageClass `standard` served by the real local-path-provisioner,
+//! run as a process next to the cluster (its helper pods completed by a kwok stage).
+//!
+//! Order: record "create attempted" (from then on `finish` deletes, even after an interrupted or
+//! failed create); `kwokctl create cluster` in its own process group with `KWOK_WORKDIR` set to a
+//! directory of this run; register the nodes and watch until they are Ready; apply kind's manifests;
+//! start the provisioner. `finish` stops the provisioner, runs `kwokctl delete cluster` (which stops the
+//! components by their pid files) and removes the run's directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+
+use super::drain;
+use super::existing::client_for;
+use super::kwok_setup::{self as setup, KwokTools};
+use super::nodes::{DrainOutcome, NodeMount, NodeOperations, NodeResult, RestartReport};
+use super::process::{Background, ToolCall};
+use super::{Capabilities, ClusterHandle, Provider, ProviderError, ProviderOptions};
+
+const CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// What `kwokctl create cluster --wait` gives the control plane to answer.
+const CONTROL_PLANE_WAIT_SECS: u64 = 120;
+const DELETE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+const NODES_READY_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+const WORKERS: usize = 2;
+/// After the add-ons are applied: until the cluster stops changing by itself.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+const FIELD_MANAGER: &str = "cleanroom-kwok";
+
+/// Why node-filesystem steps are skipped on kwok.
+pub const NO_NODE_FILESYSTEM: &str = "its nodes are Node objects simulated by the kwok controller: no kubelet, container \
+     runtime, mounts, logs or images to reach (cordon and drain work through the API)";
+
+struct Ready {
+    kubeconfig: PathBuf,
+    client: kube::Client,
+    nodes: Arc<KwokNodes>,
+}
+
+pub struct KwokProvider {
+    cluster: String,
+    tools: KwokTools,
+    /// The run's directory (KWOK_WORKDIR, kubeconfig, stages, logs), set just before `kwokctl create`
+    /// starts: from then on `finish` deletes the cluster and removes it.
+    workdir: Option<PathBuf>,
+    provisioner: Option<Background>,
+    ready: Option<Ready>,
+    /// create → every node Ready, for `cleanroom bench` and the report's findings.
+    pub startup: Option<Duration>,
+}
+
+impl KwokProvider {
+    /// Fails (an environment error, exit 3) when any binary is missing, naming all of them.
+    pub fn new(run_id: &str, options: ProviderOptions) -> Result<Self, ProviderError> {
+        let tools = setup::locate(options.tools.as_deref())?;
+        Ok(KwokProvider {
+            cluster: super::cluster_name("kwok", run_id),
+            tools,
+            workdir: None,
+            provisioner: None,
+            ready: None,
+            startup: None,
+        })
+    }
+
+    fn kwokctl(&self, workdir: &Path, args: Vec<String>) -> ToolCall {
+        let mut call = ToolCall::new(self.tools.get("kwokctl"), args);
+        call.env.push(("KWOK_WORKDIR".into(), workdir.join("kwok").display().to_string()));
+        call
+    }
+
+    fn kubeconfig(workdir: &Path) -> PathBuf {
+        workdir.join("kubeconfig")
+    }
+
+    /// The cluster's component logs (etcd, kube-apiserver, ...), kept until `finish`.
+    fn logs_dir(&self, workdir: &Path) -> PathBuf {
+        workdir.join("kwok").join("clusters").join(&self.cluster).join("logs")
+    }
+
+    async fn start(&mut self) -> Result<Ready, ProviderError> {
+        let started = Instant::now();
+        let io = |what: &Path, e: std::io::Error| ProviderError::Kubeconfig(format!("{}: {e}", what.display()));
+        // A private directory under the system temp dir: kwokctl's cluster dir, pid files and etcd data.
+        let workdir = tempfile::Builder::new()
+            .prefix(&format!("cleanroom-kwok-{}-", self.cluster))
+            .tempdir()
+            .map_err(|e| io(&std::env::temp_dir(), e))?
+            .keep();
+        self.workdir = Some(workdir.clone());
+        let stages = workdir.join("stages.yaml");
+        std::fs::write(&stages, setup::STAGES).map_err(|e| io(&stages, e))?;
+        let kubeconfig = Self::kubeconfig(&workdir);
+        let argv = setup::create_argv(&self.cluster, &self.tools, &stages, &kubeconfig, CONTROL_PLANE_WAIT_SECS);
+        {
+            // kwokctl picks ports that nothing listens on yet: two creates at once could pick the same ones.
+            let _ports = create_lock().await;
+            self.kwokctl(&workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+        }
+
+        let client = client_for(&kubeconfig, None).await?;
+        for node in setup::node_objects(&self.cluster, WORKERS) {
+            setup::apply_one(&client, node, FIELD_MANAGER).await?;
+        }
+        let names = setup::node_names(&self.cluster, WORKERS);
+        super::node_ready::wait_nodes_ready(client.clone(), &names, NODES_READY_TIMEOUT).await?;
+        setup::apply_manifest(&client, cleanroom_sim::kind_manifests::SYSTEM, FIELD_MANAGER).await?;
+        setup::apply_manifest(&client, cleanroom_sim::kind_manifests::STORAGE, FIELD_MANAGER).await?;
+        setup::settle(&client, names.len(), SETTLE_TIMEOUT).await?;
+
+        let config = workdir.join("local-path-config.json");
+        std::fs::write(&config, setup::LOCAL_PATH_CONFIG).map_err(|e| io(&config, e))?;
+        let call = ToolCall::new(self.tools.get("local-path-provisioner"), setup::provisioner_argv(&kubeconfig, &config));
+        let log = workdir.join("local-path-provisioner.log");
+        self.provisioner = Some(Background::start(&call, &log)?);
+        self.startup = Some(started.elapsed());
+        let nodes = Arc::new(KwokNodes { client: client.clone(), names });
+        Ok(Ready { kubeconfig, client, nodes })
+    }
+
+    /// Stop the provisioner, delete the cluster and remove the run's directory (idempotent).
+    async fn teardown(&mut self) -> Result<(), ProviderError> {
+        if let Some(p) = self.provisioner.take() {
+            p.stop().await;
+        }
+        let Some(workdir) = self.workdir.take() else { return Ok(()) };
+        let deleted = self.kwokctl(&workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir))).run(Some(DELETE_TIMEOUT)).await;
+        if deleted.is_ok() {
+            std::fs::remove_dir_all(&workdir).map_err(|e| ProviderError::Kubeconfig(format!("remove {}: {e}", workdir.display())))?;
+        }
+        deleted.map(|_| ()).map_err(ProviderError::from)
+    }
+}
+
+impl Provider for KwokProvider {
+    fn name(&self) -> &'static str {
+        "kwok"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { helm: true, nodes: true, node_filesystem: false }
+    }
+    fn cluster_name(&self) -> Option<String> {
+        Some(self.cluster.clone())
+    }
+    fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
+        Box::pin(async move {
+            if self.ready.is_none() {
+                let ready = self.start().await?;
+                self.ready = Some(ready);
+            }
+            let r = self.ready.as_ref().expect("started above");
+            // Helm installs recorded chart renders through the API, as on the embedded cluster: hermetic,
+            // and the same objects on both, so their outcomes compare.
+            let helm: Option<Arc<dyn crate::helm::HelmEngine>> = match crate::helm::RecordedRenderEngine::discover(r.client.clone()) {
+                Ok(engine) => Some(Arc::new(engine)),
+                Err(e) => {
+                    tracing::warn!("helm steps will be skipped: {e}");
+                    None
+                }
+            };
+            Ok(ClusterHandle {
+                client: r.client.clone(),
+                kubeconfig: r.kubeconfig.clone(),
+                context: Some(format!("kwok-{}", self.cluster)),
+                description: format!(
+                    "kwok cluster {} (kube-apiserver {}, binary runtime; created, Ready and settled in {:.1}s)",
+                    self.cluster,
+                    self.server_url(),
+                    self.startup.unwrap_or_default().as_secs_f64()
+                ),
+                helm,
+                nodes: Some(r.nodes.clone()),
+            })
+        })
+    }
+    fn release<'a>(&'a mut self, _keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            self.ready = None;
+            if keep && self.workdir.is_some() {
+                // The cluster's processes run detached already; the provisioner is ours, so let it go too.
+                if let Some(pid) = self.provisioner.take().and_then(Background::detach) {
+                    let w = self.workdir.take().unwrap_or_default();
+                    println!(
+                        "kwok cluster {c} kept: remove it with `KWOK_WORKDIR={w}/kwok kwokctl --name {c} delete cluster; kill {pid}; rm -rf {w}` \
+                         ({pid}: its local-path-provisioner)",
+                        c = self.cluster,
+                        w = w.display(),
+                    );
+                }
+                self.workdir = None;
+                return Ok(());
+            }
+            self.teardown().await
+        })
+    }
+    fn after_scenario<'a>(&'a mut self, failed: bool, scenario_dir: &'a Path) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let workdir = self.workdir.clone()?;
+            if !failed {
+                return None;
+            }
+            let dest = scenario_dir.join("kwok-logs");
+            let copied = copy_logs(&[self.logs_dir(&workdir), workdir.clone()], &dest);
+            Some(match copied {
+                Ok(n) => format!("{n} kwok component log(s) copied to {}", dest.display()),
+                Err(e) => format!("copying the kwok logs failed: {e}"),
+            })
+        })
+    }
+}
+
+impl KwokProvider {
+    fn server_url(&self) -> String {
+        let Some(r) = &self.ready else { return "?".into() };
+        kube::config::Kubeconfig::read_from(&r.kubeconfig)
+            .ok()
+            .and_then(|k| k.clusters.into_iter().next())
+            .and_then(|c| c.cluster.and_then(|c| c.server))
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
+/// An exclusive lock held while `kwokctl create` runs (until its components listen), across every
+/// cleanroom process on the machine. Best effort: without the lock file, creates are not serialized.
+async fn create_lock() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = std::env::temp_dir().join("cleanroom-kwok-create.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
+    tokio::task::spawn_blocking(move || {
+        // SAFETY: flock on a file descriptor this closure owns; released when the file is closed.
+        (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(file)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The `*.log` files of `dirs` into `dest`.
+fn copy_logs(dirs: &[PathBuf], dest: &Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dest)?;
+    let mut n = 0;
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(dir) else { continue };
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                std::fs::copy(e.path(), dest.join(e.file_name()))?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+impl Drop for KwokProvider {
+    /// Last resort when `finish` never ran: stop the provisioner (its guard) and delete synchronously.
+    fn drop(&mut self) {
+        self.provisioner.take();
+        if let Some(workdir) = self.workdir.take() {
+            eprintln!("deleting kwok cluster {} (the run ended without finishing)", self.cluster);
+            let call = self.kwokctl(&workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir)));
+            let ok = std::process::Command::new(&call.binary).args(&call.args).envs(call.env.iter().cloned()).status().is_ok_and(|s| s.success());
+            if ok {
+                let _ = std::fs::remove_dir_all(&workdir);
+            }
+        }
+    }
+}
+
+/// Nodes the kwok controller simulates: cordon, uncordon and drain through the API; nothing below it.
+pub struct KwokNodes {
+    client: kube::Client,
+    names: Vec<String>,
+}
+
+fn no_fs<T>() -> NodeResult<T> {
+    Err(NO_NODE_FILESYSTEM.to_string())
+}
+
+impl NodeOperations for KwokNodes {
+    fn nodes(&self) -> Vec<String> {
+        self.names.clone()
+    }
+    fn filesystem_unavailable(&self) -> Option<String> {
+        Some(NO_NODE_FILESYSTEM.to_string())
+    }
+    fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(drain::set_unschedulable(&self.client, node, true))
+    }
+    fn uncordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(drain::set_unschedulable(&self.client, node, false))
+    }
+    fn drain<'a>(&'a self, node: &'a str, ignore_daemonsets: bool, timeout: Duration) -> BoxFuture<'a, NodeResult<DrainOutcome>> {
+        Box::pin(drain::drain(&self.client, node, ignore_daemonsets, timeout))
+    }
+    fn restart_kubelet<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
+        Box::pin(async { no_fs() })
+    }
+    fn restart_runtime<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
+        Box::pin(async { no_fs() })
+    }
+    fn mounts<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>> {
+        Box::pin(async { no_fs() })
+    }
+    fn pod_log_dirs<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async { no_fs() })
+    }
+    fn images<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async { no_fs() })
+    }
+    fn prune_images<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async { no_fs() })
+    }
+    fn remove_path<'a>(&'a self, _node: &'a str, _path: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async { no_fs() })
+    }
+    fn path_exists<'a>(&'a self, _node: &'a str, _path: &'a str) -> BoxFuture<'a, NodeResult<bool>> {
+        Box::pin(async { no_fs() })
+    }
+    fn list_dir<'a>(&'a self, _node: &'a str, _dir: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
+        Box::pin(async { no_fs() })
+    }
+    fn read_link<'a>(&'a self, _node: &'a str, _path: &'a str) -> BoxFuture<'a, NodeResult<Option<String>>> {
+        Box::pin(async { no_fs() })
+    }
+    fn unmount<'a>(&'a self, _node: &'a str, _target: &'a str) -> BoxFuture<'a, NodeResult<bool>> {
+        Box::pin(async { no_fs() })
+    }
+    fn plant_mount<'a>(&'a self, _node: &'a str, _pod_uid: &'a str, _volume: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async { no_fs() })
+    }
+    fn plant_pod_log<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, NodeResult<()>> {
+        Box::pin(async { no_fs() })
+    }
+}
