@@ -185,6 +185,7 @@ mod tests {
             reclaim_policy: None,
             claim: None,
             service_name: None,
+            helm_hook: None,
         }
     }
 

@@ -48,9 +48,14 @@ pub struct RunArgs {
     parallel: u16,
     #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "existing"])]
     provider: String,
-    /// kubeconfig context (provider `existing`).
+    /// kubeconfig context (provider `existing`; an error on `sim`).
     #[arg(long)]
     context: Option<String>,
+    /// kubeconfig of the cluster (provider `existing`; default `$KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    helm: HelmArgs,
     /// kind node image (default: kindest/node v1.35.0 pinned by digest).
     #[arg(long)]
     node_image: Option<String>,
@@ -71,6 +76,37 @@ pub struct RunArgs {
     allow_destructive: bool,
     #[arg(long, default_value = "scenarios")]
     scenarios: PathBuf,
+}
+
+/// How Helm steps run; shared by `run` and `chart`.
+#[derive(Debug, Clone, Args)]
+pub struct HelmArgs {
+    /// Helm engine per step: `auto` (a recorded render that matches the request exactly, else the helm
+    /// binary), `cli` (always the binary), `recorded` (never the binary).
+    #[arg(long = "helm", default_value = "auto", value_parser = ["auto", "cli", "recorded"])]
+    pub helm: String,
+    /// The helm binary (default: $CLEANROOM_HELM, then `helm` on PATH).
+    #[arg(long)]
+    pub helm_binary: Option<PathBuf>,
+    /// A render catalogue (renders.yaml) read before `<scenarios>/renders.yaml` and the built-in one; repeatable.
+    #[arg(long = "renders", value_name = "FILE")]
+    pub renders: Vec<PathBuf>,
+}
+
+impl HelmArgs {
+    /// The options, with `<scenarios>/renders.yaml` when it exists.
+    pub fn options(&self, scenarios: Option<&Path>) -> Result<providers::HelmOptions, CliError> {
+        let mut renders = self.renders.clone();
+        for r in &renders {
+            if !r.is_file() {
+                return Err(CliError::Usage(format!("--renders {}: no such file", r.display())));
+            }
+        }
+        if let Some(own) = scenarios.map(|d| d.join("renders.yaml")).filter(|p| p.is_file()) {
+            renders.push(own);
+        }
+        Ok(providers::HelmOptions { mode: self.helm.parse().map_err(CliError::Usage)?, binary: self.helm_binary.clone(), renders })
+    }
 }
 
 pub fn new_run_id() -> String {
@@ -270,6 +306,8 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         node_image: a.node_image.clone(),
         cluster: a.cluster.clone(),
         load_images: a.load_images.clone(),
+        kubeconfig: a.kubeconfig.clone(),
+        helm: a.helm.options(Some(&a.scenarios))?,
     };
     let workers = usize::from(a.parallel).min(selected.len()).max(1);
     let mut pool: Vec<Box<dyn Provider>> =

@@ -69,9 +69,36 @@ fn resolve(ctx: &StepContext, f: &str) -> PathBuf {
 
 fn summary(verb: &str, r: &ReleaseInfo) -> String {
     format!(
-        "{verb} {} {}-{} in {}: revision {} {} ({} manifest objects)",
-        r.name, r.chart_name, r.chart_version, r.namespace, r.revision, r.status, r.resources.len()
+        "{verb} {} {}-{} in {}: revision {} {} ({} manifest objects){}",
+        r.name,
+        r.chart_name,
+        r.chart_version,
+        r.namespace,
+        r.revision,
+        r.status,
+        r.resources.len(),
+        engine_note(&r.engine)
     )
+}
+
+/// Helm's own `--timeout`: a little inside the step's, so helm reports what it waited for before the
+/// step is cut off.
+pub(crate) fn helm_timeout(ctx: &StepContext) -> Duration {
+    let t = ctx.step_timeout;
+    t.saturating_sub((t / 10).max(Duration::from_secs(2))).max(Duration::from_secs(1))
+}
+
+/// `; engine: helm v4.3.1 (/usr/bin/helm)` — which engine ran the step, for the detail and report.
+pub(crate) fn engine_note(engine: &str) -> String {
+    if engine.is_empty() { String::new() } else { format!("; engine: {engine}") }
+}
+
+/// A step no engine can serve: skipped with the reason when the scenario declared it needs Helm.
+fn no_engine(ctx: &StepContext, e: crate::helm::HelmError) -> Result<StepOutcome, StepError> {
+    if ctx.requires_helm && matches!(e, crate::helm::HelmError::NoEngine(_) | crate::helm::HelmError::HelmNotFound) {
+        return Ok(StepOutcome::skip(e.to_string()));
+    }
+    Err(helm_step_error(e))
 }
 
 impl Primitive for Install {
@@ -84,8 +111,11 @@ impl Primitive for Install {
                 Ok(e) => e,
                 Err(skip) => return Ok(skip),
             };
-            let req = self.request(ctx, None);
-            let info = engine.install(&req).await.map_err(helm_step_error)?;
+            let req = self.request(ctx, Some(helm_timeout(ctx)));
+            let info = match engine.install(&req).await {
+                Ok(i) => i,
+                Err(e) => return no_engine(ctx, e),
+            };
             ctx.installed_releases.push((self.namespace.clone(), self.release.clone()));
             Ok(StepOutcome::done(summary("installed", &info)))
         })
@@ -113,8 +143,11 @@ impl Primitive for Upgrade {
                 Ok(e) => e,
                 Err(skip) => return Ok(skip),
             };
-            let req = self.chart.request(ctx, None);
-            let info = engine.upgrade(&req, self.install).await.map_err(helm_step_error)?;
+            let req = self.chart.request(ctx, Some(ctx.step_timeout));
+            let info = match engine.upgrade(&req, self.install).await {
+                Ok(i) => i,
+                Err(e) => return no_engine(ctx, e),
+            };
             if self.install && info.revision == 1 {
                 ctx.installed_releases.push((self.chart.namespace.clone(), self.chart.release.clone()));
             }
@@ -166,11 +199,11 @@ impl Primitive for Uninstall {
                     CascadeArg::Foreground => Cascade::Foreground,
                     CascadeArg::Orphan => Cascade::Orphan,
                 },
-                ..Default::default()
+                timeout: helm_timeout(ctx),
             };
             match engine.uninstall(&self.release, &self.namespace, &opts).await {
                 Ok(report) => {
-                    let mut detail = format!("uninstalled {}: {} manifest objects deleted", self.release, report.deleted.len());
+                    let mut detail = format!("uninstalled {}: {} manifest objects deleted{}", self.release, report.deleted.len(), engine_note(&report.engine));
                     if !report.kept.is_empty() {
                         detail.push_str(&format!(", {} kept by resource policy", report.kept.len()));
                         ctx.finding(report.message.clone());

@@ -132,6 +132,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     env.progress.scenario_started(&scenario.name, &env.provider);
     let mut ctx = StepContext::new(env.client.clone(), &env.provider, env.capabilities, &env.run_id);
     ctx.helm = env.helm.clone();
+    ctx.requires_helm = scenario.requires.capabilities.iter().any(|c| c == "helm");
     ctx.nodes = env.nodes.clone();
     ctx.kubeconfig = env.kubeconfig.clone();
     ctx.kube_context = env.context.clone();
