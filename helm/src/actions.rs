@@ -27,7 +27,9 @@ pub fn parse_test_output(out: &str) -> Vec<(String, String)> {
         if let Some(name) = l.strip_prefix("TEST SUITE:") {
             let name = name.trim();
             current = (name != "None").then(|| name.to_string());
-        } else if let (Some(phase), Some(name)) = (l.strip_prefix("Phase:"), current.take()) {
+        } else if let Some(phase) = l.strip_prefix("Phase:")
+            && let Some(name) = current.take()
+        {
             tests.push((name, phase.trim().to_string()));
         }
     }
@@ -130,7 +132,8 @@ mod tests {
 
     #[test]
     fn reads_the_test_suite() {
-        let out = "NAME: demo\nLAST DEPLOYED: x\nNAMESPACE: demo\nSTATUS: deployed\nREVISION: 1\nTEST SUITE:     demo-test-db\nLast Started:   x\nLast Completed: y\nPhase:          Succeeded\n";
+        // helm v3.22's output, verbatim.
+        let out = "NAME: st2\nLAST DEPLOYED: Mon Nov 30 06:48:42 2026\nNAMESPACE: st2\nSTATUS: deployed\nREVISION: 1\nTEST SUITE:     demo-test-db\nLast Started:   Mon Nov 30 06:48:45 2026\nLast Completed: Mon Nov 30 06:48:45 2026\nPhase:          Succeeded\n";
         assert_eq!(parse_test_output(out), [("demo-test-db".to_string(), "Succeeded".to_string())]);
         assert!(parse_test_output("TEST SUITE: None\n").is_empty());
     }

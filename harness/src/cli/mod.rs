@@ -3,6 +3,7 @@
 //! its cluster: a tool missing, the container engine down, kind too old).
 
 pub mod bench;
+mod chart;
 mod oracle_cmd;
 mod run;
 mod sim_serve;
@@ -34,6 +35,9 @@ pub enum Command {
     },
     /// Run scenarios by name, or all of them.
     Run(run::RunArgs),
+    /// Check one chart the way `ct install` does (install, wait, test, upgrade to itself, uninstall),
+    /// then prove the cluster clean; one scenario per values set.
+    Chart(chart::ChartArgs),
     /// Take an inventory of every object in a cluster and write it as JSON.
     Snapshot {
         #[arg(long)]
@@ -103,6 +107,7 @@ pub async fn execute(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::List { scenarios } => list(&scenarios),
         Command::Run(args) => run::run(args).await,
+        Command::Chart(args) => chart::chart(args).await,
         Command::Snapshot { out, context, kubeconfig } => oracle_cmd::snapshot(out, context, kubeconfig).await,
         Command::Diff(args) => oracle_cmd::diff(args).await,
         Command::Schema => {

@@ -300,7 +300,6 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
             a.provider, a.provider
         )));
     }
-    let run_id = new_run_id();
     let options = ProviderOptions {
         context: a.context.clone(),
         node_image: a.node_image.clone(),
@@ -309,18 +308,39 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         kubeconfig: a.kubeconfig.clone(),
         helm: a.helm.options(Some(&a.scenarios))?,
     };
-    let workers = usize::from(a.parallel).min(selected.len()).max(1);
+    let how = Execution { provider: &a.provider, options, parallel: a.parallel, report_dir: &a.report_dir, keep: a.keep, allow_destructive: a.allow_destructive };
+    execute(&selected, &how, &new_run_id()).await
+}
+
+/// Where and how selected scenarios run (`run`, and `chart`'s generated scenarios).
+pub(super) struct Execution<'a> {
+    pub provider: &'a str,
+    pub options: ProviderOptions,
+    pub parallel: u16,
+    pub report_dir: &'a Path,
+    pub keep: bool,
+    pub allow_destructive: bool,
+}
+
+/// Run scenarios on providers made for them; the report is written on every path.
+pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: &str) -> Result<i32, CliError> {
+    let workers = usize::from(how.parallel).min(selected.len()).max(1);
     let mut pool: Vec<Box<dyn Provider>> =
-        (0..workers).map(|_| providers::by_name(&a.provider, options.clone(), &run_id)).collect::<Result<_, _>>()?;
+        (0..workers).map(|_| providers::by_name(how.provider, how.options.clone(), run_id)).collect::<Result<_, _>>()?;
     let progress = runner::progress::for_terminal();
-    println!("provider: {}{}", pool[0].name(), if workers > 1 { format!(" ({workers} scenarios at once)") } else { String::new() });
+    println!(
+        "provider: {}{}; helm: {}",
+        pool[0].name(),
+        if workers > 1 { format!(" ({workers} scenarios at once)") } else { String::new() },
+        how.options.helm.mode.as_str()
+    );
     let cancel = runner::signals::install(|| {});
     let plan = Plan {
-        selected: &selected,
-        run_id: &run_id,
-        report_dir: &a.report_dir,
-        keep: a.keep,
-        allow_destructive: a.allow_destructive,
+        selected,
+        run_id,
+        report_dir: how.report_dir,
+        keep: how.keep,
+        allow_destructive: how.allow_destructive,
         cancel: cancel.clone(),
         progress: progress.as_ref(),
     };

@@ -47,7 +47,7 @@ pub struct Install {
 }
 
 impl Install {
-    fn request(&self, ctx: &StepContext, timeout: Option<Duration>) -> InstallRequest {
+    pub(crate) fn request(&self, ctx: &StepContext, timeout: Option<Duration>) -> InstallRequest {
         let mut req = InstallRequest::new(&self.release, &self.namespace, &self.chart);
         req.version = self.version.clone();
         req.values_files = self.values_files.iter().map(|f| resolve(ctx, f)).collect();
@@ -131,6 +131,27 @@ pub struct Upgrade {
     /// `--install`: install when the release does not exist.
     #[serde(default)]
     pub install: bool,
+    /// Fail when the upgrade changed the `metadata.generation` of any manifest object (an upgrade to
+    /// the same chart and values must change nothing), naming each.
+    #[serde(default)]
+    pub expect_unchanged: bool,
+}
+
+/// `metadata.generation` of every manifest object of a release (objects without one are left out).
+async fn generations(ctx: &mut StepContext, engine: &dyn HelmEngine, release: &str, ns: &str) -> Result<BTreeMap<String, i64>, StepError> {
+    let info = engine.status(release, ns).await.map_err(helm_step_error)?;
+    let mut out = BTreeMap::new();
+    for r in &info.resources {
+        let resolved = ctx.resolve(Some(&r.api_version), &r.kind).await?;
+        let obj_ns = if resolved.namespaced { Some(r.namespace.clone().unwrap_or_else(|| ns.to_string())) } else { None };
+        let api = super::dyn_api(&ctx.client, &resolved, obj_ns.as_deref());
+        if let Some(o) = api.get_opt(&r.name).await.map_err(StepError::kube(format!("reading {} {}", r.kind, r.name)))?
+            && let Some(g) = o.metadata.generation
+        {
+            out.insert(format!("{} {}", r.kind, obj_ns.map(|n| format!("{n}/{}", r.name)).unwrap_or_else(|| r.name.clone())), g);
+        }
+    }
+    Ok(out)
 }
 
 impl Primitive for Upgrade {
@@ -143,11 +164,32 @@ impl Primitive for Upgrade {
                 Ok(e) => e,
                 Err(skip) => return Ok(skip),
             };
-            let req = self.chart.request(ctx, Some(ctx.step_timeout));
+            let req = self.chart.request(ctx, Some(helm_timeout(ctx)));
+            let before = if self.expect_unchanged {
+                generations(ctx, engine.as_ref(), &self.chart.release, &self.chart.namespace).await?
+            } else {
+                BTreeMap::new()
+            };
             let info = match engine.upgrade(&req, self.install).await {
                 Ok(i) => i,
                 Err(e) => return no_engine(ctx, e),
             };
+            if self.expect_unchanged {
+                let after = generations(ctx, engine.as_ref(), &self.chart.release, &self.chart.namespace).await?;
+                let changed: Vec<String> = after
+                    .iter()
+                    .filter_map(|(k, g)| before.get(k).filter(|b| *b != g).map(|b| format!("{k} (generation {b} -> {g})")))
+                    .collect();
+                if !changed.is_empty() {
+                    return Err(StepError::Failed(format!(
+                        "upgrading {} to the same chart and values changed {} object(s): {}",
+                        self.chart.release,
+                        changed.len(),
+                        changed.join(", ")
+                    )));
+                }
+                return Ok(StepOutcome::done(format!("{}; no object's generation changed ({} checked)", summary("upgraded", &info), after.len())));
+            }
             if self.install && info.revision == 1 {
                 ctx.installed_releases.push((self.chart.namespace.clone(), self.chart.release.clone()));
             }
@@ -203,7 +245,9 @@ impl Primitive for Uninstall {
             };
             match engine.uninstall(&self.release, &self.namespace, &opts).await {
                 Ok(report) => {
-                    let mut detail = format!("uninstalled {}: {} manifest objects deleted{}", self.release, report.deleted.len(), engine_note(&report.engine));
+                    // The binary does not say what it deleted; the recorded engine does.
+                    let deleted = if report.deleted.is_empty() { String::new() } else { format!(": {} manifest objects deleted", report.deleted.len()) };
+                    let mut detail = format!("uninstalled {}{deleted}{}", self.release, engine_note(&report.engine));
                     if !report.kept.is_empty() {
                         detail.push_str(&format!(", {} kept by resource policy", report.kept.len()));
                         ctx.finding(report.message.clone());
@@ -220,6 +264,6 @@ impl Primitive for Uninstall {
 }
 
 /// Helm's own failures fail the step; a missing or too old `helm` is an environment problem.
-fn helm_step_error(e: crate::helm::HelmError) -> StepError {
+pub(crate) fn helm_step_error(e: crate::helm::HelmError) -> StepError {
     if e.is_environment() { StepError::Environment(e.to_string()) } else { StepError::Failed(e.to_string()) }
 }
