@@ -448,7 +448,16 @@ impl HelmEngine for HelmCli {
             let what = format!("helm status {release}");
             self.version().await?;
             let out = self.run(Action::Query, &what, self.status_args(release, namespace)).await?;
-            release_info(&out, &what)
+            let mut info = release_info(&out, &what)?;
+            // `helm status -o json` (v3.22, v4) leaves the chart out; `helm list` has it.
+            if info.chart_name.is_empty()
+                && let Some(row) = self.list(Some(namespace)).await?.into_iter().find(|r| r.name == release)
+            {
+                info.chart_name = row.chart_name;
+                info.chart_version = row.chart_version;
+                info.app_version = row.app_version;
+            }
+            Ok(info)
         })
     }
 }

@@ -48,7 +48,14 @@ pub struct Install {
 
 impl Install {
     pub(crate) fn request(&self, ctx: &StepContext, timeout: Option<Duration>) -> InstallRequest {
-        let mut req = InstallRequest::new(&self.release, &self.namespace, &self.chart);
+        // A local chart resolves from the scenario file's directory, as values files do.
+        let local = ctx.base_dir.join(&self.chart);
+        let chart = if self.chart.starts_with('.') || (!self.chart.contains("://") && local.exists()) {
+            std::path::absolute(&local).unwrap_or(local).display().to_string()
+        } else {
+            self.chart.clone()
+        };
+        let mut req = InstallRequest::new(&self.release, &self.namespace, chart);
         req.version = self.version.clone();
         req.values_files = self.values_files.iter().map(|f| resolve(ctx, f)).collect();
         req.values = self.values.clone().into_iter().collect();
@@ -93,10 +100,12 @@ pub(crate) fn engine_note(engine: &str) -> String {
     if engine.is_empty() { String::new() } else { format!("; engine: {engine}") }
 }
 
-/// A step no engine can serve: skipped with the reason when the scenario declared it needs Helm.
-fn no_engine(ctx: &StepContext, e: crate::helm::HelmError) -> Result<StepOutcome, StepError> {
+/// A step no engine can serve: the scenario is skipped with the reason when it declared it needs Helm.
+fn no_engine(ctx: &mut StepContext, e: crate::helm::HelmError) -> Result<StepOutcome, StepError> {
     if ctx.requires_helm && matches!(e, crate::helm::HelmError::NoEngine(_) | crate::helm::HelmError::HelmNotFound) {
-        return Ok(StepOutcome::skip(e.to_string()));
+        let why = format!("needs helm (requires: capabilities: [helm]): {e}");
+        ctx.skip_scenario = Some(why.clone());
+        return Ok(StepOutcome::skip(why));
     }
     Err(helm_step_error(e))
 }

@@ -165,6 +165,10 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     }
 
     for (i, step) in scenario.steps.iter().enumerate() {
+        if let Some(why) = &ctx.skip_scenario {
+            results.push(not_run(step, "steps", format!("not run: {why}")));
+            continue;
+        }
         if failure.is_some() || env.cancel.is_cancelled() {
             let why = if env.cancel.is_cancelled() { "not run: interrupted".to_string() } else { "not run: an earlier step failed".to_string() };
             results.push(not_run(step, "steps", why));
@@ -209,6 +213,8 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     let ran = results.iter().any(|r| r.outcome == Outcome::Passed && r.section != "teardown");
     let (outcome, reason) = match failure {
         Some(f) => (Outcome::Failed, Some(f)),
+        // A requirement the scenario declared (`requires: capabilities: [helm]`) turned out unmet mid-run.
+        None if ctx.skip_scenario.is_some() => (Outcome::Skipped, ctx.skip_scenario.clone()),
         None if !skipped.is_empty() && !ran => (Outcome::Skipped, skipped[0].reason.clone()),
         None if !skipped.is_empty() => {
             let names: Vec<String> = skipped.iter().map(|r| format!("`{}` ({})", r.name, r.reason.clone().unwrap_or_default())).collect();
