@@ -97,6 +97,21 @@ impl HelmCli {
         })
     }
 
+    /// `helm show chart`: the chart's Chart.yaml (name, version, appVersion), local or from a repository.
+    pub async fn show_chart(&self, chart: &str, version: Option<&str>) -> Result<Value, HelmError> {
+        let what = format!("helm show chart {chart}");
+        self.version().await?;
+        let mut a = vec!["show".into(), "chart".into(), chart.into()];
+        if let Some(v) = version {
+            a.extend(["--version".into(), v.into()]);
+        }
+        let out = self.run(Action::Install, &what, a).await.map_err(|e| match unreachable_chart(e, chart) {
+            HelmError::Install(f) => HelmError::Query(f),
+            other => other,
+        })?;
+        serde_saphyr::from_str(&out).map_err(|e| HelmError::Cli { command: what, message: format!("unexpected output: {e}") })
+    }
+
     pub async fn repo_add(&self, name: &str, url: &str) -> Result<String, HelmError> {
         self.version().await?;
         let a = vec!["repo".into(), "add".into(), name.into(), url.into(), "--force-update".into()];
