@@ -212,3 +212,25 @@ fn helm_missing_too_old_or_failing_mid_install_names_the_chart_step_and_leaves_t
         assert!(install["reason"].as_str().unwrap().contains(want), "{version}: {install}");
     }
 }
+
+#[test]
+fn an_install_that_times_out_is_reported_by_helm_and_the_cluster_is_purged() {
+    let helms = require_helms!();
+    let (name, bin) = &helms[1];
+    let dir = tempfile::tempdir().unwrap();
+    let chart = common::helm_bins::chart("cleanroom-stateful");
+    // A storage class that does not exist keeps the claims, and so the pods, Pending: --wait runs out.
+    let out = cleanroom(&[
+        "chart", chart.to_str().unwrap(), "--set", "storageClass=missing", "--timeout", "8s", "--report-dir", dir.path().to_str().unwrap(), "--helm-binary", bin.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{name}\n{}", text(&out));
+    let r = report(dir.path());
+    let s = &r["scenarios"][0];
+    assert_eq!(s["name"], "cleanroom-stateful-values");
+    let install = &s["steps"][1];
+    assert_eq!((install["name"].as_str(), install["outcome"].as_str()), (Some("install cleanroom-stateful"), Some("failed")), "{install}");
+    let why = install["reason"].as_str().unwrap();
+    assert!(why.starts_with("INSTALLATION FAILED: ") && why.contains("context deadline exceeded"), "{name}: helm's own timeout error: {why}");
+    let purge = s["steps"].as_array().unwrap().iter().find(|x| x["name"] == "purge what was left").unwrap();
+    assert_eq!(purge["outcome"], "passed", "{purge}");
+}

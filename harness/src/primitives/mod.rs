@@ -158,7 +158,7 @@ catalogue! {
     "sabotage.released-pv" => SabotagePv(sabotage::ReleasedPv) ["name", "storageClass", "labels"] "Plant a PersistentVolume in phase Released.";
     "oracle.snapshot" => OracleSnapshot(oracle::Snapshot) ["name"] "Take an inventory of every object in the cluster.";
     "oracle.assert-clean" => OracleAssertClean(oracle::AssertClean) ["baseline", "ignore", "defaultChurn", "settle"] "Fail when objects were added or changed since a snapshot, with the likely reason for each.";
-    "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait"] "Install a Helm chart (recorded renders on the embedded cluster, the helm binary elsewhere).";
+    "helm.install" => HelmInstall(helm::Install) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait"] "Install a Helm chart through the engine `--helm` picks (a recorded render that matches exactly, else the helm binary).";
     "helm.upgrade" => HelmUpgrade(helm::Upgrade) ["release", "chart", "namespace", "version", "valuesFiles", "values", "set", "createNamespace", "wait", "install", "expectUnchanged"] "Upgrade a release with new values (change the values file; never edit objects).";
     "helm.test" => HelmTest(release::Test) ["release", "namespace"] "Run a release's test hooks (`helm test`); fails naming each test that did not succeed.";
     "helm.rollback" => HelmRollback(release::Rollback) ["release", "namespace", "revision", "wait"] "Roll a release back to a revision (default: the previous one).";
