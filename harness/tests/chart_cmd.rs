@@ -118,7 +118,7 @@ fn umbrella_chart_runs_each_ci_values_set_and_the_allow_list_passes_it() {
 }
 
 /// `cleanroom sim serve` in another process; the kubeconfig appears once it serves.
-struct Served(std::process::Child, PathBuf, tempfile::TempDir);
+struct Served(std::process::Child, PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Served {
     fn drop(&mut self) {

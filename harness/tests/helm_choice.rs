@@ -128,3 +128,26 @@ fn the_stateful_lifecycle_scenario_with_helm3_and_helm4_on_sim_and_through_a_kub
         }
     }
 }
+
+#[test]
+fn the_flagship_with_helm_cli_and_no_repository_fails_fast_naming_the_chart() {
+    let helms = require_helms!();
+    let (name, bin) = &helms[1];
+    let dir = tempfile::tempdir().unwrap();
+    // An empty HOME: no repositories configured, as on a machine without network or `helm repo add`.
+    let out = Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+        .args(["run", "kube-prometheus-stack-no-storage", "--helm", "cli", "--helm-binary", bin.to_str().unwrap(), "--report-dir", dir.path().join("r").to_str().unwrap()])
+        .current_dir(repo())
+        .env("HOME", dir.path())
+        .env_remove("HELM_REPOSITORY_CONFIG")
+        .env_remove("HELM_REPOSITORY_CACHE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+    let r = report(&dir.path().join("r"));
+    let install = r["scenarios"][0]["steps"].as_array().unwrap().iter().find(|s| s["primitive"] == "helm.install").unwrap().clone();
+    assert_eq!(
+        install["reason"].as_str().unwrap(),
+        "INSTALLATION FAILED: chart not reachable: prometheus-community/kube-prometheus-stack: repo prometheus-community not found"
+    );
+}
