@@ -114,3 +114,20 @@ fn kind_provider_without_kind_is_an_environment_error() {
     assert!(err.contains("`kind` is not on PATH"), "{err}");
     assert!(err.contains("--provider sim"), "{err}");
 }
+
+/// The embedded cluster's write-storm guard fails the scenario and names the controller. With a
+/// limit of 1 write per object per second, a Deployment's rollout (its controller writes the
+/// Deployment's status several times in a row) counts as a storm; the default limit (100, from
+/// .cargo/config.toml) never trips in the other tests.
+#[test]
+fn a_controller_write_storm_fails_the_scenario_naming_the_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("storm.yaml");
+    std::fs::write(&file, "name: storm\nsteps:\n  - namespace.create: {name: storm}\n  - manifests.apply:\n      namespace: storm\n      inline: |\n        apiVersion: apps/v1\n        kind: Deployment\n        metadata: {name: web}\n        spec:\n          replicas: 3\n          selector: {matchLabels: {app: web}}\n          template:\n            metadata: {labels: {app: web}}\n            spec: {containers: [{name: web, image: nginx:1.27}]}\n  - wait.rollout: {kind: Deployment, name: web, namespace: storm}\n").unwrap();
+    let reports = dir.path().join("reports");
+    let out = cleanroom().env("CLEANROOM_SIM_WRITE_STORM", "1").args(["run"]).arg(&file).arg("--report-dir").arg(&reports).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report = std::fs::read_to_string(reports.join("report.json")).unwrap();
+    assert!(report.contains("write storm in the embedded cluster: controller/"), "{report}");
+}

@@ -262,6 +262,12 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             guard,
         };
         let mut result = runner::run_scenario(&resolved, &env).await;
+        for fault in provider.faults() {
+            plan.progress.message(&format!("scenario {}: {fault}", s.name));
+            result.outcome = Outcome::Failed;
+            result.reason.get_or_insert_with(|| fault.clone());
+            result.findings.push(Finding { step: "cluster".into(), text: fault });
+        }
         let failed = result.outcome == Outcome::Failed;
         if let Some(note) = provider.after_scenario(failed, &plan.report_dir.join(&s.name)).await {
             plan.progress.message(&note);

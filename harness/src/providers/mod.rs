@@ -180,6 +180,11 @@ pub trait Provider: Send {
         let _ = (failed, scenario_dir);
         Box::pin(async { None })
     }
+    /// Faults the cluster itself detected during the scenario, each failing it (the embedded
+    /// cluster's write-storm guard: a controller rewriting one object in a loop).
+    fn faults(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {

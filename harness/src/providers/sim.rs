@@ -81,6 +81,11 @@ impl Provider for SimProvider {
             Ok(())
         })
     }
+    fn faults(&self) -> Vec<String> {
+        let Some(sim) = &self.current else { return Vec::new() };
+        // Only controllers: a client writing one object often is the scenario's business.
+        sim.write_storms().iter().filter(|s| s.writer.starts_with("controller/")).map(|s| format!("write storm in the embedded cluster: {s}")).collect()
+    }
     fn kept_in_process(&self) -> usize {
         self.kept.len()
     }

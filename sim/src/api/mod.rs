@@ -2,6 +2,7 @@
 //! helpers, label/field selectors, patches, server-side apply, validation, table printing
 //! and the protobuf codec. The bottom of the stack: imports nothing else of the crate.
 
+pub mod cron;
 pub mod errors;
 pub mod object;
 pub mod patch;

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod crd_finalizer;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;

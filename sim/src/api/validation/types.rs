@@ -29,8 +29,54 @@ pub fn validate_create(group: &str, kind: &str, obj: &Value) -> Vec<Cause> {
         ("", "PersistentVolumeClaim") => pvc(obj),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => workload(kind, obj),
         ("batch", "Job") => pod_spec(get(obj, &["spec", "template", "spec"]), "spec.template.spec"),
+        ("batch", "CronJob") => cron_job(obj, false),
         _ => vec![],
     }
+}
+
+/// `validateCronJobSpec`'s schedule and time zone checks (TZ in the schedule is refused on
+/// create and allowed on update when it was already there) and the 52-character name limit
+/// (the job name adds 11 characters of minutes since the epoch).
+fn cron_job(obj: &Value, allow_tz_in_schedule: bool) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let name = gs(obj, &["metadata", "name"]);
+    if name.len() > 52 {
+        out.push(invalid("metadata.name", &Value::String(name.into()), "must be no more than 52 characters"));
+    }
+    let schedule = gs(obj, &["spec", "schedule"]);
+    let tz = get(obj, &["spec", "timeZone"]).and_then(Value::as_str);
+    if schedule.is_empty() {
+        out.push(Cause::required("spec.schedule"));
+    } else {
+        let sv = Value::String(schedule.into());
+        if let Err(e) = crate::api::cron::parse_standard(schedule) {
+            out.push(invalid("spec.schedule", &sv, &e));
+        }
+        if schedule.contains("TZ") {
+            if !allow_tz_in_schedule {
+                out.push(invalid("spec.schedule", &sv, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"));
+            } else if tz.is_some() {
+                out.push(invalid("spec.schedule", &sv, "cannot use both timeZone field and TZ or CRON_TZ in schedule"));
+            }
+        }
+    }
+    if let Some(tz) = tz {
+        let tv = Value::String(tz.into());
+        if tz.is_empty() {
+            out.push(invalid("spec.timeZone", &tv, "timeZone must be nil or non-empty string"));
+        } else if tz.eq_ignore_ascii_case("local") {
+            out.push(invalid("spec.timeZone", &tv, "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"));
+        } else if let Err(e) = crate::api::cron::load_location(tz) {
+            out.push(invalid("spec.timeZone", &tv, &e));
+        }
+    }
+    if let Some(d) = get(obj, &["spec", "startingDeadlineSeconds"]).and_then(Value::as_i64)
+        && d < 0
+    {
+        out.push(invalid("spec.startingDeadlineSeconds", &Value::from(d), "must be greater than or equal to 0"));
+    }
+    out.extend(pod_spec(get(obj, &["spec", "jobTemplate", "spec", "template", "spec"]), "spec.jobTemplate.spec.template.spec"));
+    out
 }
 
 fn pod_spec(spec: Option<&Value>, path: &str) -> Vec<Cause> {
@@ -288,6 +334,7 @@ pub fn validate_update(group: &str, kind: &str, old: &Value, new: &Value) -> Vec
             immutable("spec.selector", &["spec", "selector"], &mut out);
             immutable("spec.template", &["spec", "template"], &mut out);
         }
+        ("batch", "CronJob") => out.extend(cron_job(new, gs(old, &["spec", "schedule"]).contains("TZ"))),
         _ => {}
     }
     out
