@@ -221,7 +221,7 @@ fn an_install_that_times_out_is_reported_by_helm_and_the_cluster_is_purged() {
     let chart = common::helm_bins::chart("cleanroom-stateful");
     // A storage class that does not exist keeps the claims, and so the pods, Pending: --wait runs out.
     let out = cleanroom(&[
-        "chart", chart.to_str().unwrap(), "--set", "storageClass=missing", "--timeout", "8s", "--report-dir", dir.path().to_str().unwrap(), "--helm-binary", bin.to_str().unwrap(),
+        "chart", chart.to_str().unwrap(), "--set", "storageClass=missing", "--timeout", "20s", "--report-dir", dir.path().to_str().unwrap(), "--helm-binary", bin.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{name}\n{}", text(&out));
     let r = report(dir.path());

@@ -88,11 +88,11 @@ fn summary(verb: &str, r: &ReleaseInfo) -> String {
     )
 }
 
-/// Helm's own `--timeout`: a little inside the step's, so helm reports what it waited for before the
-/// step is cut off.
+/// Helm's own `--timeout`: inside the step's by a tenth (at least 5 s, for helm's start and its error
+/// report on a loaded machine), so helm reports what it waited for before the step is cut off.
 pub(crate) fn helm_timeout(ctx: &StepContext) -> Duration {
     let t = ctx.step_timeout;
-    t.saturating_sub((t / 10).max(Duration::from_secs(2))).max(Duration::from_secs(1))
+    t.saturating_sub((t / 10).max(Duration::from_secs(5))).max(Duration::from_secs(1))
 }
 
 /// `; engine: helm v4.3.1 (/usr/bin/helm)` — which engine ran the step, for the detail and report.
