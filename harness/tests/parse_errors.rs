@@ -166,3 +166,23 @@ fn yaml_that_is_not_a_scenario_is_ignored_in_a_directory() {
     let all = cleanroom::scenario::load_dir(dir.path()).unwrap();
     assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["real"]);
 }
+
+#[test]
+fn helm_steps_are_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(dir.path().join("bad.yaml"), "a: [1, 2\n").unwrap();
+    let check = |step: &str| {
+        let text = format!("name: x\nsteps:\n  - cluster.ensure: {{}}\n  - {step}\n");
+        parse_str(&text, &file, None).expect_err("should be rejected")
+    };
+    let e = check("helm.install: { release: r, chart: ./no-chart, namespace: n }");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.starts_with("`helm.install`: chart `./no-chart` does not exist"), "{e}");
+    let e = check("helm.upgrade: { release: r, chart: repo/c, namespace: n, valuesFiles: [bad.yaml] }");
+    assert!(e.message.starts_with("`helm.upgrade`: values file `bad.yaml` does not parse"), "{e}");
+    let e = check("helm.install: { release: r, chart: repo/c, namespace: n, set: [replicas] }");
+    assert_eq!(e.message, "`helm.install`: set `replicas` has no `=`");
+    let e = check("helm.test: { release: r }");
+    assert!(e.message.contains("missing required argument `namespace`"), "{e}");
+}

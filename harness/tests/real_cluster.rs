@@ -14,7 +14,7 @@ use cleanroom::scenario::{self, parse::builtins};
 
 async fn run_on_real_cluster(name: &str) {
     let context = std::env::var("CLEANROOM_CONTEXT").ok();
-    let mut provider = ExistingProvider { context };
+    let mut provider = ExistingProvider { context, ..Default::default() };
     let dir = tempfile::tempdir().unwrap();
     let handle = provider.ensure(name, dir.path()).await.expect("a reachable cluster (set KUBECONFIG / CLEANROOM_CONTEXT)");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.yaml"));

@@ -48,7 +48,8 @@ pub struct ResolvedRender {
 
 #[derive(Debug, Clone)]
 pub struct RenderCatalog {
-    path: PathBuf,
+    /// The files read, in lookup order (a user's catalogues before the built-in one).
+    paths: Vec<PathBuf>,
     /// Entries with their values already merged (paths made absolute).
     entries: Vec<(CatalogEntry, Map<String, Value>)>,
 }
@@ -73,7 +74,7 @@ impl RenderCatalog {
             let merged = user_values(&e.values, e.inline_values.as_ref(), &e.set)?;
             entries.push((e, merged));
         }
-        Ok(RenderCatalog { path: path.to_path_buf(), entries })
+        Ok(RenderCatalog { paths: vec![path.to_path_buf()], entries })
     }
 
     /// The workspace catalogue: `$CLEANROOM_RENDERS`, else `fixtures/renders.yaml` in the current
@@ -93,6 +94,27 @@ impl RenderCatalog {
                 "no render catalogue found (looked for fixtures/{CATALOG_FILE} from the current directory up; set CLEANROOM_RENDERS to its path)"
             ))),
         }
+    }
+
+    /// Several catalogues as one; the first that matches a request wins (put the user's first).
+    pub fn merged(catalogs: Vec<RenderCatalog>) -> RenderCatalog {
+        let mut out = RenderCatalog { paths: vec![], entries: vec![] };
+        for c in catalogs {
+            out.paths.extend(c.paths);
+            out.entries.extend(c.entries);
+        }
+        out
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// The render a request would install, computed from its values as the engine would.
+    pub fn lookup_request(&self, req: &crate::InstallRequest) -> Result<ResolvedRender, RenderError> {
+        let inline = (!req.values.is_empty()).then(|| Value::Object(req.values.clone()));
+        let config = user_values(&req.values_files, inline.as_ref(), &req.set)?;
+        self.lookup(&req.chart, req.version.as_deref(), &req.release, &req.namespace, &config)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
@@ -146,7 +168,7 @@ impl RenderCatalog {
             "no recorded render for chart {chart:?}{} as release {release:?} in namespace {ns:?} with the given values (keys: {}).\nRecorded renders in {}:",
             version.map(|v| format!(" version {v}")).unwrap_or_default(),
             if keys.is_empty() { "none".to_string() } else { keys.join(", ") },
-            self.path.display()
+            self.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
         for (e, _) in &self.entries {
             let files: Vec<String> = e.values.iter().map(|p| p.display().to_string()).collect();
@@ -167,7 +189,7 @@ impl RenderCatalog {
         msg.push_str(
             "\nTo record a new one, render the chart with a real Helm v4 \
              (`helm template <release> <chart> --version <v> -n <namespace> --include-crds -f <values> [--set ...] > fixtures/<chart>/rendered/<name>.yaml`) \
-             and add an entry to fixtures/renders.yaml; or run the scenario on a provider with a real `helm` (kind, existing).",
+             and add an entry to a renders.yaml next to your scenarios (or `cleanroom record`, which does both); or run with a real `helm` (`--helm cli`).",
         );
         msg
     }

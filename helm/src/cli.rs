@@ -66,7 +66,7 @@ pub struct HelmCli {
 
 /// Which action prefix helm puts on this command's errors.
 #[derive(Clone, Copy)]
-enum Action {
+pub(crate) enum Action {
     Install,
     Upgrade,
     Uninstall,
@@ -113,7 +113,7 @@ impl HelmCli {
         self
     }
 
-    fn common(&self, args: &mut Vec<String>) {
+    pub(crate) fn common(&self, args: &mut Vec<String>) {
         if let Some(k) = &self.kubeconfig {
             args.extend(["--kubeconfig".into(), k.display().to_string()]);
         }
@@ -142,7 +142,7 @@ impl HelmCli {
     }
 
     /// `--wait` as this helm means "wait until resources are ready".
-    fn wait_flag(v: HelmVersion) -> &'static str {
+    pub(crate) fn wait_flag(v: HelmVersion) -> &'static str {
         if v.major >= 4 { "--wait=watcher" } else { "--wait" }
     }
 
@@ -200,7 +200,7 @@ impl HelmCli {
     }
 
     /// Write `req.values` to a private temp file (values may hold passwords; removed on drop).
-    fn with_inline_values(req: &InstallRequest) -> Result<Option<tempfile::NamedTempFile>, HelmError> {
+    pub(crate) fn with_inline_values(req: &InstallRequest) -> Result<Option<tempfile::NamedTempFile>, HelmError> {
         if req.values.is_empty() {
             return Ok(None);
         }
@@ -263,7 +263,7 @@ impl HelmCli {
     }
 
     /// Run helm; stdout on success, the action's [`HelmError`] from `Error: ...` otherwise.
-    async fn run(&self, action: Action, what: &str, args: Vec<String>) -> Result<String, HelmError> {
+    pub(crate) async fn run(&self, action: Action, what: &str, args: Vec<String>) -> Result<String, HelmError> {
         let out = tokio::process::Command::new(&self.binary)
             .args(&args)
             .stdin(Stdio::null())
@@ -307,7 +307,7 @@ fn map_error(action: Action, what: &str, code: Option<i32>, stderr: &str) -> Hel
     })
 }
 
-fn release_info(stdout: &str, what: &str) -> Result<ReleaseInfo, HelmError> {
+pub(crate) fn release_info(stdout: &str, what: &str) -> Result<ReleaseInfo, HelmError> {
     let rec: ReleaseRecord = serde_json::from_str(stdout).map_err(|e| HelmError::Cli {
         command: what.into(),
         message: format!("unexpected output (not a release): {e}"),
@@ -328,6 +328,26 @@ fn release_info(stdout: &str, what: &str) -> Result<ReleaseInfo, HelmError> {
     Ok(rec.to_info(resources))
 }
 
+/// helm's texts for a chart it could not fetch (no network, unknown repo, missing path), as one
+/// "chart not reachable" failure naming the chart.
+pub(crate) fn unreachable_chart(e: HelmError, chart: &str) -> HelmError {
+    const SIGNS: &[&str] = &[
+        "repo ", "no such host", "dial tcp", "failed to fetch", "failed to download", "not a valid chart repository",
+        "could not find protocol handler", "path \"", "no cached repo", "i/o timeout", "connection refused", "failed to do request",
+    ];
+    let wrap = |f: Failure| match f {
+        Failure::Other(t) if SIGNS.iter().any(|s| t.contains(s)) && !t.contains("INSTALLATION FAILED: release") => {
+            Failure::Other(format!("chart not reachable: {chart}: {t}"))
+        }
+        other => other,
+    };
+    match e {
+        HelmError::Install(f) => HelmError::Install(wrap(f)),
+        HelmError::Upgrade(f) => HelmError::Upgrade(wrap(f)),
+        other => other,
+    }
+}
+
 /// `These resources were kept due to the resource policy:` lines `[Kind] name`.
 fn kept_from_output(stdout: &str) -> Vec<ResourceRef> {
     stdout
@@ -346,13 +366,16 @@ fn kept_from_output(stdout: &str) -> Vec<ResourceRef> {
 }
 
 impl HelmEngine for HelmCli {
+    fn binary(&self) -> Option<&HelmCli> {
+        Some(self)
+    }
     fn install<'a>(&'a self, req: &'a InstallRequest) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>> {
         Box::pin(async move {
             let what = format!("helm install {}", req.release);
             let v = self.version().await?;
             let inline = Self::with_inline_values(req)?;
             let args = self.install_args(v, req, inline.as_ref().map(|f| f.path()))?;
-            let out = self.run(Action::Install, &what, args).await?;
+            let out = self.run(Action::Install, &what, args).await.map_err(|e| unreachable_chart(e, &req.chart))?;
             release_info(&out, &what)
         })
     }
@@ -366,7 +389,7 @@ impl HelmEngine for HelmCli {
             let v = self.version().await?;
             let inline = Self::with_inline_values(req)?;
             let args = self.upgrade_args(v, req, install_if_missing, inline.as_ref().map(|f| f.path()))?;
-            let out = self.run(Action::Upgrade, &what, args).await?;
+            let out = self.run(Action::Upgrade, &what, args).await.map_err(|e| unreachable_chart(e, &req.chart))?;
             release_info(&out, &what)
         })
     }
@@ -386,6 +409,7 @@ impl HelmEngine for HelmCli {
                 deleted: vec![],
                 kept: kept_from_output(&out),
                 message: out.trim().to_string(),
+                engine: String::new(),
             })
         })
     }
@@ -413,6 +437,7 @@ impl HelmEngine for HelmCli {
                         first_deployed: None,
                         last_deployed: r["updated"].as_str().map(str::to_string),
                         resources: vec![],
+                        engine: String::new(),
                     }
                 })
                 .collect())
@@ -423,7 +448,16 @@ impl HelmEngine for HelmCli {
             let what = format!("helm status {release}");
             self.version().await?;
             let out = self.run(Action::Query, &what, self.status_args(release, namespace)).await?;
-            release_info(&out, &what)
+            let mut info = release_info(&out, &what)?;
+            // `helm status -o json` (v3.22, v4) leaves the chart out; `helm list` has it.
+            if info.chart_name.is_empty()
+                && let Some(row) = self.list(Some(namespace)).await?.into_iter().find(|r| r.name == release)
+            {
+                info.chart_name = row.chart_name;
+                info.chart_version = row.chart_version;
+                info.app_version = row.app_version;
+            }
+            Ok(info)
         })
     }
 }

@@ -19,10 +19,13 @@ pub enum HelmError {
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(
-        "the `helm` binary was not found on PATH; install Helm v4 (https://helm.sh/docs/intro/install/) \
-         or put it on PATH, or use the recorded-render engine (the sim provider does)"
+        "the `helm` binary was not found (looked at --helm-binary, $CLEANROOM_HELM, then PATH); install Helm >= 3.8 \
+         (https://helm.sh/docs/intro/install/) or point --helm-binary at it, or use recorded renders (--helm recorded)"
     )]
     HelmNotFound,
+    /// Neither a recorded render nor a `helm` binary can serve the request (`--helm auto`).
+    #[error("{0}")]
+    NoEngine(String),
     /// The `helm` binary is older than cleanroom supports (its flags differ).
     #[error(
         "helm {found} is not supported: cleanroom needs helm >= {minimum} (install a current Helm: \
@@ -41,7 +44,7 @@ impl HelmError {
     /// The machine's helm cannot do this at all (missing, too old): never a chart's failure, so it must
     /// not satisfy `expect: fails`.
     pub fn is_environment(&self) -> bool {
-        matches!(self, HelmError::HelmNotFound | HelmError::UnsupportedVersion { .. } | HelmError::FlagUnsupported { .. })
+        matches!(self, HelmError::HelmNotFound | HelmError::NoEngine(_) | HelmError::UnsupportedVersion { .. } | HelmError::FlagUnsupported { .. })
     }
 
     pub fn failure(&self) -> Option<&Failure> {

@@ -21,7 +21,9 @@
 //! Errors print Helm's own texts (see [`HelmError`]). Release records carry user values, which may hold
 //! passwords: nothing in this crate logs values or Secret data.
 
+mod actions;
 mod catalog;
+mod choice;
 mod cli;
 mod error;
 mod hooks;
@@ -38,7 +40,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+pub use actions::{TestReport, binary_for, parse_test_output};
 pub use catalog::{CatalogEntry, RenderCatalog, ResolvedRender};
+pub use choice::{EngineMode, HelmChoice, find_helm};
 pub use cli::{HelmCli, HelmVersion, MIN_HELM};
 pub use error::{Failure, HelmError, RenderError};
 pub use recorded::RecordedRenderEngine;
@@ -151,6 +155,10 @@ pub struct ReleaseInfo {
     pub last_deployed: Option<String>,
     /// Objects of the release manifest (empty when the engine cannot tell, e.g. `helm list`).
     pub resources: Vec<ResourceRef>,
+    /// Which engine answered (`helm v3.22.0 (/usr/bin/helm)`, `recorded render <entry>`); empty when
+    /// not told.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine: String,
 }
 
 impl ReleaseInfo {
@@ -204,6 +212,9 @@ pub struct UninstallReport {
     pub kept: Vec<ResourceRef>,
     /// `helm uninstall`'s output text.
     pub message: String,
+    /// Which engine answered (see [`ReleaseInfo::engine`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine: String,
 }
 
 /// `release "<name>" uninstalled`, preceded by the kept-resources block as helm prints it.
@@ -239,4 +250,8 @@ pub trait HelmEngine: Send + Sync {
     /// `None` = all namespaces.
     fn list<'a>(&'a self, namespace: Option<&'a str>) -> BoxFuture<'a, Result<Vec<ReleaseInfo>, HelmError>>;
     fn status<'a>(&'a self, release: &'a str, namespace: &'a str) -> BoxFuture<'a, Result<ReleaseInfo, HelmError>>;
+    /// The `helm` binary behind this engine, for actions only it can run (test, rollback, template).
+    fn binary(&self) -> Option<&HelmCli> {
+        None
+    }
 }

@@ -91,6 +91,10 @@ impl RecordedRenderEngine {
         RecordedRenderEngine { kube: Kube::new(client), catalog: Some(catalog) }
     }
 
+    pub fn catalog(&self) -> Option<&RenderCatalog> {
+        self.catalog.as_ref()
+    }
+
     /// With the workspace catalogue (`fixtures/renders.yaml`, see [`RenderCatalog::discover`]).
     pub fn discover(client: kube::Client) -> Result<Self, HelmError> {
         Ok(Self::with_catalog(client, RenderCatalog::discover()?))

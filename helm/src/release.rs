@@ -128,6 +128,7 @@ impl ReleaseRecord {
             first_deployed: self.info.first_deployed.clone(),
             last_deployed: self.info.last_deployed.clone(),
             resources,
+            engine: String::new(),
         }
     }
 

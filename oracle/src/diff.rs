@@ -185,6 +185,7 @@ mod tests {
             reclaim_policy: None,
             claim: None,
             service_name: None,
+            helm_hook: None,
         }
     }
 
@@ -222,6 +223,31 @@ mod tests {
         assert!(matches!(reason("rs"), Reason::OwnerGone { .. }));
         assert!(matches!(reason("w.example.com"), Reason::NoLabels { .. }));
         assert!(matches!(reason("cr"), Reason::KindNotPurged { .. }));
+    }
+
+    #[test]
+    fn hooks_and_statefulset_claims() {
+        let base = Inventory { objects: vec![obj("", "Namespace", None, "default", &[])], ..Default::default() };
+        let sel = [("app.kubernetes.io/name", "db")];
+        let mut hook = obj("batch", "Job", Some("default"), "db-migrate", &[("app.kubernetes.io/managed-by", "Helm")]);
+        hook.helm_hook = Some("post-install".into());
+        let cur = Inventory {
+            objects: vec![
+                obj("", "Namespace", None, "default", &[]),
+                hook,
+                obj("", "PersistentVolumeClaim", Some("default"), "data-db-0", &sel),
+                // Not the controller's naming (no set name before the ordinal), or no labels: not claimed.
+                obj("", "PersistentVolumeClaim", Some("default"), "data-0", &sel),
+                obj("", "PersistentVolumeClaim", Some("default"), "scratch-db-1", &[]),
+            ],
+            ..Default::default()
+        };
+        let d = diff(&base, &cur, &default_churn(), &[]);
+        let reason = |name: &str| d.leftovers.iter().find(|l| l.name == name).unwrap().reason_code.clone();
+        assert_eq!(reason("db-migrate"), Reason::HelmHook { hook: "post-install".into() });
+        assert_eq!(reason("data-db-0"), Reason::StatefulSetClaim);
+        assert_eq!(reason("data-0"), Reason::Unknown);
+        assert_eq!(reason("scratch-db-1"), Reason::Unknown);
     }
 
     #[test]

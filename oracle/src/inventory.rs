@@ -61,6 +61,9 @@ pub struct ObjectEntry {
     /// For EndpointSlices: the service they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
+    /// Value of `helm.sh/hook` (`post-install`, `test`, ...): a hook, which no release manifest lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm_hook: Option<String>,
 }
 
 impl ObjectEntry {
@@ -105,6 +108,7 @@ impl ObjectEntry {
             }),
             reclaim_policy: o.data.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|p| p.as_str()).map(str::to_string),
             service_name,
+            helm_hook: m.annotations.as_ref().and_then(|a| a.get("helm.sh/hook")).cloned(),
         }
     }
 }

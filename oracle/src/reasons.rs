@@ -43,6 +43,12 @@ pub enum Reason {
     InFlight { state: String },
     /// Endpoints/EndpointSlices exist as long as their Service does.
     FollowsService { service: String },
+    /// A Helm hook (`helm.sh/hook`): hooks are not in the release manifest, so `helm uninstall` leaves
+    /// every hook its `hook-delete-policy` did not remove.
+    HelmHook { hook: String },
+    /// A claim the StatefulSet controller made from `volumeClaimTemplates` (`<template>-<set>-<ordinal>`):
+    /// no release manifest lists it and the default retention policy (Retain) keeps it.
+    StatefulSetClaim,
     /// Neither labels nor owner references: made at run time (a hook Job, a script), so no
     /// selector, owner or release manifest reaches it.
     Unreachable,
@@ -84,6 +90,13 @@ impl fmt::Display for Reason {
                 None => f.write_str("Released volume: its claim is gone and nothing reclaimed it (reclaim policy Retain, or no provisioner to delete it)"),
             },
             Reason::Volume { phase, .. } => write!(f, "volume in phase {phase}: still bound to a claim that is left over"),
+            Reason::HelmHook { hook } => write!(
+                f,
+                "Helm hook ({hook}): hooks are not part of the release manifest, so helm uninstall leaves every hook its hook-delete-policy did not remove"
+            ),
+            Reason::StatefulSetClaim => f.write_str(
+                "claim from a StatefulSet's volumeClaimTemplates: made by the StatefulSet controller, not Helm, and kept by persistentVolumeClaimRetentionPolicy Retain (the default), so helm uninstall leaves it",
+            ),
             Reason::InFlight { state } => write!(f, "still in flight: {state}"),
             Reason::FollowsService { service } => write!(f, "belongs to Service {service}, which is left over"),
             Reason::Unreachable => f.write_str(
@@ -166,7 +179,14 @@ fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
     if let Some(m) = manager.filter(|m| !m.eq_ignore_ascii_case("helm")) {
         return Some(Reason::CreatedBy { manager: m.clone() });
     }
+    if let Some(hook) = &o.helm_hook {
+        return Some(Reason::HelmHook { hook: hook.clone() });
+    }
     match (o.group.as_str(), o.kind.as_str()) {
+        // `<template>-<set>-<ordinal>` with the set's selector labels: the StatefulSet controller's naming.
+        ("", "PersistentVolumeClaim") if o.owners.is_empty() && !o.labels.is_empty() && statefulset_claim_name(&o.name) => {
+            Some(Reason::StatefulSetClaim)
+        }
         ("", "PersistentVolume") => o.phase.clone().map(|phase| Reason::Volume { phase, reclaim_policy: o.reclaim_policy.clone() }),
         ("", "Endpoints") => Some(Reason::FollowsService { service: format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name) }),
         ("discovery.k8s.io", "EndpointSlice") => o.service_name.as_ref().map(|s| Reason::FollowsService {
@@ -178,6 +198,13 @@ fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
         ("", "Secret" | "ConfigMap") if o.labels.is_empty() && o.owners.is_empty() => Some(Reason::Unreachable),
         _ => None,
     }
+}
+
+/// `data-web-0`: at least two dash-separated parts before a numeric ordinal.
+fn statefulset_claim_name(name: &str) -> bool {
+    let mut parts = name.rsplitn(2, '-');
+    let (Some(ordinal), Some(rest)) = (parts.next(), parts.next()) else { return false };
+    !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()) && rest.contains('-')
 }
 
 fn label_reason(o: &ObjectEntry, covering: &[&PurgeRecord]) -> Option<Reason> {

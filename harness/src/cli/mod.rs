@@ -3,7 +3,9 @@
 //! its cluster: a tool missing, the container engine down, kind too old).
 
 pub mod bench;
+mod chart;
 mod oracle_cmd;
+mod record;
 mod run;
 mod sim_serve;
 
@@ -34,6 +36,11 @@ pub enum Command {
     },
     /// Run scenarios by name, or all of them.
     Run(run::RunArgs),
+    /// Check one chart the way `ct install` does (install, wait, test, upgrade to itself, uninstall),
+    /// then prove the cluster clean; one scenario per values set.
+    Chart(chart::ChartArgs),
+    /// Render a chart once with the real helm and add it to the renders catalogue (hermetic runs after).
+    Record(record::RecordArgs),
     /// Take an inventory of every object in a cluster and write it as JSON.
     Snapshot {
         #[arg(long)]
@@ -83,6 +90,9 @@ pub enum CliError {
     Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),
+    /// The machine lacks a tool (helm missing or too old): exit 3.
+    #[error("{0}")]
+    Environment(String),
     #[error("{0}")]
     Other(String),
 }
@@ -91,6 +101,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::Environment(_) => EXIT_ENVIRONMENT,
             CliError::Provider(e) if e.is_usage() => EXIT_USAGE,
             CliError::Provider(_) => EXIT_ENVIRONMENT,
             _ => EXIT_FAILED,
@@ -103,6 +114,8 @@ pub async fn execute(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::List { scenarios } => list(&scenarios),
         Command::Run(args) => run::run(args).await,
+        Command::Chart(args) => chart::chart(args).await,
+        Command::Record(args) => record::record(args).await,
         Command::Snapshot { out, context, kubeconfig } => oracle_cmd::snapshot(out, context, kubeconfig).await,
         Command::Diff(args) => oracle_cmd::diff(args).await,
         Command::Schema => {

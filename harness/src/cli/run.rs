@@ -53,9 +53,14 @@ pub struct RunArgs {
     /// kwok-cluster` builds them).
     #[arg(long, value_name = "DIR")]
     tools: Option<PathBuf>,
-    /// kubeconfig context (provider `existing`).
+    /// kubeconfig context (provider `existing`; an error on `sim`).
     #[arg(long)]
     context: Option<String>,
+    /// kubeconfig of the cluster (provider `existing`; default `$KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    helm: HelmArgs,
     /// kind node image (default: kindest/node v1.35.0 pinned by digest).
     #[arg(long)]
     node_image: Option<String>,
@@ -76,6 +81,37 @@ pub struct RunArgs {
     allow_destructive: bool,
     #[arg(long, default_value = "scenarios")]
     scenarios: PathBuf,
+}
+
+/// How Helm steps run; shared by `run` and `chart`.
+#[derive(Debug, Clone, Args)]
+pub struct HelmArgs {
+    /// Helm engine per step: `auto` (a recorded render that matches the request exactly, else the helm
+    /// binary), `cli` (always the binary), `recorded` (never the binary).
+    #[arg(long = "helm", default_value = "auto", value_parser = ["auto", "cli", "recorded"])]
+    pub helm: String,
+    /// The helm binary (default: $CLEANROOM_HELM, then `helm` on PATH).
+    #[arg(long)]
+    pub helm_binary: Option<PathBuf>,
+    /// A render catalogue (renders.yaml) read before `<scenarios>/renders.yaml` and the built-in one; repeatable.
+    #[arg(long = "renders", value_name = "FILE")]
+    pub renders: Vec<PathBuf>,
+}
+
+impl HelmArgs {
+    /// The options, with `<scenarios>/renders.yaml` when it exists.
+    pub fn options(&self, scenarios: Option<&Path>) -> Result<providers::HelmOptions, CliError> {
+        let mut renders = self.renders.clone();
+        for r in &renders {
+            if !r.is_file() {
+                return Err(CliError::Usage(format!("--renders {}: no such file", r.display())));
+            }
+        }
+        if let Some(own) = scenarios.map(|d| d.join("renders.yaml")).filter(|p| p.is_file()) {
+            renders.push(own);
+        }
+        Ok(providers::HelmOptions { mode: self.helm.parse().map_err(CliError::Usage)?, binary: self.helm_binary.clone(), renders })
+    }
 }
 
 pub fn new_run_id() -> String {
@@ -275,26 +311,48 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
             a.provider, a.provider
         )));
     }
-    let run_id = new_run_id();
     let options = ProviderOptions {
         context: a.context.clone(),
         node_image: a.node_image.clone(),
         cluster: a.cluster.clone(),
         load_images: a.load_images.clone(),
         tools: a.tools.clone(),
+        kubeconfig: a.kubeconfig.clone(),
+        helm: a.helm.options(Some(&a.scenarios))?,
     };
-    let workers = usize::from(a.parallel).min(selected.len()).max(1);
+    let how = Execution { provider: &a.provider, options, parallel: a.parallel, report_dir: &a.report_dir, keep: a.keep, allow_destructive: a.allow_destructive };
+    execute(&selected, &how, &new_run_id()).await
+}
+
+/// Where and how selected scenarios run (`run`, and `chart`'s generated scenarios).
+pub(super) struct Execution<'a> {
+    pub provider: &'a str,
+    pub options: ProviderOptions,
+    pub parallel: u16,
+    pub report_dir: &'a Path,
+    pub keep: bool,
+    pub allow_destructive: bool,
+}
+
+/// Run scenarios on providers made for them; the report is written on every path.
+pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: &str) -> Result<i32, CliError> {
+    let workers = usize::from(how.parallel).min(selected.len()).max(1);
     let mut pool: Vec<Box<dyn Provider>> =
-        (0..workers).map(|_| providers::by_name(&a.provider, options.clone(), &run_id)).collect::<Result<_, _>>()?;
+        (0..workers).map(|_| providers::by_name(how.provider, how.options.clone(), run_id)).collect::<Result<_, _>>()?;
     let progress = runner::progress::for_terminal();
-    println!("provider: {}{}", pool[0].name(), if workers > 1 { format!(" ({workers} scenarios at once)") } else { String::new() });
+    println!(
+        "provider: {}{}; helm: {}",
+        pool[0].name(),
+        if workers > 1 { format!(" ({workers} scenarios at once)") } else { String::new() },
+        how.options.helm.mode.as_str()
+    );
     let cancel = runner::signals::install(|| {});
     let plan = Plan {
-        selected: &selected,
-        run_id: &run_id,
-        report_dir: &a.report_dir,
-        keep: a.keep,
-        allow_destructive: a.allow_destructive,
+        selected,
+        run_id,
+        report_dir: how.report_dir,
+        keep: how.keep,
+        allow_destructive: how.allow_destructive,
         cancel: cancel.clone(),
         progress: progress.as_ref(),
     };

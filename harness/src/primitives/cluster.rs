@@ -56,11 +56,13 @@ impl Primitive for Reset {
             let d = oracle::diff(&base, &current, &oracle::default_churn(), &[]);
             let added: Vec<&oracle::Leftover> =
                 d.leftovers.iter().filter(|l| l.change == oracle::ChangeKind::Added).collect();
-            // Namespaced objects first, namespaces and cluster-scoped objects after, CRDs last.
+            // Namespaced objects first, cluster-scoped objects after, then namespaces, then volumes (a volume
+            // is held by pv-protection until the claim in its namespace is gone), CRDs last.
             let mut order: Vec<&oracle::Leftover> = added.clone();
             order.sort_by_key(|l| match (l.namespace.is_some(), l.kind.as_str()) {
                 (true, _) => 0,
-                (false, "CustomResourceDefinition") => 3,
+                (false, "CustomResourceDefinition") => 4,
+                (false, "PersistentVolume") => 3,
                 (false, "Namespace") => 2,
                 _ => 1,
             });

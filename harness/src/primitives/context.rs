@@ -31,6 +31,12 @@ pub struct StepContext {
     pub(crate) resources: Option<ResourceCatalog>,
     /// The provider's Helm engine (None: helm steps are skipped with the reason).
     pub helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>>,
+    /// The scenario declares `requires: capabilities: [helm]`: a Helm step no engine can serve is
+    /// skipped (with the reason) instead of failing.
+    pub requires_helm: bool,
+    /// Set by a step that found a declared requirement unmet: the rest of the steps do not run and the
+    /// scenario is reported as skipped with this reason.
+    pub skip_scenario: Option<String>,
     /// The provider's node operations (None: node steps are skipped with the reason).
     pub nodes: Option<std::sync::Arc<dyn crate::providers::NodeOperations>>,
     /// The cluster's kubeconfig and context, for `kubectl`/`script` steps (None: `$KUBECONFIG` as inherited).
@@ -84,6 +90,8 @@ impl StepContext {
             step_deadline: None,
             resources: None,
             helm: None,
+            requires_helm: false,
+            skip_scenario: None,
             nodes: None,
             kubeconfig: None,
             kube_context: None,

@@ -47,8 +47,15 @@ pub struct Install {
 }
 
 impl Install {
-    fn request(&self, ctx: &StepContext, timeout: Option<Duration>) -> InstallRequest {
-        let mut req = InstallRequest::new(&self.release, &self.namespace, &self.chart);
+    pub(crate) fn request(&self, ctx: &StepContext, timeout: Option<Duration>) -> InstallRequest {
+        // A local chart resolves from the scenario file's directory, as values files do.
+        let local = ctx.base_dir.join(&self.chart);
+        let chart = if self.chart.starts_with('.') || (!self.chart.contains("://") && local.exists()) {
+            std::path::absolute(&local).unwrap_or(local).display().to_string()
+        } else {
+            self.chart.clone()
+        };
+        let mut req = InstallRequest::new(&self.release, &self.namespace, chart);
         req.version = self.version.clone();
         req.values_files = self.values_files.iter().map(|f| resolve(ctx, f)).collect();
         req.values = self.values.clone().into_iter().collect();
@@ -69,9 +76,38 @@ fn resolve(ctx: &StepContext, f: &str) -> PathBuf {
 
 fn summary(verb: &str, r: &ReleaseInfo) -> String {
     format!(
-        "{verb} {} {}-{} in {}: revision {} {} ({} manifest objects)",
-        r.name, r.chart_name, r.chart_version, r.namespace, r.revision, r.status, r.resources.len()
+        "{verb} {} {}-{} in {}: revision {} {} ({} manifest objects){}",
+        r.name,
+        r.chart_name,
+        r.chart_version,
+        r.namespace,
+        r.revision,
+        r.status,
+        r.resources.len(),
+        engine_note(&r.engine)
     )
+}
+
+/// Helm's own `--timeout`: inside the step's by a tenth (at least 5 s, for helm's start and its error
+/// report on a loaded machine), so helm reports what it waited for before the step is cut off.
+pub(crate) fn helm_timeout(ctx: &StepContext) -> Duration {
+    let t = ctx.step_timeout;
+    t.saturating_sub((t / 10).max(Duration::from_secs(5))).max(Duration::from_secs(1))
+}
+
+/// `; engine: helm v4.3.1 (/usr/bin/helm)` — which engine ran the step, for the detail and report.
+pub(crate) fn engine_note(engine: &str) -> String {
+    if engine.is_empty() { String::new() } else { format!("; engine: {engine}") }
+}
+
+/// A step no engine can serve: the scenario is skipped with the reason when it declared it needs Helm.
+fn no_engine(ctx: &mut StepContext, e: crate::helm::HelmError) -> Result<StepOutcome, StepError> {
+    if ctx.requires_helm && matches!(e, crate::helm::HelmError::NoEngine(_) | crate::helm::HelmError::HelmNotFound) {
+        let why = format!("needs helm (requires: capabilities: [helm]): {e}");
+        ctx.skip_scenario = Some(why.clone());
+        return Ok(StepOutcome::skip(why));
+    }
+    Err(helm_step_error(e))
 }
 
 impl Primitive for Install {
@@ -84,8 +120,11 @@ impl Primitive for Install {
                 Ok(e) => e,
                 Err(skip) => return Ok(skip),
             };
-            let req = self.request(ctx, None);
-            let info = engine.install(&req).await.map_err(helm_step_error)?;
+            let req = self.request(ctx, Some(helm_timeout(ctx)));
+            let info = match engine.install(&req).await {
+                Ok(i) => i,
+                Err(e) => return no_engine(ctx, e),
+            };
             ctx.installed_releases.push((self.namespace.clone(), self.release.clone()));
             Ok(StepOutcome::done(summary("installed", &info)))
         })
@@ -101,6 +140,27 @@ pub struct Upgrade {
     /// `--install`: install when the release does not exist.
     #[serde(default)]
     pub install: bool,
+    /// Fail when the upgrade changed the `metadata.generation` of any manifest object (an upgrade to
+    /// the same chart and values must change nothing), naming each.
+    #[serde(default)]
+    pub expect_unchanged: bool,
+}
+
+/// `metadata.generation` of every manifest object of a release (objects without one are left out).
+async fn generations(ctx: &mut StepContext, engine: &dyn HelmEngine, release: &str, ns: &str) -> Result<BTreeMap<String, i64>, StepError> {
+    let info = engine.status(release, ns).await.map_err(helm_step_error)?;
+    let mut out = BTreeMap::new();
+    for r in &info.resources {
+        let resolved = ctx.resolve(Some(&r.api_version), &r.kind).await?;
+        let obj_ns = if resolved.namespaced { Some(r.namespace.clone().unwrap_or_else(|| ns.to_string())) } else { None };
+        let api = super::dyn_api(&ctx.client, &resolved, obj_ns.as_deref());
+        if let Some(o) = api.get_opt(&r.name).await.map_err(StepError::kube(format!("reading {} {}", r.kind, r.name)))?
+            && let Some(g) = o.metadata.generation
+        {
+            out.insert(format!("{} {}", r.kind, obj_ns.map(|n| format!("{n}/{}", r.name)).unwrap_or_else(|| r.name.clone())), g);
+        }
+    }
+    Ok(out)
 }
 
 impl Primitive for Upgrade {
@@ -113,8 +173,32 @@ impl Primitive for Upgrade {
                 Ok(e) => e,
                 Err(skip) => return Ok(skip),
             };
-            let req = self.chart.request(ctx, None);
-            let info = engine.upgrade(&req, self.install).await.map_err(helm_step_error)?;
+            let req = self.chart.request(ctx, Some(helm_timeout(ctx)));
+            let before = if self.expect_unchanged {
+                generations(ctx, engine.as_ref(), &self.chart.release, &self.chart.namespace).await?
+            } else {
+                BTreeMap::new()
+            };
+            let info = match engine.upgrade(&req, self.install).await {
+                Ok(i) => i,
+                Err(e) => return no_engine(ctx, e),
+            };
+            if self.expect_unchanged {
+                let after = generations(ctx, engine.as_ref(), &self.chart.release, &self.chart.namespace).await?;
+                let changed: Vec<String> = after
+                    .iter()
+                    .filter_map(|(k, g)| before.get(k).filter(|b| *b != g).map(|b| format!("{k} (generation {b} -> {g})")))
+                    .collect();
+                if !changed.is_empty() {
+                    return Err(StepError::Failed(format!(
+                        "upgrading {} to the same chart and values changed {} object(s): {}",
+                        self.chart.release,
+                        changed.len(),
+                        changed.join(", ")
+                    )));
+                }
+                return Ok(StepOutcome::done(format!("{}; no object's generation changed ({} checked)", summary("upgraded", &info), after.len())));
+            }
             if self.install && info.revision == 1 {
                 ctx.installed_releases.push((self.chart.namespace.clone(), self.chart.release.clone()));
             }
@@ -166,11 +250,13 @@ impl Primitive for Uninstall {
                     CascadeArg::Foreground => Cascade::Foreground,
                     CascadeArg::Orphan => Cascade::Orphan,
                 },
-                ..Default::default()
+                timeout: helm_timeout(ctx),
             };
             match engine.uninstall(&self.release, &self.namespace, &opts).await {
                 Ok(report) => {
-                    let mut detail = format!("uninstalled {}: {} manifest objects deleted", self.release, report.deleted.len());
+                    // The binary does not say what it deleted; the recorded engine does.
+                    let deleted = if report.deleted.is_empty() { String::new() } else { format!(": {} manifest objects deleted", report.deleted.len()) };
+                    let mut detail = format!("uninstalled {}{deleted}{}", self.release, engine_note(&report.engine));
                     if !report.kept.is_empty() {
                         detail.push_str(&format!(", {} kept by resource policy", report.kept.len()));
                         ctx.finding(report.message.clone());
@@ -187,6 +273,6 @@ impl Primitive for Uninstall {
 }
 
 /// Helm's own failures fail the step; a missing or too old `helm` is an environment problem.
-fn helm_step_error(e: crate::helm::HelmError) -> StepError {
+pub(crate) fn helm_step_error(e: crate::helm::HelmError) -> StepError {
     if e.is_environment() { StepError::Environment(e.to_string()) } else { StepError::Failed(e.to_string()) }
 }

@@ -34,6 +34,9 @@ pub enum EnvironmentError {
     ToolsMissing { provider: String, missing: Vec<String>, searched: String, build: String },
     #[error("`KIND_EXPERIMENTAL_PROVIDER={0}` names no container engine kind knows (docker, podman, nerdctl, finch, nerdctl.lima)")]
     UnknownRuntime(String),
+    /// An option this provider cannot honour (e.g. `--context` on the embedded cluster).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub const KIND_INSTALL_HINT: &str = "install kind v0.31.0 or newer (https://kind.sigs.k8s.io, `go install sigs.k8s.io/kind@v0.31.0`) \

@@ -8,8 +8,12 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use super::{ClusterHandle, Provider, ProviderError};
 use super::Capabilities;
 
+#[derive(Default)]
 pub struct ExistingProvider {
     pub context: Option<String>,
+    /// `--kubeconfig` (default [`kubeconfig_path`]).
+    pub kubeconfig: Option<PathBuf>,
+    pub helm: super::HelmOptions,
 }
 
 pub fn kubeconfig_path() -> PathBuf {
@@ -43,8 +47,12 @@ impl Provider for ExistingProvider {
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
-            let path = kubeconfig_path();
+            let path = self.kubeconfig.clone().unwrap_or_else(kubeconfig_path);
+            if !path.is_file() {
+                return Err(ProviderError::Kubeconfig(format!("{}: no such file (give --kubeconfig PATH or set KUBECONFIG)", path.display())));
+            }
             let client = client_for(&path, self.context.as_deref()).await?;
+            let helm = Some(self.helm.engine(&client, &path, self.context.clone()));
             Ok(ClusterHandle {
                 client,
                 kubeconfig: path.clone(),
@@ -54,7 +62,7 @@ impl Provider for ExistingProvider {
                     path.display(),
                     self.context.as_deref().unwrap_or("current")
                 ),
-                helm: Some(std::sync::Arc::new(crate::helm::HelmCli::new(Some(path.clone()), self.context.clone()))),
+                helm,
                 nodes: None,
             })
         })

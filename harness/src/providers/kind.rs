@@ -74,6 +74,7 @@ pub struct KindProvider {
     /// Set just before `kind create cluster` starts (the kubeconfig it was given); `finish` deletes.
     create_attempted: Option<PathBuf>,
     ready: Option<Ready>,
+    helm: super::HelmOptions,
 }
 
 impl KindProvider {
@@ -87,6 +88,7 @@ impl KindProvider {
             load_images: options.load_images,
             create_attempted: None,
             ready: None,
+            helm: options.helm,
         })
     }
 
@@ -168,7 +170,7 @@ impl Provider for KindProvider {
                 // The kubeconfig holds this cluster only; its context is `kind-<name>`.
                 context: Some(context.clone()),
                 description: format!("kind cluster {}{}", self.cluster, if self.reused { " (reused, never deleted)" } else { "" }),
-                helm: Some(Arc::new(crate::helm::HelmCli::new(Some(r.kubeconfig.clone()), Some(context)))),
+                helm: Some(self.helm.engine(&r.client, &r.kubeconfig, Some(context))),
                 nodes: Some(r.nodes.clone()),
             })
         })

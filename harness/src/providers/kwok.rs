@@ -55,6 +55,7 @@ pub struct KwokProvider {
     ready: Option<Ready>,
     /// create → every node Ready, for `cleanroom bench` and the report's findings.
     pub startup: Option<Duration>,
+    helm: super::HelmOptions,
 }
 
 impl KwokProvider {
@@ -68,6 +69,7 @@ impl KwokProvider {
             provisioner: None,
             ready: None,
             startup: None,
+            helm: options.helm,
         })
     }
 
@@ -157,19 +159,14 @@ impl Provider for KwokProvider {
                 self.ready = Some(ready);
             }
             let r = self.ready.as_ref().expect("started above");
-            // Helm installs recorded chart renders through the API, as on the embedded cluster: hermetic,
-            // and the same objects on both, so their outcomes compare.
-            let helm: Option<Arc<dyn crate::helm::HelmEngine>> = match crate::helm::RecordedRenderEngine::discover(r.client.clone()) {
-                Ok(engine) => Some(Arc::new(engine)),
-                Err(e) => {
-                    tracing::warn!("helm steps will be skipped: {e}");
-                    None
-                }
-            };
+            // `--helm auto` installs a recorded render when one matches (hermetic, and the same
+            // objects as on the embedded cluster, so outcomes compare), else the helm binary.
+            let context = format!("kwok-{}", self.cluster);
+            let helm = Some(self.helm.engine(&r.client, &r.kubeconfig, Some(context.clone())));
             Ok(ClusterHandle {
                 client: r.client.clone(),
                 kubeconfig: r.kubeconfig.clone(),
-                context: Some(format!("kwok-{}", self.cluster)),
+                context: Some(context),
                 description: format!(
                     "kwok cluster {} (kube-apiserver {}, binary runtime; created, Ready and settled in {:.1}s)",
                     self.cluster,

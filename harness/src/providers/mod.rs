@@ -95,6 +95,66 @@ pub struct ProviderOptions {
     pub load_images: Vec<String>,
     /// `--tools DIR` (kwok): where kwokctl, kwok, etcd, the kube-* binaries and local-path-provisioner are.
     pub tools: Option<PathBuf>,
+    /// `--kubeconfig` (`existing`; default `$KUBECONFIG`, then `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// How Helm steps run (`--helm`, `--helm-binary`, `--renders`).
+    pub helm: HelmOptions,
+}
+
+/// `--helm auto|cli|recorded`, `--helm-binary PATH`, and the user's render catalogues.
+#[derive(Debug, Clone, Default)]
+pub struct HelmOptions {
+    pub mode: crate::helm::EngineMode,
+    pub binary: Option<PathBuf>,
+    /// Catalogues read before the built-in one (`<scenarios>/renders.yaml`, `--renders FILE`).
+    pub renders: Vec<PathBuf>,
+}
+
+impl HelmOptions {
+    /// The render catalogues: the user's, then the built-in one. Err when none can be read.
+    fn catalog(&self) -> Result<crate::helm::RenderCatalog, String> {
+        let mut all = vec![];
+        for p in &self.renders {
+            all.push(crate::helm::RenderCatalog::load(p).map_err(|e| e.to_string())?);
+        }
+        match crate::helm::RenderCatalog::discover() {
+            Ok(c) => all.push(c),
+            Err(e) if all.is_empty() => return Err(e.to_string()),
+            Err(_) => {}
+        }
+        Ok(crate::helm::RenderCatalog::merged(all))
+    }
+
+    /// The Helm engine for a cluster: recorded renders and/or the `helm` binary, chosen per step.
+    pub fn engine(&self, client: &kube::Client, kubeconfig: &Path, context: Option<String>) -> Arc<dyn HelmEngine> {
+        use crate::helm::{EngineMode, HelmChoice, HelmCli, RecordedRenderEngine, find_helm};
+        let recorded = match self.mode {
+            EngineMode::Cli => Err("--helm cli".to_string()),
+            _ => self.catalog().map(|c| RecordedRenderEngine::with_catalog(client.clone(), c)),
+        };
+        let cli = match self.mode {
+            EngineMode::Recorded => None,
+            _ => find_helm(self.binary.as_deref()).map(|b| HelmCli::new(Some(kubeconfig.to_path_buf()), context).with_binary(b)),
+        };
+        Arc::new(HelmChoice::new(self.mode, recorded, cli))
+    }
+}
+
+impl ProviderOptions {
+    /// `--context` names a context of a kubeconfig: the embedded cluster has only its own.
+    pub fn check(&self, provider: &str) -> Result<(), ProviderError> {
+        if provider == "sim" && self.context.is_some() {
+            return Err(ProviderError::Environment(EnvironmentError::Unsupported(
+                "--context selects a context of a kubeconfig, but --provider sim makes its own cluster (use --provider existing --kubeconfig PATH --context C)".into(),
+            )));
+        }
+        if provider == "sim" && self.kubeconfig.is_some() {
+            return Err(ProviderError::Environment(EnvironmentError::Unsupported(
+                "--kubeconfig names a cluster to run on, but --provider sim makes its own (use --provider existing)".into(),
+            )));
+        }
+        Ok(())
+    }
 }
 
 pub trait Provider: Send {
@@ -136,8 +196,11 @@ pub trait Provider: Send {
 
 pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {
     match name {
-        "sim" => Ok(Box::new(sim::SimProvider::default())),
-        "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context })),
+        "sim" => {
+            options.check("sim")?;
+            Ok(Box::new(sim::SimProvider::with_helm(options.helm)))
+        }
+        "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context, kubeconfig: options.kubeconfig, helm: options.helm })),
         "kind" => Ok(Box::new(kind::KindProvider::new(run_id, options)?)),
         "kwok" => Ok(Box::new(kwok::KwokProvider::new(run_id, options)?)),
         other => Err(ProviderError::Unknown(other.to_string())),

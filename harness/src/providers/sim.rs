@@ -12,9 +12,14 @@ use super::Capabilities;
 pub struct SimProvider {
     current: Option<SimCluster>,
     kept: Vec<SimCluster>,
+    helm: super::HelmOptions,
 }
 
 impl SimProvider {
+    pub fn with_helm(helm: super::HelmOptions) -> Self {
+        SimProvider { helm, ..Default::default() }
+    }
+
     /// Start a standalone embedded cluster (used by tests and `cleanroom bench`).
     pub async fn start(name: &str, workers: usize) -> Result<SimCluster, ProviderError> {
         SimCluster::start(SimOptions { name: name.into(), workers, ..Default::default() })
@@ -40,14 +45,8 @@ impl Provider for SimProvider {
             let kubeconfig = workdir.join(format!("{scenario}.kubeconfig"));
             sim.write_kubeconfig(&kubeconfig).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
             let client = sim.client();
-            // Helm on the embedded cluster installs recorded chart renders (fixtures/renders.yaml).
-            let helm: Option<std::sync::Arc<dyn crate::helm::HelmEngine>> = match crate::helm::RecordedRenderEngine::discover(client.clone()) {
-                Ok(engine) => Some(std::sync::Arc::new(engine)),
-                Err(e) => {
-                    tracing::warn!("helm steps will be skipped: {e}");
-                    None
-                }
-            };
+            // Recorded renders when one matches, else the real helm against this cluster's kubeconfig.
+            let helm = Some(self.helm.engine(&client, &kubeconfig, None));
             let handle = ClusterHandle {
                 client,
                 kubeconfig,

@@ -133,6 +133,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     env.progress.scenario_started(&scenario.name, &env.provider);
     let mut ctx = StepContext::new(env.client.clone(), &env.provider, env.capabilities, &env.run_id);
     ctx.helm = env.helm.clone();
+    ctx.requires_helm = scenario.requires.capabilities.iter().any(|c| c == "helm");
     ctx.nodes = env.nodes.clone();
     ctx.kubeconfig = env.kubeconfig.clone();
     ctx.kube_context = env.context.clone();
@@ -165,6 +166,10 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     }
 
     for (i, step) in scenario.steps.iter().enumerate() {
+        if let Some(why) = &ctx.skip_scenario {
+            results.push(not_run(step, "steps", format!("not run: {why}")));
+            continue;
+        }
         if failure.is_some() || env.cancel.is_cancelled() {
             let why = if env.cancel.is_cancelled() { "not run: interrupted".to_string() } else { "not run: an earlier step failed".to_string() };
             results.push(not_run(step, "steps", why));
@@ -209,6 +214,8 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     let ran = results.iter().any(|r| r.outcome == Outcome::Passed && r.section != "teardown");
     let (outcome, reason) = match failure {
         Some(f) => (Outcome::Failed, Some(f)),
+        // A requirement the scenario declared (`requires: capabilities: [helm]`) turned out unmet mid-run.
+        None if ctx.skip_scenario.is_some() => (Outcome::Skipped, ctx.skip_scenario.clone()),
         None if !skipped.is_empty() && !ran => (Outcome::Skipped, skipped[0].reason.clone()),
         None if !skipped.is_empty() => {
             let names: Vec<String> = skipped.iter().map(|r| format!("`{}` ({})", r.name, r.reason.clone().unwrap_or_default())).collect();

@@ -17,6 +17,36 @@ fn err(file: &Path, step: &Step, message: String, hint: &str) -> ParseError {
     ParseError { file: file.to_path_buf(), line: step.line, column: 5, message, hint: Some(hint.to_string()) }
 }
 
+/// A Helm step's inputs, before anything runs: a local chart exists, values files exist and hold a
+/// mapping, every `--set` has a `=`.
+fn check_helm(file: &Path, step: &Step, base_dir: &Path, i: &crate::primitives::helm::Install) -> Result<(), ParseError> {
+    let name = step.action.name();
+    let local = i.chart.starts_with('.') || i.chart.starts_with('/');
+    if local && !i.chart.contains("${") && !base_dir.join(&i.chart).exists() {
+        return Err(err(file, step, format!("`{name}`: chart `{}` does not exist (looked in {})", i.chart, base_dir.display()), "local chart paths are relative to the scenario file's directory"));
+    }
+    for f in &i.values_files {
+        if f.contains("${") {
+            continue;
+        }
+        let path = base_dir.join(f);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| err(file, step, format!("`{name}`: values file `{f}`: {e}"), "paths are relative to the scenario file's directory"))?;
+        match serde_saphyr::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(_) | serde_json::Value::Null) => {}
+            Ok(_) => return Err(err(file, step, format!("`{name}`: values file `{f}` is not a mapping of values"), "a values file is a YAML mapping (key: value)")),
+            Err(e) => return Err(err(file, step, format!("`{name}`: values file `{f}` does not parse: {e}"), "fix the YAML (helm would refuse it too)")),
+        }
+    }
+    for s in &i.set {
+        let s = s.trim().strip_prefix("--set").map(str::trim).unwrap_or(s.trim());
+        if !s.is_empty() && !s.contains('=') {
+            return Err(err(file, step, format!("`{name}`: set `{s}` has no `=`"), "write `key=value` (helm's --set syntax)"));
+        }
+    }
+    Ok(())
+}
+
 pub fn check(s: &Scenario, file: &Path) -> Result<(), ParseError> {
     let base_dir = file.parent().unwrap_or(Path::new("."));
     let mut snapshots: BTreeSet<&str> = BTreeSet::new();
@@ -57,6 +87,14 @@ pub fn check(s: &Scenario, file: &Path) -> Result<(), ParseError> {
                     ));
                 }
             }
+        }
+        if let Some(install) = match &step.action {
+            Action::HelmInstall(i) => Some(i),
+            Action::HelmUpgrade(u) => Some(&u.chart),
+            Action::HelmTemplate(t) => Some(&t.chart),
+            _ => None,
+        } {
+            check_helm(file, step, base_dir, install)?;
         }
         if let Action::NodeDrain(d) = &step.action
             && let Some(drain) = d.timeout

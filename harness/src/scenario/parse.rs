@@ -68,6 +68,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<ParseError>> {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            // The renders catalogue lives next to the scenarios (`cleanroom record`).
+            .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some("renders.yaml"))
             .collect(),
         Err(e) => {
             return Err(vec![ParseError {

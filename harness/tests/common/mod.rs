@@ -60,3 +60,4 @@ pub fn assert_passed(r: &ScenarioResult) {
 
 #[cfg(unix)]
 pub mod fakes;
+pub mod helm_bins;
