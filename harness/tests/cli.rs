@@ -9,7 +9,7 @@ use kube::api::{Api, PostParams};
 
 fn cleanroom() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
-    c.env("CI", "1");
+    c.env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id())));
     c
 }
 
@@ -113,4 +113,38 @@ fn kind_provider_without_kind_is_an_environment_error() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("`kind` is not on PATH"), "{err}");
     assert!(err.contains("--provider sim"), "{err}");
+}
+
+/// `snapshot`/`diff` exit 3 when the environment is broken: an unreadable baseline, an unreadable
+/// kubeconfig, a cluster that does not answer. Leftovers (1) and usage (2) stay distinct.
+#[test]
+fn snapshot_and_diff_exit_3_on_environment_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let garbled = dir.path().join("garbled.json");
+    std::fs::write(&garbled, "not an inventory").unwrap();
+    // Nothing listens on port 9 (discard) of localhost on a test machine: connection refused.
+    let unreachable = dir.path().join("unreachable.kubeconfig");
+    std::fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec!["diff".into(), "--baseline".into(), s(&missing), "--current".into(), s(&garbled)], s(&missing)),
+        (vec!["diff".into(), "--baseline".into(), s(&garbled), "--current".into(), s(&garbled)], s(&garbled)),
+        (vec!["snapshot".into(), "--out".into(), s(&dir.path().join("o.json")), "--kubeconfig".into(), s(&missing)], s(&missing)),
+        (vec!["snapshot".into(), "--out".into(), s(&dir.path().join("o.json")), "--kubeconfig".into(), s(&unreachable)], "127.0.0.1:9".into()),
+    ];
+    for (args, named) in cases {
+        let out = cleanroom().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("error:"), "{args:?}: {err}");
+        if !named.contains("127.0.0.1") {
+            assert!(err.contains(&named), "{args:?} names the file: {err}");
+        }
+    }
 }

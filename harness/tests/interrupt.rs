@@ -40,6 +40,7 @@ async fn sigint_mid_step_tears_everything_down() {
     let baseline = oracle::snapshot(&sim.client()).await.unwrap();
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+        .env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id())))
         .args(["run", "slow", "--provider", "existing", "--allow-destructive", "--scenarios"])
         .arg(&scenarios)
         .arg("--report-dir")
@@ -64,7 +65,7 @@ async fn sigint_mid_step_tears_everything_down() {
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("exits after teardown").unwrap();
     assert_eq!(status.code(), Some(130), "an interrupted run exits 130 (128 + SIGINT)");
 
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("latest/report.json")).unwrap()).unwrap();
     let sc = &report["scenarios"][0];
     assert_eq!(sc["outcome"], "failed");
     let steps = sc["steps"].as_array().unwrap();

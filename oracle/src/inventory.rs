@@ -61,6 +61,10 @@ pub struct ObjectEntry {
     /// For EndpointSlices: the service they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
+    /// Field managers that wrote it (`metadata.managedFields[].manager`: `helm`, `kubectl-create`, ...):
+    /// who made an object, when nothing else says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managers: Vec<String>,
 }
 
 impl ObjectEntry {
@@ -105,6 +109,7 @@ impl ObjectEntry {
             }),
             reclaim_policy: o.data.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|p| p.as_str()).map(str::to_string),
             service_name,
+            managers: m.managed_fields.iter().flatten().filter_map(|f| f.manager.clone()).collect(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `cleanroom` command line. Exit codes: 0 all passed, 1 a scenario failed (or leftovers for `diff`),
 //! 2 usage or scenario-file errors, 3 the environment is broken (a provider cannot start, reach or remove
-//! its cluster: a tool missing, the container engine down, kind too old).
+//! its cluster: a tool missing, the container engine down, kind too old; a kubeconfig or baseline that
+//! cannot be read).
 
 pub mod bench;
 mod oracle_cmd;
@@ -54,6 +55,13 @@ pub enum Command {
     },
     /// Benchmarks: inventory+diff of a 10k-object cluster, wait latency, harness overhead per step.
     Bench(bench::BenchArgs),
+    /// Remove what runs that died without cleaning up (SIGKILL, a crash) left: objects labelled with
+    /// their run id and kind clusters they named. Runs still alive are left alone.
+    Gc {
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +91,9 @@ pub enum CliError {
     Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),
+    /// A file cleanroom must read or write cannot be (a baseline, an output path).
+    #[error("{0}")]
+    Environment(String),
     #[error("{0}")]
     Other(String),
 }
@@ -92,7 +103,8 @@ impl CliError {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Provider(e) if e.is_usage() => EXIT_USAGE,
-            CliError::Provider(_) => EXIT_ENVIRONMENT,
+            // An unreadable kubeconfig, an unreachable cluster, an unreadable baseline: the environment.
+            CliError::Provider(_) | CliError::Inventory(_) | CliError::Environment(_) => EXIT_ENVIRONMENT,
             _ => EXIT_FAILED,
         }
     }
@@ -113,7 +125,23 @@ pub async fn execute(cli: Cli) -> Result<i32, CliError> {
             sim_serve::serve(nodes, name, kubeconfig, port).await
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Gc { dry_run } => gc(dry_run).await,
     }
+}
+
+async fn gc(dry_run: bool) -> Result<i32, CliError> {
+    let dir = crate::runner::journal::state_dir();
+    let out = crate::runner::gc::collect(&dir, dry_run).await;
+    for l in &out.lines {
+        println!("{l}");
+    }
+    for p in &out.problems {
+        eprintln!("error: {p}");
+    }
+    if out.lines.is_empty() && out.problems.is_empty() {
+        println!("nothing to collect: no journal of a dead run in {}", dir.join("runs").display());
+    }
+    Ok(if out.problems.is_empty() { EXIT_OK } else { EXIT_ENVIRONMENT })
 }
 
 fn print_parse_errors(errs: &[crate::scenario::ParseError]) {

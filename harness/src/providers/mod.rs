@@ -88,6 +88,8 @@ pub struct ProviderOptions {
     pub cluster: Option<String>,
     /// `--load-image` (kind): local images to `kind load docker-image` into the nodes.
     pub load_images: Vec<String>,
+    /// `--sim-timing` (sim): instant, or kind-like latencies.
+    pub sim_timing: cleanroom_sim::Timing,
 }
 
 pub trait Provider: Send {
@@ -124,7 +126,7 @@ pub trait Provider: Send {
 
 pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {
     match name {
-        "sim" => Ok(Box::new(sim::SimProvider::default())),
+        "sim" => Ok(Box::new(sim::SimProvider::with_timing(options.sim_timing))),
         "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context })),
         "kind" => Ok(Box::new(kind::KindProvider::new(run_id, options)?)),
         other => Err(ProviderError::Unknown(other.to_string())),

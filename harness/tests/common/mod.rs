@@ -20,11 +20,16 @@ pub fn ctx(sim: &cleanroom_sim::SimCluster) -> StepContext {
 
 /// Parse `path` with real built-ins and run it on a fresh embedded cluster.
 pub async fn run_file(path: &Path) -> ScenarioResult {
+    run_file_timed(path, cleanroom_sim::Timing::Instant).await
+}
+
+/// `run_file` on an embedded cluster with `timing` (`Timing::Kind`: `--sim-timing kind`).
+pub async fn run_file_timed(path: &Path, timing: cleanroom_sim::Timing) -> ScenarioResult {
     let probe = scenario::load_file(path).unwrap_or_else(|e| panic!("{e}"));
     let run_id = format!("t{}", std::process::id());
     let text = std::fs::read_to_string(path).unwrap();
     let s = scenario::parse_str(&text, path, Some(&builtins(&probe.name, &run_id, "sim"))).unwrap();
-    let mut provider = SimProvider::default();
+    let mut provider = SimProvider::with_timing(timing);
     let report_dir = tempfile::tempdir().unwrap();
     let handle = provider.ensure(&s.name, report_dir.path()).await.expect("cluster");
     let env = RunEnv {
@@ -40,6 +45,7 @@ pub async fn run_file(path: &Path) -> ScenarioResult {
         kubeconfig: Some(handle.kubeconfig.clone()),
         context: handle.context.clone(),
         guard: None,
+        keep_failed_state: false,
     };
     let r = run_scenario(&s, &env).await;
     provider.release(false).await.unwrap();
