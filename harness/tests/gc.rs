@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use cleanroom::runner::journal::{self, Entry, Journal};
@@ -56,13 +55,9 @@ fn labelled_cm(name: &str, run: Option<&str>) -> ConfigMap {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_removes_what_a_sigkilled_run_left_and_nothing_else() {
     let sim = common::sim().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    let scenarios = dir.path().join("scenarios");
-    std::fs::create_dir_all(&scenarios).unwrap();
-    std::fs::write(scenarios.join("planter.yaml"), PLANTS).unwrap();
-    let state = dir.path().join("state");
+    let setup = common::ExistingRun::new(&sim, "planter", PLANTS);
+    let kubeconfig = setup.kubeconfig.clone();
+    let state = setup.dir.path().join("state");
 
     // Objects cleanroom did not create (or of a run that is alive) stay, whatever gc does.
     let cms: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
@@ -72,19 +67,7 @@ async fn gc_removes_what_a_sigkilled_run_left_and_nothing_else() {
     let live = Journal::create(&state, "live-run", "existing").unwrap();
     live.record(&Entry::Objects { kubeconfig: kubeconfig.clone(), context: None }).unwrap();
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
-        .args(["run", "planter", "--provider", "existing", "--allow-destructive", "--scenarios"])
-        .arg(&scenarios)
-        .arg("--report-dir")
-        .arg(dir.path().join("reports"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env("CLEANROOM_STATE_DIR", &state)
-        .env("CI", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = setup.spawn("planter", &state);
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(sim.client(), "gc-ns");
     tokio::time::timeout(Duration::from_secs(60), await_condition(pvcs, "never", |o: Option<&PersistentVolumeClaim>| o.is_some()))
         .await

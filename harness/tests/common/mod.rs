@@ -66,3 +66,44 @@ pub fn assert_passed(r: &ScenarioResult) {
 
 #[cfg(unix)]
 pub mod fakes;
+
+/// One scenario file in a fresh directory, and the embedded cluster's kubeconfig beside it, for
+/// `cleanroom run NAME --provider existing` as a child process.
+pub struct ExistingRun {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: std::path::PathBuf,
+    pub scenarios: std::path::PathBuf,
+}
+
+impl ExistingRun {
+    pub fn new(sim: &cleanroom_sim::SimCluster, name: &str, yaml: &str) -> ExistingRun {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::write(scenarios.join(format!("{name}.yaml")), yaml).unwrap();
+        ExistingRun { dir, kubeconfig, scenarios }
+    }
+
+    pub fn reports(&self) -> std::path::PathBuf {
+        self.dir.path().join("reports")
+    }
+
+    /// `cleanroom run NAME` on the cluster (destructive steps allowed), output discarded, journal in `state`.
+    pub fn spawn(&self, name: &str, state: &Path) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+            .args(["run", name, "--provider", "existing", "--allow-destructive", "--scenarios"])
+            .arg(&self.scenarios)
+            .arg("--report-dir")
+            .arg(self.reports())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("CLEANROOM_STATE_DIR", state)
+            .env("CI", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+}
