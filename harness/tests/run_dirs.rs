@@ -84,7 +84,7 @@ async fn keep_on_failure_keeps_a_failed_scenarios_state_and_nothing_for_a_passin
     let failed = tokio::task::spawn_blocking(move || run(&d, &["broken", "--keep-on-failure"], Some(&k1))).await.unwrap();
     let out = String::from_utf8_lossy(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{out}");
-    assert!(out.contains("cluster kept:") && out.contains("[broken]") && out.contains("finally steps and teardown were skipped"), "{out}");
+    assert!(out.contains("cluster kept for scenario broken:") && out.contains("finally steps and teardown were skipped"), "{out}");
     let ns: Api<Namespace> = Api::all(sim.client());
     assert!(ns.get_opt("kept-ns").await.unwrap().is_some(), "the failed scenario's namespace is kept");
     let report = json(&dir.path().join("reports/latest/report.json"));

@@ -295,7 +295,8 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             } else {
                 "\n  note: the failed scenario's state, as it was (its finally steps and teardown were skipped)"
             };
-            format!("{} [{}]{state}", reach_instructions(&handle), s.name)
+            let reach = reach_instructions(&handle).replacen("cluster kept:", &format!("cluster kept for scenario {}:", s.name), 1);
+            format!("{reach}{state}")
         });
         push(result, kept);
         provider.release(keep).await?;
