@@ -7,7 +7,7 @@ use std::process::Command;
 
 fn cleanroom() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
-    c.env("CI", "1").env_remove("GITHUB_STEP_SUMMARY");
+    c.env("CI", "1").env_remove("GITHUB_STEP_SUMMARY").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id())));
     c
 }
 
@@ -133,7 +133,7 @@ fn parallel_runs_report_what_serial_runs_report() {
         assert_eq!(stdout.lines().last(), Some("4 passed, 1 failed, 0 skipped"), "{stdout}");
         reports.push(report_dir);
     }
-    let (serial, parallel) = (outcomes(&reports[0].join("report.json")), outcomes(&reports[1].join("report.json")));
+    let (serial, parallel) = (outcomes(&reports[0].join("latest/report.json")), outcomes(&reports[1].join("latest/report.json")));
     assert_eq!(serial.len(), 5);
     assert_eq!(serial, parallel);
     let text = std::fs::read_to_string(&summary).unwrap();
@@ -141,7 +141,7 @@ fn parallel_runs_report_what_serial_runs_report() {
     assert!(text.contains("leaky-operator"), "{text}");
 
     // The JUnit file of the parallel run, through a JUnit parser.
-    let junit = std::fs::read(reports[1].join("junit.xml")).unwrap();
+    let junit = std::fs::read(reports[1].join("latest/junit.xml")).unwrap();
     let suites = junit_parser::from_reader(std::io::Cursor::new(junit)).expect("junit.xml parses");
     let leaky = suites.suites.iter().find(|s| s.name == "leaky").expect("a suite per scenario");
     let oracle_case = leaky.cases.iter().find(|c| c.original_name.contains("nothing is left")).expect("a case per step");

@@ -9,7 +9,7 @@ use kube::api::{Api, PostParams};
 
 fn cleanroom() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
-    c.env("CI", "1");
+    c.env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id())));
     c
 }
 
@@ -125,9 +125,44 @@ fn a_controller_write_storm_fails_the_scenario_naming_the_controller() {
     let file = dir.path().join("storm.yaml");
     std::fs::write(&file, "name: storm\nsteps:\n  - namespace.create: {name: storm}\n  - manifests.apply:\n      namespace: storm\n      inline: |\n        apiVersion: apps/v1\n        kind: Deployment\n        metadata: {name: web}\n        spec:\n          replicas: 3\n          selector: {matchLabels: {app: web}}\n          template:\n            metadata: {labels: {app: web}}\n            spec: {containers: [{name: web, image: nginx:1.27}]}\n  - wait.rollout: {kind: Deployment, name: web, namespace: storm}\n").unwrap();
     let reports = dir.path().join("reports");
-    let out = cleanroom().env("CLEANROOM_SIM_WRITE_STORM", "1").args(["run"]).arg(&file).arg("--report-dir").arg(&reports).output().unwrap();
+    let out = cleanroom().env("CLEANROOM_SIM_WRITE_STORM", "1").env("CLEANROOM_STATE_DIR", dir.path().join("state"))
+        .args(["run"]).arg(&file).arg("--report-dir").arg(&reports).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report = std::fs::read_to_string(reports.join("report.json")).unwrap();
+    let report = std::fs::read_to_string(reports.join("latest/report.json")).unwrap();
     assert!(report.contains("write storm in the embedded cluster: controller/"), "{report}");
+}
+
+/// `snapshot`/`diff` exit 3 when the environment is broken: an unreadable baseline, an unreadable
+/// kubeconfig, a cluster that does not answer. Leftovers (1) and usage (2) stay distinct.
+#[test]
+fn snapshot_and_diff_exit_3_on_environment_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let garbled = dir.path().join("garbled.json");
+    std::fs::write(&garbled, "not an inventory").unwrap();
+    // Nothing listens on port 9 (discard) of localhost on a test machine: connection refused.
+    let unreachable = dir.path().join("unreachable.kubeconfig");
+    std::fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec!["diff".into(), "--baseline".into(), s(&missing), "--current".into(), s(&garbled)], s(&missing)),
+        (vec!["diff".into(), "--baseline".into(), s(&garbled), "--current".into(), s(&garbled)], s(&garbled)),
+        (vec!["snapshot".into(), "--out".into(), s(&dir.path().join("o.json")), "--kubeconfig".into(), s(&missing)], s(&missing)),
+        (vec!["snapshot".into(), "--out".into(), s(&dir.path().join("o.json")), "--kubeconfig".into(), s(&unreachable)], "127.0.0.1:9".into()),
+    ];
+    for (args, named) in cases {
+        let out = cleanroom().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("error:"), "{args:?}: {err}");
+        if !named.contains("127.0.0.1") {
+            assert!(err.contains(&named), "{args:?} names the file: {err}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ steps:
 fn run(dir: &std::path::Path, kubeconfig: &std::path::Path, extra: &[&str], allow_env: Option<&str>) -> (i32, serde_json::Value) {
     let reports = dir.join("reports");
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
-    c.env("CI", "1").env("KUBECONFIG", kubeconfig).env_remove("CLEANROOM_ALLOW_CONTEXTS");
+    c.env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id()))).env("KUBECONFIG", kubeconfig).env_remove("CLEANROOM_ALLOW_CONTEXTS");
     if let Some(v) = allow_env {
         c.env("CLEANROOM_ALLOW_CONTEXTS", v);
     }
@@ -29,7 +29,7 @@ fn run(dir: &std::path::Path, kubeconfig: &std::path::Path, extra: &[&str], allo
         .args(extra)
         .output()
         .unwrap();
-    let report = serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap()).unwrap();
+    let report = serde_json::from_str(&std::fs::read_to_string(reports.join("latest/report.json")).unwrap()).unwrap();
     (out.status.code().unwrap_or(-1), report)
 }
 

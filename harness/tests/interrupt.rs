@@ -30,27 +30,10 @@ finally:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_mid_step_tears_everything_down() {
     let sim = common::sim().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    let scenarios = dir.path().join("scenarios");
-    std::fs::create_dir_all(&scenarios).unwrap();
-    std::fs::write(scenarios.join("slow.yaml"), SLOW).unwrap();
-    let reports = dir.path().join("reports");
+    let setup = common::ExistingRun::new(&sim, "slow", SLOW);
+    let reports = setup.reports();
     let baseline = oracle::snapshot(&sim.client()).await.unwrap();
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
-        .args(["run", "slow", "--provider", "existing", "--allow-destructive", "--scenarios"])
-        .arg(&scenarios)
-        .arg("--report-dir")
-        .arg(&reports)
-        .env("KUBECONFIG", &kubeconfig)
-        .env("CI", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = setup.spawn("slow", &setup.dir.path().join("state"));
 
     // The last planted object exists: the run is now inside the endless wait.
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(sim.client(), "slow-ns");
@@ -64,7 +47,7 @@ async fn sigint_mid_step_tears_everything_down() {
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await.expect("exits after teardown").unwrap();
     assert_eq!(status.code(), Some(130), "an interrupted run exits 130 (128 + SIGINT)");
 
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("latest/report.json")).unwrap()).unwrap();
     let sc = &report["scenarios"][0];
     assert_eq!(sc["outcome"], "failed");
     let steps = sc["steps"].as_array().unwrap();

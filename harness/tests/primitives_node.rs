@@ -18,7 +18,7 @@ const GONE_UID: &str = "0b1e7c6a-1111-4222-8333-444455556666";
 
 fn node_ctx(sim: &cleanroom_sim::SimCluster) -> StepContext {
     let mut ctx = common::ctx(sim);
-    ctx.nodes = Some(Arc::new(SimNodes(sim.nodes())));
+    ctx.nodes = Some(Arc::new(SimNodes::new(sim.nodes(), cleanroom_sim::Timing::Instant)));
     ctx
 }
 
@@ -210,4 +210,38 @@ async fn cordon_drain_restart_and_prune() {
     assert!(sim.nodes().images(WORKER).await.unwrap().iter().all(|i| !i.contains("busybox")));
     let all = n::PruneImages::default().run(&mut ctx).await.unwrap().detail.unwrap();
     assert!(all.contains(CP) && all.contains("cleanroom-test-worker2"), "{all}");
+}
+
+/// `--sim-timing kind`: the embedded kubelet removes logs of pods it does not know only in its one-minute
+/// log GC, as kind's does. node.assert-clean reports them as pending kubelet GC (not as leftovers) while
+/// they are within the grace, as leftovers with no grace, and clean once the GC ran. The sim's manual
+/// clock stands in for the minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_timing_logs_are_pending_kubelet_gc_until_the_kubelet_removes_them() {
+    use cleanroom_sim::{Clock, SimCluster, SimOptions, Timing};
+    let clock = Clock::manual(chrono::Utc::now());
+    let options = SimOptions { name: "cleanroom-test".into(), workers: 2, timing: Timing::Kind, clock: clock.clone(), ..Default::default() };
+    let sim = SimCluster::start(options).await.unwrap();
+    let mut ctx = common::ctx(&sim);
+    let ops = Arc::new(SimNodes::new(sim.nodes(), Timing::Kind));
+    assert_eq!(cleanroom::providers::NodeOperations::log_gc_period(&*ops), Duration::from_secs(60));
+    ctx.nodes = Some(ops);
+    n::OrphanPodLogs { node: CP.into(), namespace: "shop".into(), pod: "web-0".into() }.run(&mut ctx).await.unwrap();
+
+    let no_grace = n::AssertClean { gc_grace: Some(cleanroom::scenario::StepTimeout(Duration::ZERO)), ..Default::default() };
+    let err = failure(no_grace.run(&mut ctx).await);
+    assert!(err.starts_with("2 node-level leftover(s)") && err.contains("shop/web-0"), "{err}");
+
+    // Within the default grace (60 s GC period + margin) when the step must end: pending, not failed.
+    ctx.step_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(4));
+    let detail = n::AssertClean::default().run(&mut ctx).await.expect("pending logs are not leftovers").detail.unwrap();
+    assert!(detail.contains("2 path(s) pending kubelet GC") && detail.contains("shop/web-0"), "{detail}");
+    assert!(ctx.findings.iter().any(|f| f.text.starts_with("node.assert-clean: pending kubelet GC, not a leftover:") && f.text.contains("shop/web-0")), "{:?}", ctx.findings);
+
+    // The kubelet's GC minute passes on the sim clock; the re-scan sees the logs go.
+    clock.advance(Duration::from_secs(61));
+    ctx.step_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(30));
+    let detail = n::AssertClean::default().run(&mut ctx).await.unwrap().detail.unwrap();
+    assert_eq!(detail, "clean: no node-level leftovers on 3 node(s)");
+    assert!(sim.nodes().pod_log_dirs(CP).await.unwrap().iter().all(|d| !d.starts_with("shop_web-0_")));
 }

@@ -35,6 +35,7 @@ async fn run_on_real_cluster(name: &str) {
         context: handle.context.clone(),
         // The real-cluster tier is run on purpose against a named context.
         guard: None,
+        keep_failed_state: false,
     };
     let r = run_scenario(&s, &env).await;
     common::assert_passed(&r);

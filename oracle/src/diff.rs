@@ -186,7 +186,42 @@ mod tests {
             claim: None,
             service_name: None,
             helm_hook: None,
+            managers: vec![],
         }
+    }
+
+    #[test]
+    fn crds_and_namespaces_blame_helm_only_when_helm_made_them() {
+        let base = Inventory::default();
+        let crd = |name: &str, managers: &[&str]| {
+            let mut o = obj("apiextensions.k8s.io", "CustomResourceDefinition", None, name, &[]);
+            o.managers = managers.iter().map(|m| m.to_string()).collect();
+            o
+        };
+        let mut ns = obj("", "Namespace", None, "made-ns", &[]);
+        ns.managers = vec!["cleanroom".into()];
+        let cur = Inventory {
+            objects: vec![crd("a.x", &["helm"]), crd("b.x", &["kubectl-client-side-apply"]), crd("c.x", &[]), ns, obj("", "ConfigMap", Some("made-ns"), "cm", &[("a", "b")])],
+            ..Default::default()
+        };
+        let mut d = diff(&base, &cur, &[], &[]);
+        let reason = |name: &str, d: &Diff| d.leftovers.iter().find(|l| l.name == name).unwrap().reason.clone();
+        assert_eq!(reason("a.x", &d), "CRD from the chart's crds/ directory: helm uninstall never deletes CRDs");
+        assert_eq!(reason("b.x", &d), "CRD applied by kubectl (`kubectl-client-side-apply`), not by Helm (field manager), and nothing deleted it");
+        assert_eq!(reason("c.x", &d), "CRD from the chart's crds/ directory: helm uninstall never deletes CRDs", "no manager recorded: Helm's reason stands");
+        assert_eq!(reason("made-ns", &d), "namespace created by cleanroom, not by Helm (field manager), and nothing deleted it");
+        assert_eq!(reason("cm", &d), "inside leftover namespace made-ns");
+        let origin = |kind: &str, ns: Option<&str>, name: &str, step: &str| crate::Origin {
+            group: String::new(),
+            kind: kind.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+            step: step.into(),
+        };
+        crate::attribute(&mut d, &[origin("Namespace", None, "made-ns", "step 2 `namespace.create`"), origin("ConfigMap", Some("made-ns"), "cm", "step 3 `manifests.apply`")]);
+        assert_eq!(reason("made-ns", &d), "namespace created by step 2 `namespace.create`, not by Helm, and never deleted");
+        assert_eq!(reason("cm", &d), "inside leftover namespace made-ns", "a reason that is not a guess stays");
+        assert_eq!(reason("a.x", &d), "CRD from the chart's crds/ directory: helm uninstall never deletes CRDs", "no origin: unchanged");
     }
 
     #[test]

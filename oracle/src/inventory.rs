@@ -64,6 +64,10 @@ pub struct ObjectEntry {
     /// Value of `helm.sh/hook` (`post-install`, `test`, ...): a hook, which no release manifest lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm_hook: Option<String>,
+    /// Field managers that wrote it (`metadata.managedFields[].manager`: `helm`, `kubectl-create`, ...):
+    /// who made an object, when nothing else says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managers: Vec<String>,
 }
 
 impl ObjectEntry {
@@ -109,6 +113,7 @@ impl ObjectEntry {
             reclaim_policy: o.data.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|p| p.as_str()).map(str::to_string),
             service_name,
             helm_hook: m.annotations.as_ref().and_then(|a| a.get("helm.sh/hook")).cloned(),
+            managers: m.managed_fields.iter().flatten().filter_map(|f| f.manager.clone()).collect(),
         }
     }
 }

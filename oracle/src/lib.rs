@@ -38,7 +38,7 @@ pub mod settle;
 pub use churn::{ChangeKind, ChurnRule, default_churn};
 pub use diff::{Diff, Leftover, diff};
 pub use inventory::{Inventory, InventoryError, ObjectEntry, OwnerRef, snapshot};
-pub use reasons::Reason;
+pub use reasons::{Origin, Reason, attribute};
 pub use settle::{InFlight, Settled, SettleOptions, settle};
 
 /// A purge that ran: the oracle uses it to explain why a leftover survived.
@@ -60,8 +60,26 @@ impl PurgeRecord {
 /// Wait (by watching, up to 30 s) until nothing is in flight, then diff the cluster against `baseline` with
 /// the default churn rules. Leftovers still in flight at the timeout say so.
 pub async fn check_clean(client: &kube::Client, baseline: &Inventory, purges: &[PurgeRecord]) -> Result<Diff, InventoryError> {
-    let settled = settle(client, SettleOptions::default()).await?;
-    let mut d = diff(baseline, &settled.inventory, &default_churn(), purges);
+    let check = Check { churn: &default_churn(), purges, origins: &[], settle: SettleOptions::default() };
+    Ok(settled_diff(client, baseline, check).await?.0)
+}
+
+/// What a clean-state check compares with, besides its baseline.
+pub struct Check<'a> {
+    pub churn: &'a [ChurnRule],
+    pub purges: &'a [PurgeRecord],
+    /// Objects the run's own steps made (leftover reasons name the step).
+    pub origins: &'a [Origin],
+    pub settle: SettleOptions,
+}
+
+/// The one clean-state check: settle (watch until nothing is in flight, or the timeout), diff against
+/// `baseline`, mark what is still in flight, name the steps that made the rest. Returns the diff and the
+/// settled inventory.
+pub async fn settled_diff(client: &kube::Client, baseline: &Inventory, check: Check<'_>) -> Result<(Diff, Inventory), InventoryError> {
+    let settled = settle(client, check.settle).await?;
+    let mut d = diff(baseline, &settled.inventory, check.churn, check.purges);
     settled.mark(&mut d);
-    Ok(d)
+    attribute(&mut d, check.origins);
+    Ok((d, settled.inventory))
 }

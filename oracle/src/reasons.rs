@@ -59,6 +59,11 @@ pub enum Reason {
     InLeftoverNamespace { namespace: String },
     /// Modified in place (same uid) since the baseline.
     Modified { fields: Vec<String> },
+    /// Made by a step of this run (`what`: "CRD applied", "namespace created", "created"), which nothing
+    /// deleted afterwards.
+    MadeByStep { what: String, step: String },
+    /// A CRD or namespace whose field managers show it was not made by Helm (`kubectl`, `cleanroom`).
+    NotByHelm { what: String, manager: String },
     Unknown,
 }
 
@@ -105,6 +110,10 @@ impl fmt::Display for Reason {
             Reason::NamespaceNotDeleted => f.write_str("namespace created outside the release: helm uninstall never deletes namespaces"),
             Reason::InLeftoverNamespace { namespace } => write!(f, "inside leftover namespace {namespace}"),
             Reason::Modified { fields } => write!(f, "modified since baseline: {}", fields.join(", ")),
+            Reason::MadeByStep { what, step } => write!(f, "{what} by {step}, not by Helm, and never deleted"),
+            Reason::NotByHelm { what, manager } => {
+                write!(f, "{what} by {manager}, not by Helm (field manager), and nothing deleted it")
+            }
             Reason::Unknown => f.write_str("unknown"),
         }
     }
@@ -166,10 +175,58 @@ pub fn explain(
     if covering.is_empty() && !purges.is_empty() {
         return Reason::KindNotPurged { kind: o.kind.clone() };
     }
+    // Helm's reasons only for what Helm made (its field manager, or none recorded).
     match (o.group.as_str(), o.kind.as_str()) {
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => Reason::CrdNotDeletedByHelm,
-        ("", "Namespace") => Reason::NamespaceNotDeleted,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => not_by_helm(o, "CRD applied").unwrap_or(Reason::CrdNotDeletedByHelm),
+        ("", "Namespace") => not_by_helm(o, "namespace created").unwrap_or(Reason::NamespaceNotDeleted),
         _ => Reason::Unknown,
+    }
+}
+
+/// `what` by a field manager that is not Helm's (kubectl's or cleanroom's), when no Helm manager wrote it.
+fn not_by_helm(o: &ObjectEntry, what: &str) -> Option<Reason> {
+    if o.managers.iter().any(|m| m.to_ascii_lowercase().contains("helm")) {
+        return None;
+    }
+    let m = o.managers.iter().find(|m| m.starts_with("kubectl") || m.as_str() == "cleanroom")?;
+    let who = if m.starts_with("kubectl") { format!("kubectl (`{m}`)") } else { "cleanroom".to_string() };
+    Some(Reason::NotByHelm { what: what.into(), manager: who })
+}
+
+/// Which step of the run made an object: leftover reasons name it instead of guessing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub group: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// "step 3 `manifests.apply`".
+    pub step: String,
+}
+
+/// Name the step for added leftovers the run's own steps made whose reason is only a guess (unknown, or
+/// Helm's reasons for CRDs and namespaces).
+pub fn attribute(d: &mut crate::Diff, origins: &[Origin]) {
+    for l in &mut d.leftovers {
+        let guess = matches!(
+            l.reason_code,
+            Reason::Unknown | Reason::CrdNotDeletedByHelm | Reason::NamespaceNotDeleted | Reason::NotByHelm { .. } | Reason::Unreachable
+        );
+        if !guess || l.change != crate::ChangeKind::Added {
+            continue;
+        }
+        let Some(o) = origins.iter().rev().find(|o| o.group == l.group && o.kind == l.kind && o.namespace == l.namespace && o.name == l.name) else {
+            continue;
+        };
+        let what = match (l.group.as_str(), l.kind.as_str()) {
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => "CRD applied",
+            ("", "Namespace") => "namespace created",
+            _ => "created",
+        };
+        let reason = Reason::MadeByStep { what: what.into(), step: o.step.clone() };
+        l.reason = reason.to_string();
+        l.reason_code = reason;
     }
 }
 

@@ -287,7 +287,7 @@ pub async fn chart(a: ChartArgs) -> Result<i32, CliError> {
         helm: a.helm.options(None)?,
         ..Default::default()
     };
-    let how = Execution { provider: &a.provider, options, parallel: 1, report_dir: &a.report_dir, keep: a.keep, allow_destructive: a.allow_destructive };
+    let how = Execution { provider: &a.provider, options, parallel: 1, report_dir: &a.report_dir, keep: a.keep, keep_on_failure: false, allow_destructive: a.allow_destructive };
     execute(&selected, &how, &run_id).await
 }
 

@@ -1,6 +1,7 @@
 //! The `cleanroom` command line. Exit codes: 0 all passed, 1 a scenario failed (or leftovers for `diff`),
 //! 2 usage or scenario-file errors, 3 the environment is broken (a provider cannot start, reach or remove
-//! its cluster: a tool missing, the container engine down, kind too old).
+//! its cluster: a tool missing, the container engine down, kind too old; a kubeconfig or baseline that
+//! cannot be read).
 
 pub mod bench;
 mod chart;
@@ -61,6 +62,13 @@ pub enum Command {
     },
     /// Benchmarks: inventory+diff of a 10k-object cluster, wait latency, harness overhead per step.
     Bench(bench::BenchArgs),
+    /// Remove what runs that died without cleaning up (SIGKILL, a crash) left: objects labelled with
+    /// their run id and kind clusters they named. Runs still alive are left alone.
+    Gc {
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +98,7 @@ pub enum CliError {
     Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),
-    /// The machine lacks a tool (helm missing or too old): exit 3.
+    /// The environment is broken: a tool missing or too old, a file that cannot be read or written.
     #[error("{0}")]
     Environment(String),
     #[error("{0}")]
@@ -101,9 +109,9 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Environment(_) => EXIT_ENVIRONMENT,
             CliError::Provider(e) if e.is_usage() => EXIT_USAGE,
-            CliError::Provider(_) => EXIT_ENVIRONMENT,
+            // An unreadable kubeconfig, an unreachable cluster, an unreadable baseline: the environment.
+            CliError::Provider(_) | CliError::Inventory(_) | CliError::Environment(_) => EXIT_ENVIRONMENT,
             _ => EXIT_FAILED,
         }
     }
@@ -126,7 +134,23 @@ pub async fn execute(cli: Cli) -> Result<i32, CliError> {
             sim_serve::serve(nodes, name, kubeconfig, port).await
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Gc { dry_run } => gc(dry_run).await,
     }
+}
+
+async fn gc(dry_run: bool) -> Result<i32, CliError> {
+    let dir = crate::runner::journal::state_dir();
+    let out = crate::runner::gc::collect(&dir, dry_run).await;
+    for l in &out.lines {
+        println!("{l}");
+    }
+    for p in &out.problems {
+        eprintln!("error: {p}");
+    }
+    if out.lines.is_empty() && out.problems.is_empty() {
+        println!("nothing to collect: no journal of a dead run in {}", dir.join("runs").display());
+    }
+    Ok(if out.problems.is_empty() { EXIT_OK } else { EXIT_ENVIRONMENT })
 }
 
 fn print_parse_errors(errs: &[crate::scenario::ParseError]) {

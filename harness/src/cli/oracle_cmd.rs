@@ -17,7 +17,7 @@ async fn client(context: Option<String>, kubeconfig: Option<PathBuf>) -> Result<
 pub async fn snapshot(out: PathBuf, context: Option<String>, kubeconfig: Option<PathBuf>) -> Result<i32, CliError> {
     let c = client(context, kubeconfig).await?;
     let inv = oracle::snapshot(&c).await?;
-    inv.write(&out).map_err(|e| CliError::Other(format!("writing {}: {e}", out.display())))?;
+    inv.write(&out).map_err(|e| CliError::Environment(format!("writing {}: {e}", out.display())))?;
     eprintln!("wrote {} objects of {} resource types to {}", inv.objects.len(), inv.resource_types, out.display());
     Ok(EXIT_OK)
 }
@@ -51,24 +51,19 @@ pub struct DiffArgs {
 
 pub async fn diff(a: DiffArgs) -> Result<i32, CliError> {
     let base = Inventory::read(&a.baseline)?;
-    let (current, settled) = match &a.current {
-        Some(p) => (Inventory::read(p)?, None),
+    let rules = if a.no_default_churn { Vec::new() } else { oracle::default_churn() };
+    let purges: Vec<PurgeRecord> = a.purged_selectors.iter().map(PurgeRecord::selector).collect();
+    let (d, current) = match &a.current {
+        Some(p) => {
+            let current = Inventory::read(p)?;
+            (oracle::diff(&base, &current, &rules, &purges), current)
+        }
         None => {
             let c = client(a.context.clone(), a.kubeconfig.clone()).await?;
-            let s = oracle::settle(&c, oracle::SettleOptions { timeout: a.settle, ..Default::default() }).await?;
-            (s.inventory.clone(), Some(s))
+            let settle = oracle::SettleOptions { timeout: a.settle, ..Default::default() };
+            oracle::settled_diff(&c, &base, oracle::Check { churn: &rules, purges: &purges, origins: &[], settle }).await?
         }
     };
-    let rules = if a.no_default_churn { Vec::new() } else { oracle::default_churn() };
-    let purges: Vec<PurgeRecord> = a
-        .purged_selectors
-        .iter()
-        .map(|s| PurgeRecord { selector: s.clone(), kinds: Vec::new(), namespace: None })
-        .collect();
-    let mut d = oracle::diff(&base, &current, &rules, &purges);
-    if let Some(s) = &settled {
-        s.mark(&mut d);
-    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d).expect("diff serializes"));
     } else if d.is_clean() {

@@ -16,7 +16,9 @@ use futures::FutureExt;
 use super::{CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_parse_errors};
 use crate::primitives::Finding;
 use crate::providers::{self, Provider, ProviderOptions, reach_instructions};
+use crate::report::provenance::{self, ClusterIdentity, Provenance};
 use crate::report::{self, RunReport};
+use crate::runner::journal::{self, Entry, Journal};
 use crate::runner::{self, Cancel, Outcome, RunEnv, ScenarioResult};
 use crate::scenario::select::{Shard, durations_from_report, filter_tags, shard_names};
 use crate::scenario::{self, Scenario, parse::builtins};
@@ -53,6 +55,10 @@ pub struct RunArgs {
     /// kwok-cluster` builds them).
     #[arg(long, value_name = "DIR")]
     tools: Option<PathBuf>,
+    /// How fast the embedded cluster reacts: `instant`, or `kind` (kind-like latencies and the kubelet's
+    /// one-minute log GC, so a scenario that passes with it does not race on kind).
+    #[arg(long, default_value = "instant", value_parser = ["instant", "kind"])]
+    sim_timing: String,
     /// kubeconfig context (provider `existing`; an error on `sim`).
     #[arg(long)]
     context: Option<String>,
@@ -72,9 +78,13 @@ pub struct RunArgs {
     load_images: Vec<String>,
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
-    /// Keep the cluster after the run and print how to reach it.
-    #[arg(long)]
+    /// Keep the cluster after the run and print how to reach it (teardown still runs).
+    #[arg(long, conflicts_with = "keep_on_failure")]
     keep: bool,
+    /// Keep the cluster only when a scenario failed, with that scenario's state: its `finally` steps and
+    /// teardown are skipped.
+    #[arg(long)]
+    keep_on_failure: bool,
     /// Allow destructive steps (purge, sabotage, reset, node operations, uninstalling releases the run did not
     /// install) on a cluster cleanroom did not create. Or list the context in CLEANROOM_ALLOW_CONTEXTS.
     #[arg(long)]
@@ -116,7 +126,19 @@ impl HelmArgs {
 
 pub fn new_run_id() -> String {
     let now = chrono::Utc::now();
-    format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), now.timestamp_subsec_nanos() % 0xffff)
+    // The pid keeps runs started in the same instant on one machine apart.
+    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().wrapping_mul(0x9e37_79b9)) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%d-%H%M%S"))
+}
+
+/// The run's report directory `<report dir>/<run id>`, and `<report dir>/latest` pointing at it.
+fn new_run_dir(report_dir: &Path, run_id: &str) -> Result<PathBuf, CliError> {
+    let dir = report_dir.join(run_id);
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::Environment(format!("report directory {}: {e}", dir.display())))?;
+    if let Err(e) = report::link_latest(report_dir, run_id) {
+        eprintln!("warning: could not point {}/latest at this run: {e}", report_dir.display());
+    }
+    Ok(dir)
 }
 
 /// Pick the scenarios to run; unknown names are a usage error with close names.
@@ -174,9 +196,24 @@ struct Plan<'a> {
     run_id: &'a str,
     report_dir: &'a Path,
     keep: bool,
+    keep_on_failure: bool,
     allow_destructive: bool,
     cancel: Cancel,
     progress: &'a dyn runner::Progress,
+    /// What the run is about to create, for `cleanroom gc` after a crash (None: it could not be written).
+    journal: Option<&'a Journal>,
+    /// Each scenario's cluster, for the report's provenance.
+    clusters: &'a Mutex<Vec<ClusterIdentity>>,
+}
+
+impl Plan<'_> {
+    fn journal(&self, entry: Entry) {
+        if let Some(j) = self.journal
+            && let Err(e) = j.record(&entry)
+        {
+            eprintln!("warning: {e}: `cleanroom gc` will not find what this run creates if it is killed");
+        }
+    }
 }
 
 fn failed_result(s: &Scenario, provider: &str, reason: String) -> ScenarioResult {
@@ -222,6 +259,13 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
         let source = s.source.clone().unwrap_or_default();
         let text = std::fs::read_to_string(&source).map_err(|e| CliError::Other(format!("{}: {e}", source.display())))?;
         let resolved = scenario::parse_str(&text, &source, Some(&vars)).map_err(|e| CliError::Usage(e.to_string()))?;
+        if pname == "kind"
+            && provider.creates_clusters()
+            && let Some(name) = provider.cluster_name()
+        {
+            let kubeconfig = crate::providers::kind::kubeconfig_in(&workdir, &name);
+            plan.journal(Entry::KindCluster { name, kubeconfig });
+        }
         // An interrupt while the cluster is being made drops `ensure`, which ends the provider's child
         // process group; `finish` then removes whatever was started.
         let ensured = tokio::select! {
@@ -242,6 +286,18 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             }
         };
         plan.progress.message(&format!("cluster: {}", handle.description));
+        let context = handle.context.clone();
+        // The embedded cluster dies with this process: nothing of it can outlive a crash.
+        if pname != "sim" {
+            plan.journal(Entry::Objects { kubeconfig: handle.kubeconfig.clone(), context: context.clone() });
+        }
+        let identity = ClusterIdentity {
+            scenario: s.name.clone(),
+            description: handle.description.clone(),
+            server: runner::guard::server_of(&handle.kubeconfig, context.as_deref().unwrap_or("(current)")),
+            kube_system_uid: runner::guard::identity(&handle.client).await,
+        };
+        plan.clusters.lock().expect("clusters").push(identity);
         let guard = if provider.creates_clusters() {
             None
         } else {
@@ -265,6 +321,7 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             kubeconfig: Some(handle.kubeconfig.clone()),
             context: handle.context.clone(),
             guard,
+            keep_failed_state: plan.keep_on_failure,
         };
         let mut result = runner::run_scenario(&resolved, &env).await;
         for fault in provider.faults() {
@@ -278,8 +335,17 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             plan.progress.message(&note);
             result.findings.push(Finding { step: "provider".into(), text: note });
         }
-        let keep = plan.keep && !plan.cancel.is_cancelled();
-        push(result, keep.then(|| reach_instructions(&handle)));
+        let keep = (plan.keep || (plan.keep_on_failure && failed)) && !plan.cancel.is_cancelled();
+        let kept = keep.then(|| {
+            let state = if plan.keep {
+                "\n  note: teardown ran: it removed what the scenario created (--keep-on-failure keeps a failed scenario's state)"
+            } else {
+                "\n  note: the failed scenario's state, as it was (its finally steps and teardown were skipped)"
+            };
+            let reach = reach_instructions(&handle).replacen("cluster kept:", &format!("cluster kept for scenario {}:", s.name), 1);
+            format!("{reach}{state}")
+        });
+        push(result, kept);
         provider.release(keep).await?;
     }
 }
@@ -305,6 +371,9 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         }
         return Ok(EXIT_OK);
     }
+    if a.sim_timing != "instant" && a.provider != "sim" {
+        return Err(CliError::Usage(format!("--sim-timing sets the embedded cluster's timing: it needs --provider sim (got {})", a.provider)));
+    }
     if a.parallel > 1 && a.provider != "sim" {
         return Err(CliError::Usage(format!(
             "--parallel runs each scenario on its own embedded cluster: it needs --provider sim (got {}); spread {} runs over CI jobs with --shard I/N",
@@ -319,8 +388,17 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         tools: a.tools.clone(),
         kubeconfig: a.kubeconfig.clone(),
         helm: a.helm.options(Some(&a.scenarios))?,
+        sim_timing: if a.sim_timing == "kind" { cleanroom_sim::Timing::Kind } else { cleanroom_sim::Timing::Instant },
     };
-    let how = Execution { provider: &a.provider, options, parallel: a.parallel, report_dir: &a.report_dir, keep: a.keep, allow_destructive: a.allow_destructive };
+    let how = Execution {
+        provider: &a.provider,
+        options,
+        parallel: a.parallel,
+        report_dir: &a.report_dir,
+        keep: a.keep,
+        keep_on_failure: a.keep_on_failure,
+        allow_destructive: a.allow_destructive,
+    };
     execute(&selected, &how, &new_run_id()).await
 }
 
@@ -331,6 +409,8 @@ pub(super) struct Execution<'a> {
     pub parallel: u16,
     pub report_dir: &'a Path,
     pub keep: bool,
+    /// Keep a failed scenario's cluster as it was (no `finally`, no teardown).
+    pub keep_on_failure: bool,
     pub allow_destructive: bool,
 }
 
@@ -339,6 +419,16 @@ pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: 
     let workers = usize::from(how.parallel).min(selected.len()).max(1);
     let mut pool: Vec<Box<dyn Provider>> =
         (0..workers).map(|_| providers::by_name(how.provider, how.options.clone(), run_id)).collect::<Result<_, _>>()?;
+    // The providers could be made (the tools they need are there): from here on the run has a report
+    // directory and a journal.
+    let run_dir = new_run_dir(how.report_dir, run_id)?;
+    let journal = match Journal::create(&journal::state_dir(), run_id, how.provider) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            eprintln!("warning: {e}: `cleanroom gc` will not find what this run creates if it is killed");
+            None
+        }
+    };
     let progress = runner::progress::for_terminal();
     println!(
         "provider: {}{}; helm: {}",
@@ -347,20 +437,40 @@ pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: 
         how.options.helm.mode.as_str()
     );
     let cancel = runner::signals::install(|| {});
+    let clusters = Mutex::new(Vec::new());
     let plan = Plan {
         selected,
         run_id,
-        report_dir: how.report_dir,
+        report_dir: &run_dir,
         keep: how.keep,
+        keep_on_failure: how.keep_on_failure,
         allow_destructive: how.allow_destructive,
         cancel: cancel.clone(),
         progress: progress.as_ref(),
+        journal: journal.as_ref(),
+        clusters: &clusters,
     };
-    run_with_providers(&plan, &mut pool).await
+    let mut prov = Provenance {
+        cleanroom_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: option_env!("CLEANROOM_GIT_COMMIT").map(str::to_string),
+        provider: how.provider.to_string(),
+        sim_timing: (how.provider == "sim").then(|| format!("{:?}", how.options.sim_timing).to_lowercase()),
+        helm_engine: format!("--helm {}", how.options.helm.mode.as_str()),
+        tools: provenance::tool_versions().await,
+        ..Default::default()
+    };
+    for s in selected {
+        if let Some(src) = &s.source
+            && let Some(h) = provenance::file_sha256(src)
+        {
+            prov.scenario_files.insert(src.display().to_string(), h);
+        }
+    }
+    run_with_providers(&plan, &mut pool, prov).await
 }
 
 /// The run on providers that exist: scenarios, then the report, then `finish` — on every path.
-async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>]) -> Result<i32, CliError> {
+async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>], mut prov: Provenance) -> Result<i32, CliError> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let started = Instant::now();
     let pname = pool[0].name();
@@ -382,7 +492,11 @@ async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>]) -> 
     done.sort_by_key(|(i, _, _)| *i);
     let kept: Vec<String> = done.iter().filter_map(|(_, _, k)| k.clone()).collect();
     let results: Vec<ScenarioResult> = done.into_iter().map(|(_, r, _)| r).collect();
-    let report = RunReport::new(plan.run_id, pname, started_at, started.elapsed().as_millis() as u64, results);
+    prov.started_at = started_at.clone();
+    prov.ended_at = chrono::Utc::now().to_rfc3339();
+    prov.clusters = std::mem::take(&mut *plan.clusters.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut report = RunReport::new(plan.run_id, pname, started_at, started.elapsed().as_millis() as u64, results);
+    report.provenance = prov;
     let written = report::write_all(plan.report_dir, &report);
     if let Ok(summary_file) = std::env::var("GITHUB_STEP_SUMMARY")
         && !summary_file.is_empty()
@@ -390,13 +504,19 @@ async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>]) -> 
     {
         eprintln!("warning: could not append to $GITHUB_STEP_SUMMARY ({summary_file}): {e}");
     }
-    let keep = plan.keep && !plan.cancel.is_cancelled() && flow.is_ok();
+    let keep = (plan.keep || (plan.keep_on_failure && report.failed > 0)) && !plan.cancel.is_cancelled() && flow.is_ok();
     let mut finished = Ok(());
     for p in pool.iter_mut() {
         if let Err(e) = p.finish(keep).await {
             eprintln!("error: cleaning up the {} cluster failed: {e}", p.name());
             finished = Err(e);
         }
+    }
+    // Cleaned up (or handed to the user): nothing for `cleanroom gc`. A failed cleanup keeps the journal.
+    if finished.is_ok()
+        && let Some(j) = plan.journal
+    {
+        j.close();
     }
     println!("provider {pname}; report: {}", plan.report_dir.join("report.json").display());
     // The last line is the machine-readable result.
@@ -466,11 +586,14 @@ mod tests {
             run_id: "t",
             report_dir: &reports,
             keep: true,
+            keep_on_failure: false,
             allow_destructive: false,
             cancel: Cancel::never(),
             progress: &runner::progress::Quiet,
+            journal: None,
+            clusters: &Mutex::new(Vec::new()),
         };
-        let r = run_with_providers(&plan, &mut pool).await;
+        let r = run_with_providers(&plan, &mut pool, Provenance::default()).await;
         let err = r.unwrap_err().to_string();
         assert!(err.contains("ensure exploded"), "{err}");
         // finish ran, and not in keep mode: a broken run keeps nothing.

@@ -19,6 +19,10 @@ pub struct StepContext {
     pub snapshots: HashMap<String, Inventory>,
     pub purges: Vec<PurgeRecord>,
     pub created: Vec<ObjRef>,
+    /// Which step made each object the run created (leftover reasons name it).
+    pub origins: Vec<crate::oracle::Origin>,
+    /// The running step as leftover reasons name it: "step 3 `manifests.apply`" (set by the runner).
+    pub step_origin: String,
     /// Leftovers named by the last `oracle.assert-clean`.
     pub leftovers: Vec<Leftover>,
     /// What the run learned that is not a pass/fail (finalizers removed, a procedure that deleted nothing, ...).
@@ -98,6 +102,8 @@ impl StepContext {
             report_dir: None,
             variables: BTreeMap::new(),
             step: String::new(),
+            origins: Vec::new(),
+            step_origin: String::new(),
             step_timeout: Duration::from_secs(60),
             procedures: 0,
             installed_releases: Vec::new(),
@@ -112,6 +118,16 @@ impl StepContext {
     }
 
     pub fn track(&mut self, obj: ObjRef) {
+        let step = if self.step_origin.is_empty() { format!("step `{}`", self.step) } else { self.step_origin.clone() };
+        if !self.origins.iter().any(|o| o.name == obj.name && o.kind == obj.api.kind && o.group == obj.api.group && o.namespace == obj.namespace) {
+            self.origins.push(crate::oracle::Origin {
+                group: obj.api.group.clone(),
+                kind: obj.api.kind.clone(),
+                namespace: obj.namespace.clone(),
+                name: obj.name.clone(),
+                step,
+            });
+        }
         if !self.created.contains(&obj) {
             self.created.push(obj);
         }

@@ -69,13 +69,11 @@ impl Primitive for AssertClean {
                     self.baseline, self.baseline
                 ))
             })?;
-            let opts = SettleOptions { timeout: self.settle.map(|t| t.0).unwrap_or(SettleOptions::default().timeout), ..Default::default() };
-            let settled = oracle::settle(&ctx.client, opts).await.map_err(|e| StepError::Failed(e.to_string()))?;
-            let current = &settled.inventory;
+            let settle = SettleOptions { timeout: self.settle.map(|t| t.0).unwrap_or(SettleOptions::default().timeout), ..Default::default() };
             let mut rules = if self.default_churn { oracle::default_churn() } else { Vec::new() };
             rules.extend(self.ignore.iter().cloned());
-            let mut d = oracle::diff(base, current, &rules, &ctx.purges);
-            settled.mark(&mut d);
+            let check = oracle::Check { churn: &rules, purges: &ctx.purges, origins: &ctx.origins, settle };
+            let (d, current) = oracle::settled_diff(&ctx.client, base, check).await.map_err(|e| StepError::Failed(e.to_string()))?;
             ctx.leftovers = d.leftovers.clone();
             if d.is_clean() {
                 return Ok(StepOutcome::done(format!(

@@ -43,6 +43,11 @@ pub fn create_argv(cluster: &str, config: &Path, kubeconfig: &Path, image: &str)
         .to_vec()
 }
 
+/// Where the kubeconfig of kind cluster `cluster` is written (and journalled before `kind create`).
+pub fn kubeconfig_in(workdir: &Path, cluster: &str) -> PathBuf {
+    workdir.join(format!("kind-{cluster}.kubeconfig"))
+}
+
 /// argv of `kind delete cluster`: idempotent (no cluster is fine); `--kubeconfig` keeps kind away from
 /// `$KUBECONFIG` / `~/.kube/config`.
 pub fn delete_argv(cluster: &str, kubeconfig: &Path) -> Vec<String> {
@@ -124,7 +129,7 @@ impl KindProvider {
         let runtime: NodeRuntime = environment::detect_runtime().await?;
         environment::check_kind(&self.kind).await?;
         std::fs::create_dir_all(workdir).map_err(|e| ProviderError::Kubeconfig(format!("{}: {e}", workdir.display())))?;
-        let kubeconfig = workdir.join(format!("kind-{}.kubeconfig", self.cluster));
+        let kubeconfig = kubeconfig_in(workdir, &self.cluster);
         if self.reused {
             self.attach(&kubeconfig).await?;
         } else {

@@ -99,6 +99,8 @@ pub struct ProviderOptions {
     pub kubeconfig: Option<PathBuf>,
     /// How Helm steps run (`--helm`, `--helm-binary`, `--renders`).
     pub helm: HelmOptions,
+    /// `--sim-timing` (sim): instant, or kind-like latencies.
+    pub sim_timing: cleanroom_sim::Timing,
 }
 
 /// `--helm auto|cli|recorded`, `--helm-binary PATH`, and the user's render catalogues.
@@ -198,7 +200,7 @@ pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box
     match name {
         "sim" => {
             options.check("sim")?;
-            Ok(Box::new(sim::SimProvider::with_helm(options.helm)))
+            Ok(Box::new(sim::SimProvider::new(options.helm, options.sim_timing)))
         }
         "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context, kubeconfig: options.kubeconfig, helm: options.helm })),
         "kind" => Ok(Box::new(kind::KindProvider::new(run_id, options)?)),

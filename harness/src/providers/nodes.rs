@@ -67,12 +67,22 @@ pub trait NodeOperations: Send + Sync {
     fn plant_pod_log<'a>(&'a self, node: &'a str, namespace: &'a str, pod: &'a str, uid: &'a str, container: &'a str) -> BoxFuture<'a, NodeResult<()>>;
 }
 
-/// The embedded cluster's nodes.
-pub struct SimNodes(pub cleanroom_sim::nodes::ops::NodeOps);
+/// The embedded cluster's nodes. Its kubelet removes a deleted pod's logs at once, or, under
+/// `Timing::Kind`, in a log GC every `log_gc_period` as kind's kubelet does.
+pub struct SimNodes(pub cleanroom_sim::nodes::ops::NodeOps, pub std::time::Duration);
+
+impl SimNodes {
+    pub fn new(ops: cleanroom_sim::nodes::ops::NodeOps, timing: cleanroom_sim::Timing) -> SimNodes {
+        SimNodes(ops, timing.log_gc_period().unwrap_or_default())
+    }
+}
 
 impl NodeOperations for SimNodes {
     fn nodes(&self) -> Vec<String> {
         self.0.list()
+    }
+    fn log_gc_period(&self) -> std::time::Duration {
+        self.1
     }
     fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
         Box::pin(async move { self.0.cordon(node).await.map_err(|e| e.to_string()) })

@@ -70,14 +70,19 @@ impl ToolCall {
             .kill_on_drop(false);
         let child = cmd.spawn().map_err(|source| ProcessError::Spawn { command: self.display(), source })?;
         let guard = GroupGuard { pgid: child.id().map(|p| p as i32) };
+        // The output is read by a task of its own, which outlives this future: a child ended by the
+        // guard's SIGTERM that still writes (kind on its way out, a shell reporting a killed child) must
+        // not die of SIGPIPE on pipes nobody reads before it could clean up.
+        let output = tokio::spawn(child.wait_with_output());
         let waited = match timeout {
-            Some(t) => tokio::time::timeout(t, child.wait_with_output())
-                .await
-                .map_err(|_| ProcessError::TimedOut { command: self.display(), after: t })?,
-            None => child.wait_with_output().await,
+            Some(t) => tokio::time::timeout(t, output).await.map_err(|_| ProcessError::TimedOut { command: self.display(), after: t })?,
+            None => output.await,
         };
         guard.disarm();
-        let out = waited.map_err(|source| ProcessError::Spawn { command: self.display(), source })?;
+        let out = waited
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| ProcessError::Spawn { command: self.display(), source })?;
         let finished = Finished {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use cleanroom_sim::{SimCluster, SimOptions};
+use cleanroom_sim::{SimCluster, SimOptions, Timing};
 use futures::future::BoxFuture;
 
 use super::{ClusterHandle, Provider, ProviderError};
@@ -13,18 +13,25 @@ pub struct SimProvider {
     current: Option<SimCluster>,
     kept: Vec<SimCluster>,
     helm: super::HelmOptions,
+    /// `--sim-timing`: instant reactions, or kind-like latencies and kubelet log GC.
+    timing: Timing,
 }
 
 impl SimProvider {
-    pub fn with_helm(helm: super::HelmOptions) -> Self {
-        SimProvider { helm, ..Default::default() }
+    pub fn new(helm: super::HelmOptions, timing: Timing) -> Self {
+        SimProvider { helm, timing, ..Default::default() }
+    }
+
+    /// Start a standalone embedded cluster with `timing`.
+    pub async fn start_timed(name: &str, workers: usize, timing: Timing) -> Result<SimCluster, ProviderError> {
+        SimCluster::start(SimOptions { name: name.into(), workers, timing, ..Default::default() })
+            .await
+            .map_err(|e| ProviderError::Sim(e.to_string()))
     }
 
     /// Start a standalone embedded cluster (used by tests and `cleanroom bench`).
     pub async fn start(name: &str, workers: usize) -> Result<SimCluster, ProviderError> {
-        SimCluster::start(SimOptions { name: name.into(), workers, ..Default::default() })
-            .await
-            .map_err(|e| ProviderError::Sim(e.to_string()))
+        Self::start_timed(name, workers, Timing::Instant).await
     }
 }
 
@@ -40,20 +47,21 @@ impl Provider for SimProvider {
             if let Some(old) = self.current.take() {
                 old.shutdown().await;
             }
-            let sim = Self::start("cleanroom", 2).await?;
+            let sim = Self::start_timed("cleanroom", 2, self.timing).await?;
             std::fs::create_dir_all(workdir).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
             let kubeconfig = workdir.join(format!("{scenario}.kubeconfig"));
             sim.write_kubeconfig(&kubeconfig).map_err(|e| ProviderError::Kubeconfig(e.to_string()))?;
             let client = sim.client();
             // Recorded renders when one matches, else the real helm against this cluster's kubeconfig.
             let helm = Some(self.helm.engine(&client, &kubeconfig, None));
+            let timed = if self.timing == Timing::Kind { " (kind-like timing)" } else { "" };
             let handle = ClusterHandle {
                 client,
                 kubeconfig,
                 context: None,
-                description: format!("embedded cluster {} at {}", sim.name(), sim.url()),
+                description: format!("embedded cluster {} at {}{timed}", sim.name(), sim.url()),
                 helm,
-                nodes: Some(std::sync::Arc::new(super::nodes::SimNodes(sim.nodes()))),
+                nodes: Some(std::sync::Arc::new(super::nodes::SimNodes::new(sim.nodes(), self.timing))),
             };
             self.current = Some(sim);
             Ok(handle)

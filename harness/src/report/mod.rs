@@ -3,6 +3,7 @@
 
 pub mod fidelity;
 mod junit;
+pub mod provenance;
 mod summary;
 
 use std::path::Path;
@@ -20,6 +21,9 @@ pub struct RunReport {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Which cleanroom, clusters, scenario files and tools made this report.
+    #[serde(default)]
+    pub provenance: provenance::Provenance,
     pub scenarios: Vec<ScenarioResult>,
 }
 
@@ -34,6 +38,7 @@ impl RunReport {
             passed: count(Outcome::Passed),
             failed: count(Outcome::Failed),
             skipped: count(Outcome::Skipped),
+            provenance: Default::default(),
             scenarios,
         }
     }
@@ -74,3 +79,12 @@ pub fn append_step_summary(file: &Path, report: &RunReport) -> std::io::Result<(
 }
 
 pub use cleanroom_core::redact::{redact, redact_object};
+
+/// Point `<report dir>/latest` at the run directory `run_id` (replaced atomically: a reader never sees
+/// it missing).
+pub fn link_latest(report_dir: &Path, run_id: &str) -> std::io::Result<()> {
+    let tmp = report_dir.join(format!(".latest-{run_id}"));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(run_id, &tmp)?;
+    std::fs::rename(&tmp, report_dir.join("latest"))
+}

@@ -79,14 +79,14 @@ impl Guard {
 }
 
 /// The API server a kubeconfig's context (or its current context) points at.
-fn server_of(path: &std::path::Path, context: &str) -> Option<String> {
+pub fn server_of(path: &std::path::Path, context: &str) -> Option<String> {
     let kc = kube::config::Kubeconfig::read_from(path).ok()?;
     let ctx_name = if context == "(current)" { kc.current_context.clone()? } else { context.to_string() };
     let cluster = kc.contexts.iter().find(|c| c.name == ctx_name)?.context.as_ref()?.cluster.clone();
     kc.clusters.iter().find(|c| c.name == cluster)?.cluster.as_ref()?.server.clone()
 }
 
-async fn identity(client: &kube::Client) -> Option<String> {
+pub async fn identity(client: &kube::Client) -> Option<String> {
     Api::<Namespace>::all(client.clone()).get_opt("kube-system").await.ok().flatten().and_then(|n| n.metadata.uid)
 }
 

@@ -3,10 +3,13 @@
 //! current step and go straight to `finally` + teardown; a second signal aborts.
 
 pub mod diagnostics;
+pub mod gc;
 pub mod guard;
+pub mod journal;
 pub mod progress;
 pub mod signals;
 mod teardown;
+pub mod warnings;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -89,6 +92,8 @@ pub struct RunEnv<'a> {
     pub context: Option<String>,
     /// Set on clusters cleanroom did not create: destructive steps need permission there.
     pub guard: Option<guard::Guard>,
+    /// `--keep-on-failure`: a failed scenario skips `finally` and teardown, so its state stays to debug.
+    pub keep_failed_state: bool,
 }
 
 /// Why a scenario cannot run on this provider, if it cannot.
@@ -176,6 +181,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
             continue;
         }
         env.progress.step_started(&step.display_name());
+        ctx.step_origin = format!("step {} `{}`", i + 1, step.action.name());
         let r = guarded_step(env.guard.as_ref(), step, &mut ctx, "steps", Some(&env.cancel)).await;
         env.progress.step_finished(&r);
         if r.outcome == Outcome::Failed {
@@ -189,8 +195,13 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     if env.cancel.is_cancelled() && failure.is_none() {
         failure = Some("interrupted by signal".into());
     }
-    for step in &scenario.finally {
+    let keep_state = env.keep_failed_state && failure.is_some() && !env.cancel.is_cancelled();
+    for step in scenario.finally.iter().filter(|_| keep_state) {
+        results.push(not_run(step, "finally", KEPT_STATE.into()));
+    }
+    for step in scenario.finally.iter().filter(|_| !keep_state) {
         env.progress.step_started(&step.display_name());
+        ctx.step_origin = format!("finally step `{}`", step.action.name());
         let r = guarded_step(env.guard.as_ref(), step, &mut ctx, "finally", None).await;
         env.progress.step_finished(&r);
         if r.outcome == Outcome::Failed && failure.is_none() {
@@ -200,7 +211,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     }
     env.progress.step_started("teardown");
     ctx.step = "teardown".into();
-    let td = teardown::teardown(&mut ctx).await;
+    let td = if keep_state { kept_teardown() } else { teardown::teardown(&mut ctx).await };
     env.progress.step_finished(&td);
     if td.outcome == Outcome::Failed {
         failure.get_or_insert_with(|| format!("cleanup failed: {}", td.reason.clone().unwrap_or_default()));
@@ -223,6 +234,12 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
         }
         None => (Outcome::Passed, None),
     };
+    // The embedded cluster's warnings, each once with its count (with --parallel, a warning lands in the
+    // scenario that finished first after it).
+    for w in warnings::take() {
+        env.progress.message(&format!("embedded cluster warning: {w}"));
+        ctx.findings.push(crate::primitives::Finding { step: "embedded cluster".into(), text: format!("warning: {w}") });
+    }
     let result = ScenarioResult {
         name: scenario.name.clone(),
         provider: env.provider.clone(),
@@ -237,6 +254,23 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     };
     env.progress.scenario_finished(&result);
     result
+}
+
+const KEPT_STATE: &str = "not run: --keep-on-failure keeps the failed scenario's state";
+
+fn kept_teardown() -> StepResult {
+    StepResult {
+        name: "teardown".into(),
+        primitive: "teardown".into(),
+        section: "teardown".into(),
+        outcome: Outcome::Skipped,
+        duration_ms: 0,
+        reason: Some(KEPT_STATE.into()),
+        detail: None,
+        line: 0,
+        started_at: None,
+        primitive_us: 0,
+    }
 }
 
 fn not_run(step: &Step, section: &str, why: String) -> StepResult {

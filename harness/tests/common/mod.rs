@@ -20,11 +20,16 @@ pub fn ctx(sim: &cleanroom_sim::SimCluster) -> StepContext {
 
 /// Parse `path` with real built-ins and run it on a fresh embedded cluster.
 pub async fn run_file(path: &Path) -> ScenarioResult {
+    run_file_timed(path, cleanroom_sim::Timing::Instant).await
+}
+
+/// `run_file` on an embedded cluster with `timing` (`Timing::Kind`: `--sim-timing kind`).
+pub async fn run_file_timed(path: &Path, timing: cleanroom_sim::Timing) -> ScenarioResult {
     let probe = scenario::load_file(path).unwrap_or_else(|e| panic!("{e}"));
     let run_id = format!("t{}", std::process::id());
     let text = std::fs::read_to_string(path).unwrap();
     let s = scenario::parse_str(&text, path, Some(&builtins(&probe.name, &run_id, "sim"))).unwrap();
-    let mut provider = SimProvider::default();
+    let mut provider = SimProvider::new(Default::default(), timing);
     let report_dir = tempfile::tempdir().unwrap();
     let handle = provider.ensure(&s.name, report_dir.path()).await.expect("cluster");
     let env = RunEnv {
@@ -40,6 +45,7 @@ pub async fn run_file(path: &Path) -> ScenarioResult {
         kubeconfig: Some(handle.kubeconfig.clone()),
         context: handle.context.clone(),
         guard: None,
+        keep_failed_state: false,
     };
     let r = run_scenario(&s, &env).await;
     provider.release(false).await.unwrap();
@@ -61,3 +67,44 @@ pub fn assert_passed(r: &ScenarioResult) {
 #[cfg(unix)]
 pub mod fakes;
 pub mod helm_bins;
+
+/// One scenario file in a fresh directory, and the embedded cluster's kubeconfig beside it, for
+/// `cleanroom run NAME --provider existing` as a child process.
+pub struct ExistingRun {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: std::path::PathBuf,
+    pub scenarios: std::path::PathBuf,
+}
+
+impl ExistingRun {
+    pub fn new(sim: &cleanroom_sim::SimCluster, name: &str, yaml: &str) -> ExistingRun {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::write(scenarios.join(format!("{name}.yaml")), yaml).unwrap();
+        ExistingRun { dir, kubeconfig, scenarios }
+    }
+
+    pub fn reports(&self) -> std::path::PathBuf {
+        self.dir.path().join("reports")
+    }
+
+    /// `cleanroom run NAME` on the cluster (destructive steps allowed), output discarded, journal in `state`.
+    pub fn spawn(&self, name: &str, state: &Path) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+            .args(["run", name, "--provider", "existing", "--allow-destructive", "--scenarios"])
+            .arg(&self.scenarios)
+            .arg("--report-dir")
+            .arg(self.reports())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("CLEANROOM_STATE_DIR", state)
+            .env("CI", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+}

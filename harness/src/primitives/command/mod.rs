@@ -172,6 +172,24 @@ fn one_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// The [`Command`] of a `kubectl` or `script` step: its program, arguments, kubeconfig and how it is
+/// named, with the expected exit code, output checks and `procedure` both step types carry.
+macro_rules! step_command {
+    ($step:expr, $program:expr, $args:expr, $kubeconfig:expr, $shown:expr, $script:expr) => {
+        Command {
+            program: $program.into(),
+            args: $args,
+            kubeconfig: $kubeconfig,
+            shown: $shown,
+            script: $script,
+            exit_code: $step.exit_code,
+            stdout: $step.stdout.as_ref(),
+            stderr: $step.stderr.as_ref(),
+            procedure: $step.procedure,
+        }
+    };
+}
+
 impl Primitive for Kubectl {
     fn describe(&self) -> String {
         format!("`kubectl {}`", self.args.join(" "))
@@ -186,19 +204,8 @@ impl Primitive for Kubectl {
                 args.push(format!("--context={c}"));
             }
             args.extend(self.args.iter().cloned());
-            let kubeconfig = ctx.kubeconfig.clone();
-            let cmd = Command {
-                program: "kubectl".into(),
-                args,
-                kubeconfig,
-                shown: format!("kubectl {}", self.args.join(" ")),
-                script: None,
-                exit_code: self.exit_code,
-                stdout: self.stdout.as_ref(),
-                stderr: self.stderr.as_ref(),
-                procedure: self.procedure,
-            };
-            cmd.execute(ctx).await
+            let shown = format!("kubectl {}", self.args.join(" "));
+            step_command!(self, "kubectl", args, ctx.kubeconfig.clone(), shown, None).execute(ctx).await
         })
     }
 }
@@ -217,18 +224,8 @@ impl Primitive for Script {
                 Shell::Sh => "sh",
             };
             let kubeconfig = script_kubeconfig(ctx)?;
-            let cmd = Command {
-                program: program.into(),
-                args: vec!["-c".into(), self.run.clone()],
-                kubeconfig,
-                shown: first_line(&self.run, 120),
-                script: Some(&self.run),
-                exit_code: self.exit_code,
-                stdout: self.stdout.as_ref(),
-                stderr: self.stderr.as_ref(),
-                procedure: self.procedure,
-            };
-            cmd.execute(ctx).await
+            let args = vec!["-c".into(), self.run.clone()];
+            step_command!(self, program, args, kubeconfig, first_line(&self.run, 120), Some(&self.run)).execute(ctx).await
         })
     }
 }

@@ -1,0 +1,113 @@
+//! `cleanroom gc`: clean up after runs that died without cleaning up (SIGKILL, a crash). It reads the run
+//! journals, leaves runs whose process is alive alone, and for each dead run deletes exactly the objects
+//! labelled `cleanroom.dev/run=<its id>` on the clusters it journalled, and the kind clusters it named.
+//! Nothing without that label is touched, so nothing cleanroom did not create.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
+
+use super::journal::{self, Entry, RunJournal};
+use crate::oracle::ObjectEntry;
+use crate::providers::existing::client_for;
+use crate::providers::process::{ToolCall, which};
+
+const KIND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What `gc` did (or, dry, would do).
+#[derive(Debug, Default)]
+pub struct GcOutcome {
+    /// One line per object or cluster removed (or to remove), and per run left alone.
+    pub lines: Vec<String>,
+    /// Clusters that could not be reached or cleaned: their journals are kept for the next `gc`.
+    pub problems: Vec<String>,
+}
+
+/// Collect the leftovers of every dead run journalled in `state_dir`.
+pub async fn collect(state_dir: &Path, dry_run: bool) -> GcOutcome {
+    let mut out = GcOutcome::default();
+    for run in journal::read_all(state_dir) {
+        if run.alive() {
+            out.lines.push(format!("run {} (pid {}) is still running: left alone", run.run_id, run.pid));
+            continue;
+        }
+        let before = out.problems.len();
+        collect_run(&run, dry_run, &mut out).await;
+        if !dry_run && out.problems.len() == before {
+            let _ = std::fs::remove_file(&run.path);
+        }
+    }
+    out
+}
+
+async fn collect_run(run: &RunJournal, dry_run: bool, out: &mut GcOutcome) {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut targets = BTreeSet::new();
+    for e in &run.entries {
+        match e {
+            Entry::Objects { kubeconfig, context, .. } => {
+                targets.insert((kubeconfig.clone(), context.clone()));
+            }
+            Entry::KindCluster { name, kubeconfig } => kind_cluster(run, name, kubeconfig, dry_run, verb, out).await,
+            Entry::Run { .. } => {}
+        }
+    }
+    for (kubeconfig, context) in targets {
+        // A kind cluster this run created and gc just deleted has nothing left to sweep.
+        if !kubeconfig.exists() && run.entries.iter().any(|e| matches!(e, Entry::KindCluster { kubeconfig: k, .. } if *k == kubeconfig)) {
+            continue;
+        }
+        if let Err(e) = sweep(run, &kubeconfig, context.as_deref(), dry_run, verb, out).await {
+            out.problems.push(format!("run {}: cluster of {}: {e}; its journal is kept", run.run_id, kubeconfig.display()));
+        }
+    }
+}
+
+/// Delete the objects labelled with the run's id: namespaces last (their content goes with them).
+async fn sweep(run: &RunJournal, kubeconfig: &Path, context: Option<&str>, dry_run: bool, verb: &str, out: &mut GcOutcome) -> Result<(), String> {
+    let client = client_for(kubeconfig, context).await.map_err(|e| e.to_string())?;
+    let inv = crate::oracle::snapshot(&client).await.map_err(|e| e.to_string())?;
+    let mut mine: Vec<&ObjectEntry> = inv
+        .objects
+        .iter()
+        .filter(|o| o.labels.get(crate::RUN_LABEL) == Some(&run.run_id) && o.deletion_timestamp.is_none())
+        .collect();
+    mine.sort_by_key(|o| o.kind == "Namespace");
+    for o in mine {
+        if !dry_run {
+            let api_version = if o.group.is_empty() { o.version.clone() } else { format!("{}/{}", o.group, o.version) };
+            let ar = ApiResource { group: o.group.clone(), version: o.version.clone(), api_version, kind: o.kind.clone(), plural: o.plural.clone() };
+            let api: Api<DynamicObject> = match &o.namespace {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            match api.delete(&o.name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(format!("deleting {}: {e}", o.display())),
+            }
+        }
+        out.lines.push(format!("run {}: {verb} {}", run.run_id, o.display()));
+    }
+    Ok(())
+}
+
+async fn kind_cluster(run: &RunJournal, name: &str, kubeconfig: &PathBuf, dry_run: bool, verb: &str, out: &mut GcOutcome) {
+    let Some(kind) = which("kind") else {
+        out.problems.push(format!("run {}: kind cluster {name}: `kind` is not on PATH, cannot check it; its journal is kept", run.run_id));
+        return;
+    };
+    let listed = match ToolCall::new(&kind, ["get", "clusters"]).run(Some(Duration::from_secs(30))).await {
+        Ok(f) => f.stdout,
+        Err(e) => return out.problems.push(format!("run {}: kind cluster {name}: {e}", run.run_id)),
+    };
+    if !listed.lines().any(|l| l.trim() == name) {
+        return;
+    }
+    if !dry_run && let Err(e) = ToolCall::new(&kind, crate::providers::kind::delete_argv(name, kubeconfig)).run(Some(KIND_TIMEOUT)).await {
+        return out.problems.push(format!("run {}: kind cluster {name}: {e}", run.run_id));
+    }
+    out.lines.push(format!("run {}: {verb} kind cluster {name}", run.run_id));
+}

@@ -1,0 +1,52 @@
+//! Leftover reasons do not assume Helm: objects the run's own steps made name the step; a CRD or namespace
+//! made with kubectl says so (its field manager), not "from the chart's crds/ directory".
+
+mod common;
+
+const SCENARIO: &str = r#"
+name: made-here
+description: leftovers made by steps and by kubectl, each named for what made it
+steps:
+  - oracle.snapshot: { name: baseline }
+  - namespace.create: { name: made-ns }
+  - manifests.apply:
+      inline: |
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: { name: widgets.made.cleanroom.dev }
+        spec:
+          group: made.cleanroom.dev
+          scope: Namespaced
+          names: { plural: widgets, singular: widget, kind: Widget }
+          versions: [ { name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } } } ]
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: { name: made-cm, namespace: made-ns }
+  - kubectl: { args: [create, namespace, kubectl-ns] }
+  - name: every leftover named for what made it
+    oracle.assert-clean: { baseline: baseline, settle: 0s }
+    expect: fails
+    message:
+      - "Namespace made-ns: namespace created by step 2 `namespace.create`, not by Helm, and never deleted"
+      - "CustomResourceDefinition\\S* widgets.made.cleanroom.dev: CRD applied by step 3 `manifests.apply`, not by Helm, and never deleted"
+      - "ConfigMap made-ns/made-cm: created by step 3 `manifests.apply`, not by Helm, and never deleted"
+      - "Namespace kubectl-ns: namespace created by kubectl \\(`kubectl-create`\\), not by Helm"
+finally:
+  - kubectl: { args: [delete, namespace, kubectl-ns, --wait=false] }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_made_by_steps_or_kubectl_are_not_blamed_on_helm() {
+    if cleanroom::providers::process::which("kubectl").is_none() {
+        eprintln!("skipped: kubectl is not on PATH (the kubectl step needs the real binary)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("made-here.yaml");
+    std::fs::write(&file, SCENARIO).unwrap();
+    let r = common::run_file(&file).await;
+    common::assert_passed(&r);
+    let text: Vec<String> = r.leftovers.iter().map(|l| l.line()).collect();
+    assert!(!text.iter().any(|l| l.contains("crds/ directory") || l.contains("helm uninstall never") || l.ends_with(": unknown")), "{text:#?}");
+}
