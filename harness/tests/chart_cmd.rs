@@ -10,11 +10,11 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn cleanroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cleanroom")).args(args).env("CI", "1").env_remove("CLEANROOM_HELM").output().expect("cleanroom runs")
+    Command::new(env!("CARGO_BIN_EXE_cleanroom")).args(args).env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id()))).env_remove("CLEANROOM_HELM").output().expect("cleanroom runs")
 }
 
 fn report(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json")).unwrap()
+    serde_json::from_slice(&std::fs::read(dir.join("latest/report.json")).expect("report.json")).unwrap()
 }
 
 fn text(o: &Output) -> String {

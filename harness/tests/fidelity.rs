@@ -39,9 +39,9 @@ fn run(provider: &str, reports: &Path, scenarios: &Path, args: &[&str]) -> (RunR
         c.arg("--tools").arg(tools());
     }
     let started = std::time::Instant::now();
-    let out = c.current_dir(repo()).env("CI", "1").output().unwrap();
+    let out = c.current_dir(repo()).env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id()))).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let text = std::fs::read_to_string(reports.join("report.json")).unwrap_or_else(|e| panic!("{provider}: no report ({e}):\n{stderr}"));
+    let text = std::fs::read_to_string(reports.join("latest/report.json")).unwrap_or_else(|e| panic!("{provider}: no report ({e}):\n{stderr}"));
     let report: RunReport = serde_json::from_str(&text).unwrap();
     eprintln!("{provider}: {} passed, {} failed, {} skipped in {:.1}s", report.passed, report.failed, report.skipped, started.elapsed().as_secs_f64());
     (report, stderr)

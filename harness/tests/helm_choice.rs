@@ -13,7 +13,7 @@ fn repo() -> PathBuf {
 }
 
 fn cleanroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cleanroom")).args(args).current_dir(repo()).env("CI", "1").env_remove("CLEANROOM_HELM").output().expect("cleanroom runs")
+    Command::new(env!("CARGO_BIN_EXE_cleanroom")).args(args).current_dir(repo()).env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id()))).env_remove("CLEANROOM_HELM").output().expect("cleanroom runs")
 }
 
 fn text(o: &Output) -> String {
@@ -21,7 +21,7 @@ fn text(o: &Output) -> String {
 }
 
 fn report(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json")).unwrap()
+    serde_json::from_slice(&std::fs::read(dir.join("latest/report.json")).expect("report.json")).unwrap()
 }
 
 fn step_detail(r: &Value, primitive: &str) -> String {

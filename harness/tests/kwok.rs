@@ -32,12 +32,12 @@ fn tools() -> PathBuf {
 fn cleanroom(tools: &Path, reports: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
     c.arg("run").args(args).args(["--provider", "kwok", "--tools"]).arg(tools).arg("--report-dir").arg(reports);
-    c.arg("--scenarios").arg(repo().join("scenarios")).current_dir(repo()).env("CI", "1");
+    c.arg("--scenarios").arg(repo().join("scenarios")).current_dir(repo()).env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id())));
     c
 }
 
 fn report(reports: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(reports.join("report.json")).expect("report.json written")).unwrap()
+    serde_json::from_slice(&std::fs::read(reports.join("latest/report.json")).expect("report.json written")).unwrap()
 }
 
 /// Live processes whose command line mentions `needle` (zombies have an empty command line).

@@ -60,7 +60,7 @@ fn each_run_has_its_directory_latest_names_the_newest_and_the_report_says_where_
     assert_eq!(p["cleanroom_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(p["provider"], "sim");
     assert_eq!(p["sim_timing"], "instant");
-    assert!(p["helm_engine"].as_str().unwrap().contains("recorded renders"), "{p}");
+    assert_eq!(p["helm_engine"], "--helm auto", "{p}");
     let file = dir.path().join("scenarios/ok.yaml");
     let hash = p["scenario_files"][file.display().to_string()].as_str().unwrap_or_else(|| panic!("{p}"));
     assert_eq!(hash, cleanroom::report::provenance::file_sha256(&file).unwrap());
