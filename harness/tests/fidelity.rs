@@ -123,7 +123,7 @@ fn corpus_scenario(corpus: &str) -> (String, Vec<String>) {
 
 /// Each command's normalised output, in corpus order.
 fn corpus_outputs(reports: &Path, n: &Normaliser, count: usize) -> Vec<String> {
-    let dir = reports.join("kubectl-corpus").join("commands");
+    let dir = reports.join("latest").join("kubectl-corpus").join("commands");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flatten()

@@ -134,7 +134,14 @@ impl KwokProvider {
             p.stop().await;
         }
         let Some(workdir) = self.workdir.take() else { return Ok(()) };
+        // kwokctl signals its components and returns; kube-apiserver may still hold its port while it
+        // shuts down, so wait for the processes themselves before calling the cluster gone.
+        let pids = component_pids(&workdir, &self.cluster);
         let deleted = self.kwokctl(&workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir))).run(Some(DELETE_TIMEOUT)).await;
+        let killed = super::process::reap(&pids, Duration::from_secs(20)).await;
+        if !killed.is_empty() {
+            eprintln!("warning: kwok cluster {}: {} component(s) ignored SIGTERM for 20 s and were killed (pids {killed:?})", self.cluster, killed.len());
+        }
         if deleted.is_ok() {
             std::fs::remove_dir_all(&workdir).map_err(|e| ProviderError::Kubeconfig(format!("remove {}: {e}", workdir.display())))?;
         }
@@ -241,6 +248,13 @@ async fn create_lock() -> Option<std::fs::File> {
     .await
     .ok()
     .flatten()
+}
+
+/// The pids kwokctl recorded for the cluster's components (`<KWOK_WORKDIR>/clusters/<name>/pids/*.pid`).
+fn component_pids(workdir: &Path, cluster: &str) -> Vec<i32> {
+    let dir = workdir.join("kwok").join("clusters").join(cluster).join("pids");
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()).collect()
 }
 
 /// The `*.log` files of `dirs` into `dest`.

@@ -189,6 +189,35 @@ fn signal_group(pgid: i32, signal: i32) {
 }
 
 /// The first `name` on PATH.
+/// Wait until every process in `pids` (not our children: e.g. what `kwokctl` started) has exited,
+/// watching each through a pidfd rather than polling; SIGKILL those still alive after `grace`.
+/// Returns the pids that had to be killed.
+pub async fn reap(pids: &[i32], grace: std::time::Duration) -> Vec<i32> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let waits = pids.iter().map(|&pid| async move {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return None; // already gone (ESRCH)
+        }
+        // SAFETY: `fd` is a descriptor the kernel just gave us; OwnedFd closes it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // SAFETY: the AsyncFd owns `fd`, which stays open and the same until it is dropped.
+        let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }) else { return Some(pid) };
+        // A pidfd turns readable when its process exits.
+        match tokio::time::timeout(grace, afd.readable()).await {
+            Ok(_) => None,
+            Err(_) => {
+                // SAFETY: signalling a pid we hold a pidfd for (it cannot have been reused).
+                unsafe { libc::syscall(libc::SYS_pidfd_send_signal, afd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0) };
+                let _ = tokio::time::timeout(grace, afd.readable()).await;
+                Some(pid)
+            }
+        }
+    });
+    futures::future::join_all(waits).await.into_iter().flatten().collect()
+}
+
 pub fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()))
@@ -197,6 +226,17 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn reap_waits_for_exits_and_kills_what_outlives_the_grace() {
+        let mut quick = std::process::Command::new("true").spawn().unwrap();
+        let mut slow = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let killed = reap(&[quick.id() as i32, slow.id() as i32], std::time::Duration::from_millis(300)).await;
+        assert_eq!(killed, vec![slow.id() as i32], "only the process still running after the grace is killed");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(slow.wait().unwrap().signal(), Some(libc::SIGKILL));
+        assert!(quick.wait().unwrap().success());
+    }
 
     fn fifo(dir: &Path, name: &str) -> PathBuf {
         let p = dir.join(name);
