@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -118,39 +118,10 @@ fn umbrella_chart_runs_each_ci_values_set_and_the_allow_list_passes_it() {
 }
 
 /// `cleanroom sim serve` in another process; the kubeconfig appears once it serves.
-struct Served(std::process::Child, PathBuf, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let child = Command::new(env!("CARGO_BIN_EXE_cleanroom"))
-        .args(["sim", "serve", "--kubeconfig", kc.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Written atomically once the cluster serves (no sleep guesses: poll the file, 60 s at most).
-    for _ in 0..600 {
-        if kc.is_file() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(kc.is_file(), "sim serve wrote no kubeconfig");
-    Served(child, kc, dir)
-}
-
 #[test]
 fn stateful_chart_on_a_cluster_reached_through_a_kubeconfig() {
     let helms = require_helms!();
-    let served = serve();
+    let served = common::serve();
     for (name, bin) in helms {
         let dir = tempfile::tempdir().unwrap();
         let chart = common::helm_bins::chart("cleanroom-stateful");

@@ -79,38 +79,10 @@ fn context_on_the_embedded_cluster_is_an_environment_error() {
 }
 
 /// `cleanroom sim serve` in another process; its kubeconfig appears once it serves.
-struct Served(std::process::Child, PathBuf, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let child = Command::new(env!("CARGO_BIN_EXE_cleanroom"))
-        .args(["sim", "serve", "--kubeconfig", kc.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if kc.is_file() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(kc.is_file(), "sim serve wrote no kubeconfig");
-    Served(child, kc, dir)
-}
-
 #[test]
 fn the_stateful_lifecycle_scenario_with_helm3_and_helm4_on_sim_and_through_a_kubeconfig() {
     let helms = require_helms!();
-    let served = serve();
+    let served = common::serve();
     let scen = repo().join("fixtures/scenarios-helm/stateful-lifecycle.yaml");
     for (name, bin) in helms {
         for provider in ["sim", "existing"] {

@@ -108,3 +108,39 @@ impl ExistingRun {
             .unwrap()
     }
 }
+
+/// `cleanroom sim serve` in another process, stopped on drop; `.1` is its kubeconfig.
+pub struct Served(pub std::process::Child, pub std::path::PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `cleanroom sim serve` and block until it says it serves (it writes the kubeconfig first).
+/// Reading its stdout is the wait: nothing polls.
+pub fn serve() -> Served {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+        .args(["sim", "serve", "--kubeconfig", kc.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    // Its last line of output is the `try:` hint; read through it so no later write meets a closed pipe.
+    for line in out.lines().map_while(Result::ok) {
+        let last = line.starts_with("try: ");
+        seen.push(line);
+        if last {
+            break;
+        }
+    }
+    assert!(kc.is_file(), "sim serve wrote no kubeconfig; it printed: {seen:?}");
+    Served(child, kc, dir)
+}
