@@ -8,13 +8,8 @@ use cleanroom_sim::api::patch::PatchType;
 use cleanroom_sim::server::WriteOptions;
 use serde_json::{json, Value};
 
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .unwrap_or(0.0)
-        / 1024.0
-}
+mod common;
+use common::rss_mib;
 
 fn docs(path: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();

@@ -14,13 +14,8 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .unwrap_or(0.0)
-        / 1024.0
-}
+mod common;
+use common::rss_mib;
 
 /// Re-check `done` on every store change (no sleeping) until it holds or `limit` passes.
 async fn until(server: &ApiServer, limit: Duration, mut done: impl FnMut(&ApiServer) -> bool) -> Option<Duration> {
