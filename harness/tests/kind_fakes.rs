@@ -104,7 +104,8 @@ fn find<'a>(calls: &'a [Vec<String>], prefix: &[&str]) -> Option<&'a Vec<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_creates_with_the_pinned_image_exports_logs_on_failure_and_deletes_with_its_kubeconfig() {
-    let s = setup(FAILING, true).await;
+    // The scenario's `images:` and `--load-image` are loaded once each, the duplicate once.
+    let s = setup(&FAILING.replacen("steps:", "images: [example.dev/db:dev, example.dev/app:dev]\nsteps:", 1), true).await;
     let out = run(&s, &["--load-image", "example.dev/app:dev"]).await;
     assert_eq!(out.status.code(), Some(1), "a failed scenario exits 1");
     let calls = s.fakes.calls("kind");
@@ -115,14 +116,16 @@ async fn a_run_creates_with_the_pinned_image_exports_logs_on_failure_and_deletes
     let delete = find(&calls, &["delete", "cluster"]).expect("kind delete cluster");
     assert_eq!(delete[..4], ["delete", "cluster", "--name", name.as_str()]);
     assert_eq!(kubeconfig_of(delete), kubeconfig_of(create), "delete edits only the run's kubeconfig");
-    assert!(find(&calls, &["load", "docker-image", "example.dev/app:dev", "--name"]).is_some(), "{calls:?}");
+    let loads: Vec<&str> = calls.iter().filter(|c| c.len() > 2 && c[..2] == ["load", "docker-image"]).map(|c| c[2].as_str()).collect();
+    assert_eq!(loads, ["example.dev/app:dev", "example.dev/db:dev"], "{calls:?}");
+    assert!(find(&calls, &["load", "docker-image", "example.dev/app:dev", "--name", name.as_str()]).is_some(), "{calls:?}");
     let export = find(&calls, &["export", "logs"]).expect("kind export logs on failure");
     // Into the run's own report directory, which `latest` names.
     assert_eq!(Path::new(&export[2]), std::fs::canonicalize(s.reports.join("latest/probe/kind-logs")).unwrap());
     assert!(s.reports.join("latest/probe/kind-logs/kind-version.txt").exists());
     // Order: version check, create, nodes, load, export, delete.
     let order: Vec<&str> = calls.iter().map(|c| c[0].as_str()).collect();
-    assert_eq!(order, ["version", "create", "get", "load", "export", "delete"]);
+    assert_eq!(order, ["version", "create", "get", "load", "load", "export", "delete"]);
     let r = report(&s.reports);
     assert!(r["scenarios"][0]["findings"].as_array().unwrap().iter().any(|f| f["text"].as_str().unwrap().contains("kind logs of cluster")));
     // Node operations go through the detected engine, privileged; image list recorded per node.

@@ -186,3 +186,15 @@ fn helm_steps_are_checked_before_anything_runs() {
     let e = check("helm.test: { release: r }");
     assert!(e.message.contains("missing required argument `namespace`"), "{e}");
 }
+
+#[test]
+fn images_are_image_references() {
+    let ok = "name: s\nimages: [example.dev/app:dev, nginx]\nsteps:\n  - namespace.create: { name: x }\n";
+    let s = cleanroom::scenario::parse_str(ok, std::path::Path::new("s.yaml"), None).expect("valid images parse");
+    assert_eq!(s.images, ["example.dev/app:dev", "nginx"]);
+    let e = err("name: s\nimages: [\"app dev\"]\nsteps:\n  - namespace.create: { name: x }\n");
+    assert!(e.message.contains("\"app dev\" is not an image reference"), "{e}");
+    assert_eq!(e.line, 2);
+    let e = err("name: s\nimages: app:dev\nsteps:\n  - namespace.create: { name: x }\n");
+    assert!(e.to_string().contains("images"), "{e}");
+}

@@ -190,6 +190,18 @@ fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError
     Ok(picked.into_iter().filter(|s| mine.contains(&s.name)).collect())
 }
 
+/// `--load-image`s, then the selected scenarios' `images:`, each once: kind loads them all when it
+/// makes the cluster, before it records the nodes' image baseline (so `node.prune-images` keeps them).
+fn images_to_load(flags: &[String], selected: &[Scenario]) -> Vec<String> {
+    let mut images: Vec<String> = Vec::new();
+    for i in flags.iter().chain(selected.iter().flat_map(|s| s.images.iter())) {
+        if !images.contains(i) {
+            images.push(i.clone());
+        }
+    }
+    images
+}
+
 /// Everything the scenario workers share.
 struct Plan<'a> {
     selected: &'a [Scenario],
@@ -324,6 +336,9 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             keep_failed_state: plan.keep_on_failure,
         };
         let mut result = runner::run_scenario(&resolved, &env).await;
+        if let (false, Some(why)) = (s.images.is_empty(), provider.cannot_load_images()) {
+            result.findings.push(Finding { step: "images".into(), text: format!("{} not loaded: {why}", s.images.join(", ")) });
+        }
         for fault in provider.faults() {
             plan.progress.message(&format!("scenario {}: {fault}", s.name));
             result.outcome = Outcome::Failed;
@@ -384,7 +399,7 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         context: a.context.clone(),
         node_image: a.node_image.clone(),
         cluster: a.cluster.clone(),
-        load_images: a.load_images.clone(),
+        load_images: images_to_load(&a.load_images, &selected),
         tools: a.tools.clone(),
         kubeconfig: a.kubeconfig.clone(),
         helm: a.helm.options(Some(&a.scenarios))?,

@@ -42,6 +42,9 @@ impl Provider for ExistingProvider {
     fn name(&self) -> &'static str {
         "existing"
     }
+    fn cannot_load_images(&self) -> Option<&'static str> {
+        Some("cleanroom did not make this cluster's nodes and cannot load local images into them: push them to a registry the cluster pulls from, or use --provider kind")
+    }
     fn capabilities(&self) -> Capabilities {
         Capabilities { helm: true, nodes: false, node_filesystem: false }
     }

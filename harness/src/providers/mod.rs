@@ -194,6 +194,11 @@ pub trait Provider: Send {
     fn faults(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Why a scenario's `images:` cannot be put on this provider's nodes. None: it loads them (kind,
+    /// when it makes the cluster) or runs no containers and needs none (sim, kwok).
+    fn cannot_load_images(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box<dyn Provider>, ProviderError> {

@@ -33,6 +33,11 @@ pub struct Scenario {
     /// What the provider must offer; a scenario whose needs are not met is reported as skipped.
     #[serde(default)]
     pub requires: Requirements,
+    /// Local container images the scenario's workloads use (`app:dev`), loaded into the nodes before
+    /// the cluster's image baseline is taken (kind: `kind load docker-image`). Providers that run no
+    /// containers (sim, kwok) have nothing to load; `existing` cannot load, and says so in the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
     /// `${NAME}` in any string of a step is replaced by the value. Built-ins: `RUN_ID`, `SCENARIO`,
     /// `RUN_LABEL` (`cleanroom.dev/run=<id>`), `PROVIDER`.
     #[serde(default)]

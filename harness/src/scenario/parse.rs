@@ -30,7 +30,7 @@ impl fmt::Display for ParseError {
     }
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "tags", "requires", "variables", "steps", "finally"];
+const TOP_KEYS: &[&str] = &["name", "description", "tags", "requires", "images", "variables", "steps", "finally"];
 const STEP_KEYS: &[&str] = &["name", "timeout", "expect", "message"];
 
 /// Placeholder values for built-in variables while validating (the real ones are set per run).
@@ -205,6 +205,16 @@ pub fn parse_str(
         Some(n) => node::from_node::<Vec<String>>(n).map_err(|e| cx.node_err(n.pos, e, "tags", &[]))?,
         None => Vec::new(),
     };
+    let images = match root.get("images") {
+        Some(n) => {
+            let images = node::from_node::<Vec<String>>(n).map_err(|e| cx.node_err(n.pos, e, "images", &[]))?;
+            if let Some(bad) = images.iter().find(|i| !is_image_reference(i)) {
+                return Err(cx.err(n.pos, format!("`images`: {bad:?} is not an image reference"), Some("write it as `docker images` lists it, e.g. `example.dev/app:dev`".into())));
+            }
+            images
+        }
+        None => Vec::new(),
+    };
     let requires = match root.get("requires") {
         Some(n) => node::from_node::<Requirements>(n)
             .map_err(|e| cx.node_err(n.pos, e, "requires", &["providers", "capabilities", "min_nodes"]))?,
@@ -250,6 +260,7 @@ pub fn parse_str(
         description,
         tags,
         requires,
+        images,
         variables: declared,
         resolved_variables: all_vars,
         steps,
@@ -258,6 +269,11 @@ pub fn parse_str(
     };
     super::check::check(&scenario, file)?;
     Ok(scenario)
+}
+
+/// What `kind load docker-image` takes: a non-empty reference without whitespace or a scheme.
+fn is_image_reference(image: &str) -> bool {
+    !image.is_empty() && !image.contains(char::is_whitespace) && !image.contains("://") && !image.starts_with(['-', '/', ':'])
 }
 
 fn parse_steps(
