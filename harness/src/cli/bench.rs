@@ -27,9 +27,16 @@ pub struct BenchArgs {
     /// Instead: run the scenario suite serially and with `--parallel N`, and print both wall times.
     #[arg(long, value_name = "N")]
     pub suite_parallel: Option<u16>,
-    /// Scenarios directory for `--suite-parallel`.
+    /// Scenarios directory for `--suite-parallel` and `--providers`.
     #[arg(long, default_value = "scenarios")]
     pub scenarios: std::path::PathBuf,
+    /// Instead: run the scenario suite on each provider (e.g. `sim,kwok`) and print every scenario's wall
+    /// time side by side; with kwok, first time one cluster's create -> Ready.
+    #[arg(long, value_delimiter = ',', value_parser = ["sim", "kwok"])]
+    pub providers: Vec<String>,
+    /// Where the kwok provider finds its binaries (as `cleanroom run --tools`).
+    #[arg(long)]
+    pub tools: Option<std::path::PathBuf>,
 }
 
 /// Wall time of `cleanroom run --all` serially and with `--parallel n` (each a child process, so both
@@ -129,6 +136,9 @@ fn object(i: usize) -> serde_json::Value {
 pub async fn run(a: BenchArgs) -> Result<i32, CliError> {
     if let Some(n) = a.suite_parallel {
         return suite(n, &a.scenarios);
+    }
+    if !a.providers.is_empty() {
+        return super::bench_providers::run(&a.providers, &a.scenarios, a.tools.as_deref()).await;
     }
     println!("provider: sim (embedded, in-process)");
     let sim = SimProvider::start("bench", 2).await?;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::run::{Execution, HelmArgs, execute, new_run_id};
+use super::chart_source::{ChartSource, check_values_file};
 use super::{CliError, EXIT_USAGE};
 use crate::oracle::ChurnRule;
 use crate::providers::ProviderOptions;
@@ -19,16 +20,9 @@ use crate::scenario;
 
 #[derive(Debug, Args)]
 pub struct ChartArgs {
-    /// A chart directory or .tgz, `REPO/NAME`, or `oci://REGISTRY/NAME`.
-    chart: String,
-    #[arg(long)]
-    version: Option<String>,
-    /// A values file (repeatable); used when the chart has no `ci/*-values.yaml`.
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
-    values: Vec<PathBuf>,
-    /// `--set KEY=VALUE` (repeatable); used with `-f` when the chart has no `ci/*-values.yaml`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    /// Values (`-f`, `--set`) are used when the chart has no `ci/*-values.yaml`.
+    #[command(flatten)]
+    source: ChartSource,
     #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "existing"])]
     provider: String,
     #[arg(long)]
@@ -92,9 +86,6 @@ fn usage(m: impl Into<String>) -> CliError {
     CliError::Usage(m.into())
 }
 
-fn is_local(chart: &str) -> bool {
-    chart.starts_with('.') || chart.starts_with('/') || chart.ends_with(".tgz") || Path::new(chart).exists() || !chart.contains('/')
-}
 
 /// The chart's name: `Chart.yaml`'s for a directory, else the reference's last part.
 fn chart_name(chart: &str) -> String {
@@ -115,39 +106,13 @@ fn chart_name(chart: &str) -> String {
     }
 }
 
-/// A values file must exist and hold a YAML mapping (or be empty).
-fn check_values_file(f: &Path) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(f).map_err(|e| usage(format!("values file {}: {e}", f.display())))?;
-    match serde_saphyr::from_str::<Value>(&text) {
-        Ok(Value::Object(_) | Value::Null) => Ok(()),
-        Ok(other) => Err(usage(format!("values file {}: not a mapping of values (found {})", f.display(), kind_of(&other)))),
-        Err(e) => Err(usage(format!("values file {} does not parse: {e}", f.display()))),
-    }
-}
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Array(_) => "a list",
-        Value::String(_) => "a string",
-        Value::Number(_) => "a number",
-        Value::Bool(_) => "a boolean",
-        _ => "something else",
-    }
-}
 
 /// What each values set installs: `ci/*-values.yaml` (chart-testing's convention) or the command line.
 fn values_sets(a: &ChartArgs) -> Result<Vec<ValuesSet>, CliError> {
-    for s in &a.set {
-        if !s.contains('=') {
-            return Err(usage(format!("--set {s}: expected KEY=VALUE (no `=` in it)")));
-        }
-    }
-    for f in &a.values {
-        check_values_file(f)?;
-    }
-    let ci = Path::new(&a.chart).join("ci");
+    let ci = Path::new(&a.source.chart).join("ci");
     let mut sets = vec![];
-    if ci.is_dir() && a.values.is_empty() && a.set.is_empty() {
+    if ci.is_dir() && a.source.values.is_empty() && a.source.set.is_empty() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&ci)
             .map_err(|e| usage(format!("{}: {e}", ci.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -161,8 +126,8 @@ fn values_sets(a: &ChartArgs) -> Result<Vec<ValuesSet>, CliError> {
         }
     }
     if sets.is_empty() {
-        let name = if a.values.is_empty() && a.set.is_empty() { "defaults" } else { "values" };
-        sets.push(ValuesSet { name: name.into(), files: a.values.clone(), set: a.set.clone() });
+        let name = if a.source.values.is_empty() && a.source.set.is_empty() { "defaults" } else { "values" };
+        sets.push(ValuesSet { name: name.into(), files: a.source.values.clone(), set: a.source.set.clone() });
     }
     Ok(sets)
 }
@@ -206,7 +171,7 @@ fn scenario_for(a: &ChartArgs, chart: &str, release: &str, ns: &str, set: &Value
     }
     let mut target = install.clone();
     target.as_object_mut().expect("object").remove("createNamespace");
-    if let Some(v) = &a.version {
+    if let Some(v) = &a.source.version {
         target["version"] = json!(v);
     }
     let mut steps = vec![json!({"name": "baseline", "oracle.snapshot": {"name": "baseline"}})];
@@ -219,7 +184,7 @@ fn scenario_for(a: &ChartArgs, chart: &str, release: &str, ns: &str, set: &Value
             steps.push(json!({"name": format!("upgrade {release} from {from}"), "helm.upgrade": up, "timeout": a.timeout}));
         }
         None => {
-            if let Some(v) = &a.version {
+            if let Some(v) = &a.source.version {
                 install["version"] = json!(v);
             }
             steps.push(json!({"name": format!("install {release}"), "helm.install": install, "timeout": a.timeout}));
@@ -243,14 +208,8 @@ fn scenario_for(a: &ChartArgs, chart: &str, release: &str, ns: &str, set: &Value
 }
 
 pub async fn chart(a: ChartArgs) -> Result<i32, CliError> {
-    let local = is_local(&a.chart);
-    if local && !Path::new(&a.chart).exists() {
-        return Err(usage(format!("chart {}: no such chart directory or archive", a.chart)));
-    }
-    if local && Path::new(&a.chart).is_dir() && !Path::new(&a.chart).join("Chart.yaml").is_file() {
-        return Err(usage(format!("chart {}: not a chart (no Chart.yaml)", a.chart)));
-    }
-    if a.upgrade_from.is_some() && local {
+    a.source.check()?;
+    if a.upgrade_from.is_some() && a.source.is_local() {
         return Err(usage("--upgrade-from needs a repository or OCI chart (a local chart has one version)"));
     }
     if let Err(e) = cleanroom_core::duration::parse_duration(&a.timeout) {
@@ -258,8 +217,8 @@ pub async fn chart(a: ChartArgs) -> Result<i32, CliError> {
     }
     let sets = values_sets(&a)?;
     let allow = allow_rules(&a)?;
-    let chart_ref = if local { abs(Path::new(&a.chart)).display().to_string() } else { a.chart.clone() };
-    let release = dns_label(&a.release.clone().unwrap_or_else(|| chart_name(&a.chart)));
+    let chart_ref = a.source.reference();
+    let release = dns_label(&a.release.clone().unwrap_or_else(|| chart_name(&a.source.chart)));
     let run_id = new_run_id();
     let dir = a.report_dir.join("chart-scenarios");
     std::fs::create_dir_all(&dir).map_err(|e| CliError::Other(format!("{}: {e}", dir.display())))?;
@@ -301,6 +260,5 @@ mod tests {
         assert_eq!(chart_name("oci://ghcr.io/x/podinfo"), "podinfo");
         assert_eq!(chart_name("charts/web-1.2.3.tgz"), "web");
         assert_eq!(dns_label("My_Chart.x"), "my-chart-x");
-        assert!(is_local("./chart") && is_local("/abs") && !is_local("repo/name") && !is_local("oci://r/n"));
     }
 }

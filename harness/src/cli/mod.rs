@@ -4,6 +4,8 @@
 //! cannot be read).
 
 pub mod bench;
+mod bench_providers;
+mod chart_source;
 mod chart;
 mod oracle_cmd;
 mod record;

@@ -7,18 +7,14 @@ use std::path::{Component, Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
+use super::chart_source::ChartSource;
 use super::{CliError, EXIT_OK};
 use crate::helm::{HelmCli, InstallRequest, find_helm};
 
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    chart: String,
-    #[arg(long)]
-    version: Option<String>,
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
-    values: Vec<PathBuf>,
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    source: ChartSource,
     #[arg(long)]
     release: String,
     #[arg(long)]
@@ -47,29 +43,19 @@ fn relative(to: &Path, from: &Path) -> PathBuf {
 }
 
 pub async fn record(a: RecordArgs) -> Result<i32, CliError> {
-    for s in &a.set {
-        if !s.contains('=') {
-            return Err(CliError::Usage(format!("--set {s}: expected KEY=VALUE (no `=` in it)")));
-        }
-    }
-    for f in &a.values {
-        if !f.is_file() {
-            return Err(CliError::Usage(format!("values file {}: no such file", f.display())));
-        }
-    }
-    let local = Path::new(&a.chart).exists();
-    let chart = if local { std::path::absolute(&a.chart).unwrap_or(a.chart.clone().into()).display().to_string() } else { a.chart.clone() };
+    a.source.check()?;
+    let chart = a.source.reference();
     let Some(bin) = find_helm(a.helm_binary.as_deref()) else {
         return Err(CliError::Environment(crate::helm::HelmError::HelmNotFound.to_string()));
     };
     let helm = HelmCli::default().with_binary(bin);
     let env_err = |e: crate::helm::HelmError| if e.is_environment() { CliError::Environment(e.to_string()) } else { CliError::Other(e.to_string()) };
-    let meta = helm.show_chart(&chart, a.version.as_deref()).await.map_err(env_err)?;
+    let meta = helm.show_chart(&chart, a.source.version.as_deref()).await.map_err(env_err)?;
     let (name, version) = (meta["name"].as_str().unwrap_or_default().to_string(), meta["version"].as_str().unwrap_or_default().to_string());
     let mut req = InstallRequest::new(&a.release, &a.namespace, &chart);
-    req.version = a.version.clone().or(Some(version.clone()));
-    req.values_files = a.values.clone();
-    req.set = a.set.clone();
+    req.version = a.source.version.clone().or(Some(version.clone()));
+    req.values_files = a.source.values.clone();
+    req.set = a.source.set.clone();
     let text = helm.template(&req).await.map_err(env_err)?;
 
     let catalogue = a.out.join("renders.yaml");
@@ -96,11 +82,11 @@ pub async fn record(a: RecordArgs) -> Result<i32, CliError> {
     if let Some(app) = meta["appVersion"].as_str() {
         e["appVersion"] = json!(app);
     }
-    if !a.values.is_empty() {
-        e["values"] = json!(a.values.iter().map(|v| relative(v, &a.out)).collect::<Vec<_>>());
+    if !a.source.values.is_empty() {
+        e["values"] = json!(a.source.values.iter().map(|v| relative(v, &a.out)).collect::<Vec<_>>());
     }
-    if !a.set.is_empty() {
-        e["set"] = json!(a.set);
+    if !a.source.set.is_empty() {
+        e["set"] = json!(a.source.set);
     }
     let mut out = if existing.trim().is_empty() {
         "# Recorded renders (`cleanroom record`): which render a Helm step with this chart, version, release,\n# namespace and values installs. Paths are relative to this file.\nrenders:\n".to_string()
