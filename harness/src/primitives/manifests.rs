@@ -126,19 +126,50 @@ impl Primitive for Apply {
     }
 }
 
-/// Wait until every CRD this run applied is Established, then refresh discovery.
+/// Wait until every CRD this run applied is Established, then until discovery lists its kind in every
+/// served version: kube-apiserver publishes a new CRD in discovery asynchronously, a moment after
+/// Established, and a custom resource applied in between is refused as an unknown type.
 async fn establish_crds(ctx: &mut StepContext) -> Result<(), StepError> {
     let names: Vec<String> =
         ctx.created.iter().filter(|o| o.api.kind == "CustomResourceDefinition").map(|o| o.name.clone()).collect();
     let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let mut wanted: Vec<(String, String)> = Vec::new();
     for n in names {
         ctx.observe(format!("CRD {n} to be Established"));
-        await_condition(api.clone(), &n, conditions::is_crd_established())
+        let crd = await_condition(api.clone(), &n, conditions::is_crd_established())
             .await
             .map_err(|e| StepError::Failed(format!("watching CRD {n}: {e}")))?;
+        if let Some(crd) = crd {
+            let kind = crd.spec.names.kind.clone();
+            wanted.extend(crd.spec.versions.iter().filter(|v| v.served).map(|v| (format!("{}/{}", crd.spec.group, v.name), kind.clone())));
+        }
     }
-    ctx.refresh_resources().await
+    // Discovery cannot be watched: re-read it with a growing pause (as kubectl's cached discovery does).
+    let deadline = std::time::Instant::now() + DISCOVERY_TIMEOUT;
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        ctx.refresh_resources().await?;
+        let catalog = ctx.resources.as_ref().expect("just discovered");
+        let missing: Vec<String> =
+            wanted.iter().filter(|(av, kind)| catalog.lookup(Some(av), kind).is_none()).map(|(av, kind)| format!("{kind} in {av}")).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        ctx.observe(format!("discovery to list {}", missing.join(", ")));
+        if std::time::Instant::now() >= deadline {
+            return Err(StepError::Failed(format!(
+                "CRDs are Established but after {} s discovery still does not list {}",
+                DISCOVERY_TIMEOUT.as_secs(),
+                missing.join(", ")
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
 }
+
+/// How long a just-Established CRD may take to appear in discovery.
+const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Delete every document's object (reverse order, CRDs last).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
