@@ -29,7 +29,7 @@ pub struct ChartArgs {
     /// `--set KEY=VALUE` (repeatable); used with `-f` when the chart has no `ci/*-values.yaml`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "existing"])]
+    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "k3s", "existing"])]
     provider: String,
     #[arg(long)]
     context: Option<String>,
