@@ -104,8 +104,8 @@ fn run_help_lists_k3s_and_the_kwok_runtime() {
     assert!(help.contains("[possible values: auto, binary, container]"), "{help}");
 }
 
-/// A journal of a dead run that named a container: `gc --dry-run` lists it; `gc` without Docker keeps the
-/// journal and exits 3.
+/// A journal of a dead run that named a container: `gc --dry-run` lists it (and does not sweep the
+/// container's cluster: its objects go with it); `gc` without Docker keeps the journal and exits 3.
 #[test]
 fn gc_keeps_a_container_journal_it_cannot_act_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,7 +122,8 @@ fn gc_keeps_a_container_journal_it_cannot_act_on() {
         &journal,
         format!(
             "{{\"entry\":\"run\",\"run_id\":\"r1\",\"pid\":{dead},\"started_at\":\"2026-01-01T00:00:00Z\",\"provider\":\"k3s\"}}\n\
-             {{\"entry\":\"container\",\"name\":\"cleanroom-r1\"}}\n"
+             {{\"entry\":\"container\",\"name\":\"cleanroom-r1\"}}\n\
+             {{\"entry\":\"objects\",\"kubeconfig\":\"/nonexistent/k3s.kubeconfig\",\"context\":\"default\"}}\n"
         ),
     )
     .unwrap();
@@ -138,6 +139,7 @@ fn gc_keeps_a_container_journal_it_cannot_act_on() {
     let (code, text) = gc(true);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("run r1: would delete container cleanroom-r1"), "{text}");
+    assert!(!text.contains("k3s.kubeconfig"), "the cluster inside the container is not swept: {text}");
     let (code, text) = gc(false);
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("run r1: container cleanroom-r1:") && text.contains("its journal is kept"), "{text}");

@@ -6,6 +6,7 @@
 //! testcontainers-rs has no Ryuk reaper (the Java/Go libraries do) and its own drop handler runs only when
 //! the process unwinds normally: after a SIGKILL the container stays until `cleanroom gc`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use testcontainers::core::client::docker_client_instance;
@@ -97,6 +98,25 @@ impl<I: Image> Managed<I> {
         }
         self.attempted = false;
         Ok(())
+    }
+
+    /// After a failed scenario: the container's stdout and stderr so far into `dir/<name>.{stdout,stderr}.log`;
+    /// a line for the scenario's findings (None before the container started).
+    pub async fn save_logs(&self, dir: &Path) -> Option<String> {
+        let c = self.handle.as_ref()?;
+        let saved: Result<(), String> = async {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            for (stream, bytes) in [("stdout", c.stdout_to_vec().await), ("stderr", c.stderr_to_vec().await)] {
+                let bytes = bytes.map_err(|e| e.to_string())?;
+                std::fs::write(dir.join(format!("{}.{stream}.log", self.name)), bytes).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        .await;
+        Some(match saved {
+            Ok(()) => format!("logs of container {} saved to {}", self.name, dir.display()),
+            Err(e) => format!("saving the logs of container {} failed: {e}", self.name),
+        })
     }
 
     /// `--keep`: let the container outlive this process (dropping the handle would remove it), and

@@ -191,6 +191,9 @@ impl Provider for K3sProvider {
             self.container.remove().await
         })
     }
+    fn after_scenario<'a>(&'a mut self, failed: bool, scenario_dir: &'a Path) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move { if failed { self.container.save_logs(&scenario_dir.join("container-logs")).await } else { None } })
+    }
 }
 
 #[cfg(test)]

@@ -273,6 +273,9 @@ impl Provider for KwokProvider {
             if !failed {
                 return None;
             }
+            if self.tools().is_none() {
+                return self.container.save_logs(&scenario_dir.join("container-logs")).await;
+            }
             let dest = scenario_dir.join("kwok-logs");
             let copied = copy_logs(&[self.logs_dir(&workdir), workdir.clone()], &dest);
             Some(match copied {

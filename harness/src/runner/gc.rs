@@ -60,8 +60,8 @@ async fn collect_run(run: &RunJournal, dry_run: bool, out: &mut GcOutcome) {
         if !kubeconfig.exists() && run.entries.iter().any(|e| matches!(e, Entry::KindCluster { kubeconfig: k, .. } if *k == kubeconfig)) {
             continue;
         }
-        // Nor has a container's cluster: its objects went with the container.
-        if !dry_run && run.entries.iter().any(|e| matches!(e, Entry::Container { .. })) {
+        // Nor has a container's cluster (the run's only one): its objects go with the container.
+        if run.entries.iter().any(|e| matches!(e, Entry::Container { .. })) {
             continue;
         }
         if let Err(e) = sweep(run, &kubeconfig, context.as_deref(), dry_run, verb, out).await {
