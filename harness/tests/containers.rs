@@ -111,12 +111,7 @@ fn gc_keeps_a_container_journal_it_cannot_act_on() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("state/runs");
     std::fs::create_dir_all(&runs).unwrap();
-    let dead = {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    };
+    let dead = dead_pid();
     let journal = runs.join("r1.jsonl");
     std::fs::write(
         &journal,
@@ -144,6 +139,132 @@ fn gc_keeps_a_container_journal_it_cannot_act_on() {
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("run r1: container cleanroom-r1:") && text.contains("its journal is kept"), "{text}");
     assert!(journal.exists());
+}
+
+/// A Docker engine on a unix socket that answers `/_ping`, removes the containers named in `existing`
+/// (DELETE → 204, others 404) and fails everything else (500). It records each request line.
+struct FakeDocker {
+    host: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl FakeDocker {
+    fn start(existing: &'static [&'static str]) -> FakeDocker {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut w = conn.try_clone().unwrap();
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut len = 0;
+                        loop {
+                            let mut h = String::new();
+                            r.read_line(&mut h).unwrap();
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        r.read_exact(&mut body).unwrap();
+                        let line = line.trim().to_string();
+                        seen.lock().unwrap().push(line.clone());
+                        let mut parts = line.split(' ');
+                        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                        let name = path.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("");
+                        let (status, body) = if path.ends_with("/_ping") {
+                            ("200 OK", "OK".to_string())
+                        } else if method == "DELETE" && existing.contains(&name) {
+                            ("204 No Content", String::new())
+                        } else if method == "DELETE" {
+                            ("404 Not Found", format!("{{\"message\":\"No such container: {name}\"}}"))
+                        } else {
+                            ("500 Internal Server Error", "{\"message\":\"fake docker: not implemented\"}".to_string())
+                        };
+                        let head = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nApi-Version: 1.47\r\nContent-Length: {}\r\n\r\n", body.len());
+                        if w.write_all(head.as_bytes()).and_then(|_| w.write_all(body.as_bytes())).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        FakeDocker { host: format!("unix://{}", sock.display()), requests, _dir: dir }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Docker answers but the container cannot be made (the fake fails the pull): exit 3, and the container
+/// was removed by name anyway (the create may have happened before the failure).
+#[test]
+fn a_failed_start_still_removes_the_container_by_name() {
+    let docker = FakeDocker::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--provider", "k3s"], Some(&docker.host));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("start container cleanroom-"), "{err}");
+    let reqs = docker.requests();
+    eprintln!("the fake Docker saw: {reqs:#?}");
+    assert!(reqs.iter().any(|r| r.contains("/_ping")), "{reqs:?}");
+    let delete = reqs.iter().find(|r| r.starts_with("DELETE ")).unwrap_or_else(|| panic!("no removal: {reqs:?}"));
+    assert!(delete.contains("/containers/cleanroom-") && delete.contains("force=true"), "{delete}");
+    assert!(journals(dir.path()).is_empty(), "removed (none was there): the journal is closed");
+}
+
+/// `cleanroom gc` removes a dead run's container through the Docker API and drops its journal.
+#[test]
+fn gc_removes_a_dead_runs_container() {
+    let docker = FakeDocker::start(&["cleanroom-r2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("state/runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let journal = runs.join("r2.jsonl");
+    std::fs::write(
+        &journal,
+        format!(
+            "{{\"entry\":\"run\",\"run_id\":\"r2\",\"pid\":{},\"started_at\":\"2026-01-01T00:00:00Z\",\"provider\":\"k3s\"}}\n\
+             {{\"entry\":\"container\",\"name\":\"cleanroom-r2\"}}\n",
+            dead_pid()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+        .arg("gc")
+        .env("CLEANROOM_STATE_DIR", dir.path().join("state"))
+        .env("DOCKER_HOST", &docker.host)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("run r2: deleted container cleanroom-r2"), "{text}");
+    assert!(docker.requests().iter().any(|r| r.starts_with("DELETE ") && r.contains("/containers/cleanroom-r2?")), "{:?}", docker.requests());
+    assert!(!journal.exists(), "collected: the journal is gone");
+}
+
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
 }
 
 fn real_smoke(args: &[&str]) {
