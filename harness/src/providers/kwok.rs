@@ -337,12 +337,14 @@ fn copy_logs(dirs: &[PathBuf], dest: &Path) -> std::io::Result<usize> {
 
 impl Drop for KwokProvider {
     /// Last resort when `finish` never ran: stop the provisioner (its guard) and delete synchronously.
-    /// (A container's testcontainers handle removes it when dropped.)
+    /// (A container's testcontainers handle removes it when dropped; its directory holds the kubeconfig only.)
     fn drop(&mut self) {
         self.provisioner.take();
-        if let Some(workdir) = self.workdir.take()
-            && let Some(tools) = self.tools()
-        {
+        if let Some(workdir) = self.workdir.take() {
+            let Some(tools) = self.tools() else {
+                let _ = std::fs::remove_dir_all(&workdir);
+                return;
+            };
             eprintln!("deleting kwok cluster {} (the run ended without finishing)", self.cluster);
             let call = self.kwokctl(tools, &workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir)));
             let ok = std::process::Command::new(&call.binary).args(&call.args).envs(call.env.iter().cloned()).status().is_ok_and(|s| s.success());
