@@ -36,7 +36,7 @@ fn run(provider: &str, reports: &Path, scenarios: &Path, args: &[&str]) -> (RunR
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
     c.arg("run").args(args).args(["--provider", provider, "--report-dir"]).arg(reports).arg("--scenarios").arg(scenarios);
     if provider == "kwok" {
-        c.arg("--tools").arg(tools());
+        c.args(["--kwok-runtime", "binary", "--tools"]).arg(tools());
     }
     let started = std::time::Instant::now();
     let out = c.current_dir(repo()).env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id()))).output().unwrap();

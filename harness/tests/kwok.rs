@@ -31,7 +31,7 @@ fn tools() -> PathBuf {
 
 fn cleanroom(tools: &Path, reports: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cleanroom"));
-    c.arg("run").args(args).args(["--provider", "kwok", "--tools"]).arg(tools).arg("--report-dir").arg(reports);
+    c.arg("run").args(args).args(["--provider", "kwok", "--kwok-runtime", "binary", "--tools"]).arg(tools).arg("--report-dir").arg(reports);
     c.arg("--scenarios").arg(repo().join("scenarios")).current_dir(repo()).env("CI", "1").env("CLEANROOM_STATE_DIR", std::env::temp_dir().join(format!("cleanroom-test-state-{}", std::process::id())));
     c
 }

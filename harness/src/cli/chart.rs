@@ -23,7 +23,7 @@ pub struct ChartArgs {
     /// Values (`-f`, `--set`) are used when the chart has no `ci/*-values.yaml`.
     #[command(flatten)]
     source: ChartSource,
-    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "existing"])]
+    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "k3s", "existing"])]
     provider: String,
     #[arg(long)]
     context: Option<String>,

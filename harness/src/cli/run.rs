@@ -48,8 +48,15 @@ pub struct RunArgs {
     /// Scenarios run at once, each on its own embedded cluster (provider sim only).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
-    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "kwok", "existing"])]
+    /// Where the scenarios run: the embedded cluster (`sim`), `kind`, `kwok` (a real control plane,
+    /// simulated nodes), `k3s` (one Docker container, through testcontainers) or an `existing` cluster.
+    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "kwok", "k3s", "existing"])]
     provider: String,
+    /// How the kwok provider runs its control plane: `binary` (local binaries, see --tools), `container`
+    /// (kwok's all-in-one image in Docker; no StorageClass), or `auto`: binary when every binary is
+    /// found, else the container when Docker answers.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "binary", "container"])]
+    kwok_runtime: String,
     /// Where the kwok provider finds kwokctl, kwok, etcd, kube-apiserver, kube-controller-manager,
     /// kube-scheduler and local-path-provisioner (default: $CLEANROOM_TOOLS_BIN, then PATH; `ci/tools.sh
     /// kwok-cluster` builds them).
@@ -278,6 +285,9 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             let kubeconfig = crate::providers::kind::kubeconfig_in(&workdir, &name);
             plan.journal(Entry::KindCluster { name, kubeconfig });
         }
+        if let Some(name) = provider.container_name() {
+            plan.journal(Entry::Container { name });
+        }
         // An interrupt while the cluster is being made drops `ensure`, which ends the provider's child
         // process group; `finish` then removes whatever was started.
         let ensured = tokio::select! {
@@ -389,6 +399,9 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
     if a.sim_timing != "instant" && a.provider != "sim" {
         return Err(CliError::Usage(format!("--sim-timing sets the embedded cluster's timing: it needs --provider sim (got {})", a.provider)));
     }
+    if a.kwok_runtime != "auto" && a.provider != "kwok" {
+        return Err(CliError::Usage(format!("--kwok-runtime chooses how kwok runs: it needs --provider kwok (got {})", a.provider)));
+    }
     if a.parallel > 1 && a.provider != "sim" {
         return Err(CliError::Usage(format!(
             "--parallel runs each scenario on its own embedded cluster: it needs --provider sim (got {}); spread {} runs over CI jobs with --shard I/N",
@@ -401,6 +414,7 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         cluster: a.cluster.clone(),
         load_images: images_to_load(&a.load_images, &selected),
         tools: a.tools.clone(),
+        kwok_runtime: providers::kwok_container::RuntimeMode::parse(&a.kwok_runtime).unwrap_or_default(),
         kubeconfig: a.kubeconfig.clone(),
         helm: a.helm.options(Some(&a.scenarios))?,
         sim_timing: if a.sim_timing == "kind" { cleanroom_sim::Timing::Kind } else { cleanroom_sim::Timing::Instant },
@@ -615,5 +629,56 @@ mod tests {
         assert_eq!(*calls.lock().unwrap(), vec!["finish keep=false"]);
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
         assert_eq!(report["scenarios"][0]["outcome"], "failed");
+    }
+
+    /// A container provider: `ensure` records what the journal held when it was called, then fails.
+    struct Containered {
+        journal: PathBuf,
+        seen: Arc<Mutex<String>>,
+    }
+
+    impl Provider for Containered {
+        fn name(&self) -> &'static str {
+            "k3s"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::default()
+        }
+        fn container_name(&self) -> Option<String> {
+            Some("cleanroom-t".into())
+        }
+        fn ensure<'a>(&'a mut self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
+            *self.seen.lock().unwrap() = std::fs::read_to_string(&self.journal).unwrap_or_default();
+            Box::pin(async { Err(ProviderError::Command { command: "start container cleanroom-t".into(), message: "no".into() }) })
+        }
+        fn release<'a>(&'a mut self, _: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_container_is_journalled_before_it_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.yaml"), "name: s\ndescription: d\nsteps:\n  - cluster.ensure: {}\n").unwrap();
+        let selected = scenario::load_dir(dir.path()).unwrap();
+        let journal = Journal::create(&dir.path().join("state"), "t", "k3s").unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let mut pool: Vec<Box<dyn Provider>> = vec![Box::new(Containered { journal: journal.path().to_path_buf(), seen: seen.clone() })];
+        let reports = dir.path().join("reports");
+        let plan = Plan {
+            selected: &selected,
+            run_id: "t",
+            report_dir: &reports,
+            keep: false,
+            keep_on_failure: false,
+            allow_destructive: false,
+            cancel: Cancel::never(),
+            progress: &runner::progress::Quiet,
+            journal: Some(&journal),
+            clusters: &Mutex::new(Vec::new()),
+        };
+        assert!(run_with_providers(&plan, &mut pool, Provenance::default()).await.is_err());
+        assert!(seen.lock().unwrap().contains(r#"{"entry":"container","name":"cleanroom-t"}"#), "{}", seen.lock().unwrap());
+        assert!(!journal.path().exists(), "finish succeeded: the journal is closed");
     }
 }

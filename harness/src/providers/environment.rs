@@ -34,6 +34,9 @@ pub enum EnvironmentError {
     ToolsMissing { provider: String, missing: Vec<String>, searched: String, build: String },
     #[error("`KIND_EXPERIMENTAL_PROVIDER={0}` names no container engine kind knows (docker, podman, nerdctl, finch, nerdctl.lima)")]
     UnknownRuntime(String),
+    /// The Docker engine a container provider (k3s, kwok's container runtime) drives does not answer.
+    #[error("Docker is not reachable at {host}: {hint} ({detail})")]
+    DockerUnreachable { host: String, detail: String, hint: String },
     /// An option this provider cannot honour (e.g. `--context` on the embedded cluster).
     #[error("{0}")]
     Unsupported(String),

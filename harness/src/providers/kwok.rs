@@ -11,17 +11,22 @@
 //! directory of this run; register the nodes and watch until they are Ready; apply kind's manifests;
 //! start the provisioner. `finish` stops the provisioner, runs `kwokctl delete cluster` (which stops the
 //! components by their pid files) and removes the run's directory.
+//!
+//! `--kwok-runtime container` (or `auto` without the binaries) runs the same control plane in kwok's
+//! all-in-one image instead ([`kwok_container`]): same nodes and add-ons, no StorageClass.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use testcontainers_modules::kwok::KwokCluster;
 
-use super::drain;
+use super::api_nodes::ApiNodes;
+use super::docker::{self, Managed};
 use super::existing::client_for;
+use super::kwok_container::{self, Plan};
 use super::kwok_setup::{self as setup, KwokTools};
-use super::nodes::{DrainOutcome, NodeMount, NodeOperations, NodeResult, RestartReport};
 use super::process::{Background, ToolCall};
 use super::{Capabilities, ClusterHandle, Provider, ProviderError, ProviderOptions};
 
@@ -42,12 +47,16 @@ pub const NO_NODE_FILESYSTEM: &str = "its nodes are Node objects simulated by th
 struct Ready {
     kubeconfig: PathBuf,
     client: kube::Client,
-    nodes: Arc<KwokNodes>,
+    nodes: Arc<ApiNodes>,
 }
 
 pub struct KwokProvider {
     cluster: String,
-    tools: KwokTools,
+    run_id: String,
+    /// Binaries, or the all-in-one container (`--kwok-runtime`).
+    runtime: Plan,
+    /// The container of the container runtime (unused on the binary one).
+    container: Managed<KwokCluster>,
     /// The run's directory (KWOK_WORKDIR, kubeconfig, stages, logs), set just before `kwokctl create`
     /// starts: from then on `finish` deletes the cluster and removes it.
     workdir: Option<PathBuf>,
@@ -59,12 +68,16 @@ pub struct KwokProvider {
 }
 
 impl KwokProvider {
-    /// Fails (an environment error, exit 3) when any binary is missing, naming all of them.
+    /// Fails (an environment error, exit 3) when the runtime needs the binaries and any is missing, naming
+    /// all of them. Whether Docker answers (container runtime) is asked when the cluster is made.
     pub fn new(run_id: &str, options: ProviderOptions) -> Result<Self, ProviderError> {
-        let tools = setup::locate(options.tools.as_deref())?;
+        let runtime = kwok_container::plan(options.kwok_runtime, setup::locate(options.tools.as_deref()))?;
+        let cluster = super::cluster_name("kwok", run_id);
         Ok(KwokProvider {
-            cluster: super::cluster_name("kwok", run_id),
-            tools,
+            container: Managed::new(cluster.clone()),
+            cluster,
+            run_id: run_id.into(),
+            runtime,
             workdir: None,
             provisioner: None,
             ready: None,
@@ -73,8 +86,20 @@ impl KwokProvider {
         })
     }
 
-    fn kwokctl(&self, workdir: &Path, args: Vec<String>) -> ToolCall {
-        let mut call = ToolCall::new(self.tools.get("kwokctl"), args);
+    /// The binaries, on the binary runtime.
+    fn tools(&self) -> Option<&KwokTools> {
+        match &self.runtime {
+            Plan::Binary(t) => Some(t),
+            Plan::Container { .. } => None,
+        }
+    }
+
+    fn runtime_name(&self) -> &'static str {
+        if self.tools().is_some() { "binary" } else { "container" }
+    }
+
+    fn kwokctl(&self, tools: &KwokTools, workdir: &Path, args: Vec<String>) -> ToolCall {
+        let mut call = ToolCall::new(tools.get("kwokctl"), args);
         call.env.push(("KWOK_WORKDIR".into(), workdir.join("kwok").display().to_string()));
         call
     }
@@ -98,14 +123,21 @@ impl KwokProvider {
             .map_err(|e| io(&std::env::temp_dir(), e))?
             .keep();
         self.workdir = Some(workdir.clone());
-        let stages = workdir.join("stages.yaml");
-        std::fs::write(&stages, setup::STAGES).map_err(|e| io(&stages, e))?;
         let kubeconfig = Self::kubeconfig(&workdir);
-        let argv = setup::create_argv(&self.cluster, &self.tools, &stages, &kubeconfig, CONTROL_PLANE_WAIT_SECS);
-        {
-            // kwokctl picks ports that nothing listens on yet: two creates at once could pick the same ones.
-            let _ports = create_lock().await;
-            self.kwokctl(&workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+        match &self.runtime {
+            Plan::Binary(tools) => {
+                let stages = workdir.join("stages.yaml");
+                std::fs::write(&stages, setup::STAGES).map_err(|e| io(&stages, e))?;
+                let argv = setup::create_argv(&self.cluster, tools, &stages, &kubeconfig, CONTROL_PLANE_WAIT_SECS);
+                // kwokctl picks ports that nothing listens on yet: two creates at once could pick the same ones.
+                let _ports = create_lock().await;
+                self.kwokctl(tools, &workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+            }
+            Plan::Container { missing } => {
+                let docker = docker::check_reachable(kwok_container::DOCKER_HINT).await;
+                kwok_container::resolve(missing.as_ref(), docker)?;
+                kwok_container::start(&mut self.container, &self.run_id, &kubeconfig).await?;
+            }
         }
 
         let client = client_for(&kubeconfig, None).await?;
@@ -115,16 +147,22 @@ impl KwokProvider {
         let names = setup::node_names(&self.cluster, WORKERS);
         super::node_ready::wait_nodes_ready(client.clone(), &names, NODES_READY_TIMEOUT).await?;
         setup::apply_manifest(&client, cleanroom_sim::kind_manifests::SYSTEM, FIELD_MANAGER).await?;
-        setup::apply_manifest(&client, cleanroom_sim::kind_manifests::STORAGE, FIELD_MANAGER).await?;
-        setup::settle(&client, names.len(), SETTLE_TIMEOUT).await?;
+        // The container runtime has no provisioner to serve a StorageClass: none is made (NO_STORAGE).
+        let storage = self.tools().is_some();
+        if storage {
+            setup::apply_manifest(&client, cleanroom_sim::kind_manifests::STORAGE, FIELD_MANAGER).await?;
+        }
+        setup::settle(&client, names.len(), storage, SETTLE_TIMEOUT).await?;
 
-        let config = workdir.join("local-path-config.json");
-        std::fs::write(&config, setup::LOCAL_PATH_CONFIG).map_err(|e| io(&config, e))?;
-        let call = ToolCall::new(self.tools.get("local-path-provisioner"), setup::provisioner_argv(&kubeconfig, &config));
-        let log = workdir.join("local-path-provisioner.log");
-        self.provisioner = Some(Background::start(&call, &log)?);
+        if let Some(tools) = self.tools() {
+            let config = workdir.join("local-path-config.json");
+            std::fs::write(&config, setup::LOCAL_PATH_CONFIG).map_err(|e| io(&config, e))?;
+            let call = ToolCall::new(tools.get("local-path-provisioner"), setup::provisioner_argv(&kubeconfig, &config));
+            let log = workdir.join("local-path-provisioner.log");
+            self.provisioner = Some(Background::start(&call, &log)?);
+        }
         self.startup = Some(started.elapsed());
-        let nodes = Arc::new(KwokNodes { client: client.clone(), names });
+        let nodes = Arc::new(ApiNodes { client: client.clone(), names, no_filesystem: NO_NODE_FILESYSTEM });
         Ok(Ready { kubeconfig, client, nodes })
     }
 
@@ -133,11 +171,16 @@ impl KwokProvider {
         if let Some(p) = self.provisioner.take() {
             p.stop().await;
         }
-        let Some(workdir) = self.workdir.take() else { return Ok(()) };
+        let removed = self.container.remove().await;
+        let Some(workdir) = self.workdir.take() else { return removed };
+        let Some(tools) = self.tools() else {
+            removed?;
+            return std::fs::remove_dir_all(&workdir).map_err(|e| ProviderError::Kubeconfig(format!("remove {}: {e}", workdir.display())));
+        };
         // kwokctl signals its components and returns; kube-apiserver may still hold its port while it
         // shuts down, so wait for the processes themselves before calling the cluster gone.
         let pids = component_pids(&workdir, &self.cluster);
-        let deleted = self.kwokctl(&workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir))).run(Some(DELETE_TIMEOUT)).await;
+        let deleted = self.kwokctl(tools, &workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir))).run(Some(DELETE_TIMEOUT)).await;
         let killed = super::process::reap(&pids, Duration::from_secs(20)).await;
         if !killed.is_empty() {
             eprintln!("warning: kwok cluster {}: {} component(s) ignored SIGTERM for 20 s and were killed (pids {killed:?})", self.cluster, killed.len());
@@ -159,6 +202,9 @@ impl Provider for KwokProvider {
     fn cluster_name(&self) -> Option<String> {
         Some(self.cluster.clone())
     }
+    fn container_name(&self) -> Option<String> {
+        self.tools().is_none().then(|| self.container.name.clone())
+    }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
             if self.ready.is_none() {
@@ -175,9 +221,11 @@ impl Provider for KwokProvider {
                 kubeconfig: r.kubeconfig.clone(),
                 context: Some(context),
                 description: format!(
-                    "kwok cluster {} (kube-apiserver {}, binary runtime; created, Ready and settled in {:.1}s)",
+                    "kwok cluster {} (kube-apiserver {}, {} runtime{}; created, Ready and settled in {:.1}s)",
                     self.cluster,
                     self.server_url(),
+                    self.runtime_name(),
+                    if self.tools().is_some() { "" } else { ", no StorageClass" },
                     self.startup.unwrap_or_default().as_secs_f64()
                 ),
                 helm,
@@ -191,6 +239,17 @@ impl Provider for KwokProvider {
     fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
             self.ready = None;
+            if keep && let Some(id) = self.container.keep() {
+                let w = self.workdir.take().unwrap_or_default();
+                println!(
+                    "kwok cluster {} kept: kubeconfig {}; remove it with `{}; rm -rf {}`",
+                    self.cluster,
+                    Self::kubeconfig(&w).display(),
+                    docker::rm_command(&id),
+                    w.display()
+                );
+                return Ok(());
+            }
             if keep && self.workdir.is_some() {
                 // The cluster's processes run detached already; the provisioner is ours, so let it go too.
                 if let Some(pid) = self.provisioner.take().and_then(Background::detach) {
@@ -213,6 +272,9 @@ impl Provider for KwokProvider {
             let workdir = self.workdir.clone()?;
             if !failed {
                 return None;
+            }
+            if self.tools().is_none() {
+                return self.container.save_logs(&scenario_dir.join("container-logs")).await;
             }
             let dest = scenario_dir.join("kwok-logs");
             let copied = copy_logs(&[self.logs_dir(&workdir), workdir.clone()], &dest);
@@ -275,82 +337,20 @@ fn copy_logs(dirs: &[PathBuf], dest: &Path) -> std::io::Result<usize> {
 
 impl Drop for KwokProvider {
     /// Last resort when `finish` never ran: stop the provisioner (its guard) and delete synchronously.
+    /// (A container's testcontainers handle removes it when dropped; its directory holds the kubeconfig only.)
     fn drop(&mut self) {
         self.provisioner.take();
         if let Some(workdir) = self.workdir.take() {
+            let Some(tools) = self.tools() else {
+                let _ = std::fs::remove_dir_all(&workdir);
+                return;
+            };
             eprintln!("deleting kwok cluster {} (the run ended without finishing)", self.cluster);
-            let call = self.kwokctl(&workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir)));
+            let call = self.kwokctl(tools, &workdir, setup::delete_argv(&self.cluster, &Self::kubeconfig(&workdir)));
             let ok = std::process::Command::new(&call.binary).args(&call.args).envs(call.env.iter().cloned()).status().is_ok_and(|s| s.success());
             if ok {
                 let _ = std::fs::remove_dir_all(&workdir);
             }
         }
-    }
-}
-
-/// Nodes the kwok controller simulates: cordon, uncordon and drain through the API; nothing below it.
-pub struct KwokNodes {
-    client: kube::Client,
-    names: Vec<String>,
-}
-
-fn no_fs<T>() -> NodeResult<T> {
-    Err(NO_NODE_FILESYSTEM.to_string())
-}
-
-impl NodeOperations for KwokNodes {
-    fn nodes(&self) -> Vec<String> {
-        self.names.clone()
-    }
-    fn filesystem_unavailable(&self) -> Option<String> {
-        Some(NO_NODE_FILESYSTEM.to_string())
-    }
-    fn cordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
-        Box::pin(drain::set_unschedulable(&self.client, node, true))
-    }
-    fn uncordon<'a>(&'a self, node: &'a str) -> BoxFuture<'a, NodeResult<()>> {
-        Box::pin(drain::set_unschedulable(&self.client, node, false))
-    }
-    fn drain<'a>(&'a self, node: &'a str, ignore_daemonsets: bool, timeout: Duration) -> BoxFuture<'a, NodeResult<DrainOutcome>> {
-        Box::pin(drain::drain(&self.client, node, ignore_daemonsets, timeout))
-    }
-    fn restart_kubelet<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
-        Box::pin(async { no_fs() })
-    }
-    fn restart_runtime<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<RestartReport>> {
-        Box::pin(async { no_fs() })
-    }
-    fn mounts<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<NodeMount>>> {
-        Box::pin(async { no_fs() })
-    }
-    fn pod_log_dirs<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
-        Box::pin(async { no_fs() })
-    }
-    fn images<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
-        Box::pin(async { no_fs() })
-    }
-    fn prune_images<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
-        Box::pin(async { no_fs() })
-    }
-    fn remove_path<'a>(&'a self, _node: &'a str, _path: &'a str) -> BoxFuture<'a, NodeResult<()>> {
-        Box::pin(async { no_fs() })
-    }
-    fn path_exists<'a>(&'a self, _node: &'a str, _path: &'a str) -> BoxFuture<'a, NodeResult<bool>> {
-        Box::pin(async { no_fs() })
-    }
-    fn list_dir<'a>(&'a self, _node: &'a str, _dir: &'a str) -> BoxFuture<'a, NodeResult<Vec<String>>> {
-        Box::pin(async { no_fs() })
-    }
-    fn read_link<'a>(&'a self, _node: &'a str, _path: &'a str) -> BoxFuture<'a, NodeResult<Option<String>>> {
-        Box::pin(async { no_fs() })
-    }
-    fn unmount<'a>(&'a self, _node: &'a str, _target: &'a str) -> BoxFuture<'a, NodeResult<bool>> {
-        Box::pin(async { no_fs() })
-    }
-    fn plant_mount<'a>(&'a self, _node: &'a str, _pod_uid: &'a str, _volume: &'a str) -> BoxFuture<'a, NodeResult<()>> {
-        Box::pin(async { no_fs() })
-    }
-    fn plant_pod_log<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, NodeResult<()>> {
-        Box::pin(async { no_fs() })
     }
 }

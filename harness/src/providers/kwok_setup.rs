@@ -75,7 +75,7 @@ pub fn find_tools(
         (None, Some(d)) => format!("CLEANROOM_TOOLS_BIN={} and PATH", d.display()),
         (None, None) => "PATH".to_string(),
     };
-    Err(EnvironmentError::ToolsMissing { provider: "kwok".into(), missing, searched, build: format!("{BUILD_COMMAND}") })
+    Err(EnvironmentError::ToolsMissing { provider: "kwok".into(), missing, searched, build: BUILD_COMMAND.to_string() })
 }
 
 /// [`find_tools`] with `--tools`, `$CLEANROOM_TOOLS_BIN` and `$PATH`.
@@ -198,7 +198,8 @@ const SETTLED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "
 /// ServiceAccount `default` and ConfigMap `kube-root-ca.crt`, kind's add-on Deployments available and
 /// DaemonSets Ready on every node, the ServiceCIDR `kubernetes` finalized. The error names what was
 /// still missing.
-pub async fn settle(client: &kube::Client, nodes: usize, timeout: std::time::Duration) -> Result<(), ProviderError> {
+/// `storage`: kind's local-path-storage namespace and provisioner Deployment were applied too.
+pub async fn settle(client: &kube::Client, nodes: usize, storage: bool, timeout: std::time::Duration) -> Result<(), ProviderError> {
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
     use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
     use kube::runtime::wait::await_condition;
@@ -213,13 +214,13 @@ pub async fn settle(client: &kube::Client, nodes: usize, timeout: std::time::Dur
             }),
         }
     };
-    for ns in SETTLED_NAMESPACES {
+    for ns in SETTLED_NAMESPACES.iter().filter(|ns| storage || **ns != "local-path-storage") {
         let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
         wait(format!("ServiceAccount {ns}/default"), Box::pin(async move { await_condition(sa, "default", |o: Option<&ServiceAccount>| o.is_some()).await.map(|_| ()) })).await?;
         let cm: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
         wait(format!("ConfigMap {ns}/kube-root-ca.crt"), Box::pin(async move { await_condition(cm, "kube-root-ca.crt", |o: Option<&ConfigMap>| o.is_some()).await.map(|_| ()) })).await?;
     }
-    for (ns, name) in [("kube-system", "coredns"), ("local-path-storage", "local-path-provisioner")] {
+    for (ns, name) in [("kube-system", "coredns"), ("local-path-storage", "local-path-provisioner")].into_iter().filter(|(ns, _)| storage || *ns != "local-path-storage") {
         let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
         let available = |d: Option<&Deployment>| {
             d.is_some_and(|d| {

@@ -1,12 +1,16 @@
 //! Cluster providers behind one trait. Optional capabilities (Helm, node operations) are separate small
 //! traits, so a provider implements only what it can.
 
+pub mod api_nodes;
+pub mod docker;
 pub mod drain;
 pub mod environment;
 pub mod existing;
 pub mod kind;
+pub mod k3s;
 pub mod kind_nodes;
 pub mod kwok;
+pub mod kwok_container;
 pub mod kwok_setup;
 pub mod node_ready;
 pub mod nodes;
@@ -35,7 +39,7 @@ pub struct Capabilities {
 /// The cluster name the provider gives its nodes (the embedded cluster and kind name them alike).
 pub fn cluster_name(provider: &str, run_id: &str) -> String {
     match provider {
-        "kind" | "kwok" => format!("cleanroom-{run_id}"),
+        "kind" | "kwok" | "k3s" => format!("cleanroom-{run_id}"),
         _ => "cleanroom".to_string(),
     }
 }
@@ -70,7 +74,7 @@ pub enum ProviderError {
     Command { command: String, message: String },
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
-    #[error("unknown provider `{0}`; known: sim, kind, kwok, existing")]
+    #[error("unknown provider `{0}`; known: sim, kind, kwok, k3s, existing")]
     Unknown(String),
 }
 
@@ -93,6 +97,8 @@ pub struct ProviderOptions {
     pub cluster: Option<String>,
     /// `--load-image` (kind): local images to `kind load docker-image` into the nodes.
     pub load_images: Vec<String>,
+    /// `--kwok-runtime` (kwok): local binaries, the all-in-one container, or whichever is there.
+    pub kwok_runtime: kwok_container::RuntimeMode,
     /// `--tools DIR` (kwok): where kwokctl, kwok, etcd, the kube-* binaries and local-path-provisioner are.
     pub tools: Option<PathBuf>,
     /// `--kubeconfig` (`existing`; default `$KUBECONFIG`, then `~/.kube/config`).
@@ -183,6 +189,11 @@ pub trait Provider: Send {
     fn cluster_name(&self) -> Option<String> {
         None
     }
+    /// The Docker container it is about to create, by name, so the run journals it before it exists
+    /// (`cleanroom gc` removes it after a crash).
+    fn container_name(&self) -> Option<String> {
+        None
+    }
     /// After a scenario: collect what helps to debug a failure into `scenario_dir` (kind: `kind export
     /// logs`). Returns a line for the scenario's findings.
     fn after_scenario<'a>(&'a mut self, failed: bool, scenario_dir: &'a Path) -> BoxFuture<'a, Option<String>> {
@@ -210,6 +221,7 @@ pub fn by_name(name: &str, options: ProviderOptions, run_id: &str) -> Result<Box
         "existing" => Ok(Box::new(existing::ExistingProvider { context: options.context, kubeconfig: options.kubeconfig, helm: options.helm })),
         "kind" => Ok(Box::new(kind::KindProvider::new(run_id, options)?)),
         "kwok" => Ok(Box::new(kwok::KwokProvider::new(run_id, options)?)),
+        "k3s" => Ok(Box::new(k3s::K3sProvider::new(run_id, options))),
         other => Err(ProviderError::Unknown(other.to_string())),
     }
 }

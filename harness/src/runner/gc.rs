@@ -4,7 +4,7 @@
 //! Nothing without that label is touched, so nothing cleanroom did not create.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
@@ -51,12 +51,17 @@ async fn collect_run(run: &RunJournal, dry_run: bool, out: &mut GcOutcome) {
                 targets.insert((kubeconfig.clone(), context.clone()));
             }
             Entry::KindCluster { name, kubeconfig } => kind_cluster(run, name, kubeconfig, dry_run, verb, out).await,
+            Entry::Container { name } => container(run, name, dry_run, verb, out).await,
             Entry::Run { .. } => {}
         }
     }
     for (kubeconfig, context) in targets {
         // A kind cluster this run created and gc just deleted has nothing left to sweep.
         if !kubeconfig.exists() && run.entries.iter().any(|e| matches!(e, Entry::KindCluster { kubeconfig: k, .. } if *k == kubeconfig)) {
+            continue;
+        }
+        // Nor has a container's cluster (the run's only one): its objects go with the container.
+        if run.entries.iter().any(|e| matches!(e, Entry::Container { .. })) {
             continue;
         }
         if let Err(e) = sweep(run, &kubeconfig, context.as_deref(), dry_run, verb, out).await {
@@ -94,7 +99,7 @@ async fn sweep(run: &RunJournal, kubeconfig: &Path, context: Option<&str>, dry_r
     Ok(())
 }
 
-async fn kind_cluster(run: &RunJournal, name: &str, kubeconfig: &PathBuf, dry_run: bool, verb: &str, out: &mut GcOutcome) {
+async fn kind_cluster(run: &RunJournal, name: &str, kubeconfig: &Path, dry_run: bool, verb: &str, out: &mut GcOutcome) {
     let Some(kind) = which("kind") else {
         out.problems.push(format!("run {}: kind cluster {name}: `kind` is not on PATH, cannot check it; its journal is kept", run.run_id));
         return;
@@ -110,4 +115,16 @@ async fn kind_cluster(run: &RunJournal, name: &str, kubeconfig: &PathBuf, dry_ru
         return out.problems.push(format!("run {}: kind cluster {name}: {e}", run.run_id));
     }
     out.lines.push(format!("run {}: {verb} kind cluster {name}", run.run_id));
+}
+
+/// A container the run named: force-removed through the Docker API (`docker rm -f`); none is fine.
+async fn container(run: &RunJournal, name: &str, dry_run: bool, verb: &str, out: &mut GcOutcome) {
+    if dry_run {
+        return out.lines.push(format!("run {}: {verb} container {name} (if it exists)", run.run_id));
+    }
+    match crate::providers::docker::remove(name).await {
+        Ok(true) => out.lines.push(format!("run {}: {verb} container {name}", run.run_id)),
+        Ok(false) => {}
+        Err(e) => out.problems.push(format!("run {}: container {name}: {e}; its journal is kept", run.run_id)),
+    }
 }

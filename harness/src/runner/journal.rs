@@ -18,6 +18,8 @@ pub enum Entry {
     Objects { kubeconfig: PathBuf, context: Option<String> },
     /// A kind cluster cleanroom names is about to be created.
     KindCluster { name: String, kubeconfig: PathBuf },
+    /// A Docker container (k3s, kwok's container runtime) is about to be created under this name.
+    Container { name: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,16 @@ mod tests {
         assert_eq!(all[0].entries[1], Entry::KindCluster { name: "cleanroom-r1".into(), kubeconfig: kc });
         j.close();
         assert!(read_all(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_container_entry_is_one_line_with_its_name() {
+        let e = Entry::Container { name: "cleanroom-r1".into() };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"entry":"container","name":"cleanroom-r1"}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::create(dir.path(), "r1", "k3s").unwrap();
+        j.record(&e).unwrap();
+        assert_eq!(read_all(dir.path())[0].entries[1], e);
     }
 
     #[test]
