@@ -225,6 +225,21 @@ mod tests {
     }
 
     #[test]
+    fn an_automanaged_apiservice_follows_its_crds() {
+        let cur = Inventory {
+            objects: vec![
+                obj("apiregistration.k8s.io", "APIService", None, "v1.demo.cleanroom.dev", &[("kube-aggregator.kubernetes.io/automanaged", "true")]),
+                obj("apiregistration.k8s.io", "APIService", None, "v1.metrics.example.dev", &[]),
+            ],
+            ..Default::default()
+        };
+        let d = diff(&Inventory::default(), &cur, &[], &[]);
+        let reason = |name: &str| d.leftovers.iter().find(|l| l.name == name).unwrap().reason.clone();
+        assert_eq!(reason("v1.demo.cleanroom.dev"), "registered by kube-apiserver for the CRDs of demo.cleanroom.dev/v1: it goes with the last of them, which is left over");
+        assert_eq!(reason("v1.metrics.example.dev"), "unknown", "an APIService someone registered is not explained away");
+    }
+
+    #[test]
     fn names_reasons() {
         let base = Inventory { objects: vec![obj("", "Namespace", None, "default", &[])], ..Default::default() };
         let mut pvc = obj("", "PersistentVolumeClaim", Some("default"), "data", &[("app.kubernetes.io/instance", "x-prom")]);

@@ -43,6 +43,9 @@ pub enum Reason {
     InFlight { state: String },
     /// Endpoints/EndpointSlices exist as long as their Service does.
     FollowsService { service: String },
+    /// A local APIService kube-apiserver's autoregister controller made for a CRD group version: it
+    /// goes when the last CRD of that group version does.
+    FollowsCrds { group_version: String },
     /// A Helm hook (`helm.sh/hook`): hooks are not in the release manifest, so `helm uninstall` leaves
     /// every hook its `hook-delete-policy` did not remove.
     HelmHook { hook: String },
@@ -104,6 +107,10 @@ impl fmt::Display for Reason {
             ),
             Reason::InFlight { state } => write!(f, "still in flight: {state}"),
             Reason::FollowsService { service } => write!(f, "belongs to Service {service}, which is left over"),
+            Reason::FollowsCrds { group_version } => write!(
+                f,
+                "registered by kube-apiserver for the CRDs of {group_version}: it goes with the last of them, which is left over"
+            ),
             Reason::Unreachable => f.write_str(
                 "no labels and no owner: made at run time (e.g. by a hook Job), so no selector, owner or release manifest reaches it",
             ),
@@ -152,6 +159,9 @@ pub fn explain(
     }
     if o.resource_policy.as_deref().is_some_and(|p| p.trim().eq_ignore_ascii_case("keep")) {
         return Reason::KeptByPolicy;
+    }
+    if let Some(reason) = aggregator_reason(o) {
+        return reason;
     }
     if !o.owners.is_empty() && o.owners.iter().all(|r| !present_uids.contains(r.uid.as_str())) {
         let first = &o.owners[0];
@@ -255,6 +265,17 @@ fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
         ("", "Secret" | "ConfigMap") if o.labels.is_empty() && o.owners.is_empty() => Some(Reason::Unreachable),
         _ => None,
     }
+}
+
+/// kube-aggregator's autoregister controller labels the APIServices it makes for CRD group versions
+/// `kube-aggregator.kubernetes.io/automanaged: "true"` and names them `<version>.<group>`.
+fn aggregator_reason(o: &ObjectEntry) -> Option<Reason> {
+    let automanaged = o.labels.get("kube-aggregator.kubernetes.io/automanaged").is_some_and(|v| v == "true");
+    if o.group != "apiregistration.k8s.io" || o.kind != "APIService" || !automanaged {
+        return None;
+    }
+    let (version, group) = o.name.split_once('.')?;
+    Some(Reason::FollowsCrds { group_version: format!("{group}/{version}") })
 }
 
 /// `data-web-0`: at least two dash-separated parts before a numeric ordinal.

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::run::{Execution, HelmArgs, execute, new_run_id};
+use super::cluster_args::ClusterArgs;
 use super::chart_source::{ChartSource, check_values_file};
 use super::{CliError, EXIT_USAGE};
 use crate::oracle::ChurnRule;
-use crate::providers::ProviderOptions;
 use crate::scenario;
 
 #[derive(Debug, Args)]
@@ -23,12 +23,8 @@ pub struct ChartArgs {
     /// Values (`-f`, `--set`) are used when the chart has no `ci/*-values.yaml`.
     #[command(flatten)]
     source: ChartSource,
-    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "k3s", "existing"])]
-    provider: String,
-    #[arg(long)]
-    context: Option<String>,
-    #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Release name (default: the chart's name).
     #[arg(long)]
     release: Option<String>,
@@ -240,13 +236,8 @@ pub async fn chart(a: ChartArgs) -> Result<i32, CliError> {
             }
         }
     }
-    let options = ProviderOptions {
-        context: a.context.clone(),
-        kubeconfig: a.kubeconfig.clone(),
-        helm: a.helm.options(None)?,
-        ..Default::default()
-    };
-    let how = Execution { provider: &a.provider, options, parallel: 1, report_dir: &a.report_dir, keep: a.keep, keep_on_failure: false, allow_destructive: a.allow_destructive };
+    let options = a.cluster.options(a.helm.options(None)?, [])?;
+    let how = Execution { provider: &a.cluster.provider, options, parallel: 1, report_dir: &a.report_dir, keep: a.keep, keep_on_failure: false, allow_destructive: a.allow_destructive };
     execute(&selected, &how, &run_id).await
 }
 

@@ -6,6 +6,7 @@
 pub mod bench;
 mod bench_providers;
 mod chart_source;
+mod cluster_args;
 mod chart;
 mod oracle_cmd;
 mod record;

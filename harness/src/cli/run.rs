@@ -13,6 +13,7 @@ use std::time::Instant;
 use clap::Args;
 use futures::FutureExt;
 
+use super::cluster_args::ClusterArgs;
 use super::{CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_parse_errors};
 use crate::primitives::Finding;
 use crate::providers::{self, Provider, ProviderOptions, reach_instructions};
@@ -48,41 +49,10 @@ pub struct RunArgs {
     /// Scenarios run at once, each on its own embedded cluster (provider sim only).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
-    /// Where the scenarios run: the embedded cluster (`sim`), `kind`, `kwok` (a real control plane,
-    /// simulated nodes), `k3s` (one Docker container, through testcontainers) or an `existing` cluster.
-    #[arg(long, default_value = "sim", value_parser = ["sim", "kind", "kwok", "k3s", "existing"])]
-    provider: String,
-    /// How the kwok provider runs its control plane: `binary` (local binaries, see --tools), `container`
-    /// (kwok's all-in-one image in Docker; no StorageClass), or `auto`: binary when every binary is
-    /// found, else the container when Docker answers.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "binary", "container"])]
-    kwok_runtime: String,
-    /// Where the kwok provider finds kwokctl, kwok, etcd, kube-apiserver, kube-controller-manager,
-    /// kube-scheduler and local-path-provisioner (default: $CLEANROOM_TOOLS_BIN, then PATH; `ci/tools.sh
-    /// kwok-cluster` builds them).
-    #[arg(long, value_name = "DIR")]
-    tools: Option<PathBuf>,
-    /// How fast the embedded cluster reacts: `instant`, or `kind` (kind-like latencies and the kubelet's
-    /// one-minute log GC, so a scenario that passes with it does not race on kind).
-    #[arg(long, default_value = "instant", value_parser = ["instant", "kind"])]
-    sim_timing: String,
-    /// kubeconfig context (provider `existing`; an error on `sim`).
-    #[arg(long)]
-    context: Option<String>,
-    /// kubeconfig of the cluster (provider `existing`; default `$KUBECONFIG`, then `~/.kube/config`).
-    #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(flatten)]
     helm: HelmArgs,
-    /// kind node image (default: kindest/node v1.35.0 pinned by digest).
-    #[arg(long)]
-    node_image: Option<String>,
-    /// Reuse this existing kind cluster (never deleted, not even without --keep).
-    #[arg(long)]
-    cluster: Option<String>,
-    /// A local image to load into the kind nodes (`kind load docker-image`) before the scenarios; repeatable.
-    #[arg(long = "load-image")]
-    load_images: Vec<String>,
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
     /// Keep the cluster after the run and print how to reach it (teardown still runs).
@@ -195,18 +165,6 @@ fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError
     let names: Vec<String> = picked.iter().map(|s| s.name.clone()).collect();
     let mine = shard_names(&names, shard, durations.as_ref());
     Ok(picked.into_iter().filter(|s| mine.contains(&s.name)).collect())
-}
-
-/// `--load-image`s, then the selected scenarios' `images:`, each once: kind loads them all when it
-/// makes the cluster, before it records the nodes' image baseline (so `node.prune-images` keeps them).
-fn images_to_load(flags: &[String], selected: &[Scenario]) -> Vec<String> {
-    let mut images: Vec<String> = Vec::new();
-    for i in flags.iter().chain(selected.iter().flat_map(|s| s.images.iter())) {
-        if !images.contains(i) {
-            images.push(i.clone());
-        }
-    }
-    images
 }
 
 /// Everything the scenario workers share.
@@ -396,31 +354,15 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         }
         return Ok(EXIT_OK);
     }
-    if a.sim_timing != "instant" && a.provider != "sim" {
-        return Err(CliError::Usage(format!("--sim-timing sets the embedded cluster's timing: it needs --provider sim (got {})", a.provider)));
-    }
-    if a.kwok_runtime != "auto" && a.provider != "kwok" {
-        return Err(CliError::Usage(format!("--kwok-runtime chooses how kwok runs: it needs --provider kwok (got {})", a.provider)));
-    }
-    if a.parallel > 1 && a.provider != "sim" {
+    if a.parallel > 1 && a.cluster.provider != "sim" {
         return Err(CliError::Usage(format!(
             "--parallel runs each scenario on its own embedded cluster: it needs --provider sim (got {}); spread {} runs over CI jobs with --shard I/N",
-            a.provider, a.provider
+            a.cluster.provider, a.cluster.provider
         )));
     }
-    let options = ProviderOptions {
-        context: a.context.clone(),
-        node_image: a.node_image.clone(),
-        cluster: a.cluster.clone(),
-        load_images: images_to_load(&a.load_images, &selected),
-        tools: a.tools.clone(),
-        kwok_runtime: providers::kwok_container::RuntimeMode::parse(&a.kwok_runtime).unwrap_or_default(),
-        kubeconfig: a.kubeconfig.clone(),
-        helm: a.helm.options(Some(&a.scenarios))?,
-        sim_timing: if a.sim_timing == "kind" { cleanroom_sim::Timing::Kind } else { cleanroom_sim::Timing::Instant },
-    };
+    let options = a.cluster.options(a.helm.options(Some(&a.scenarios))?, selected.iter().flat_map(|s| s.images.iter()))?;
     let how = Execution {
-        provider: &a.provider,
+        provider: &a.cluster.provider,
         options,
         parallel: a.parallel,
         report_dir: &a.report_dir,
