@@ -257,6 +257,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
     let mut controllers: Vec<Arc<dyn Controller>> = vec![
         Arc::new(ctl::namespace::NamespaceController::default()),
         Arc::new(ctl::crd_finalizer::CrdFinalizer),
+        Arc::new(ctl::autoregister::AutoRegister::default()),
         Arc::new(ctl::scheduler::Scheduler::default()),
         Arc::new(ctl::deployment::DeploymentController::default()),
         Arc::new(ctl::replicaset::ReplicaSetController::default()),

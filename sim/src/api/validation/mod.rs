@@ -36,6 +36,8 @@ pub fn name_rule_for(group: &str, kind: &str) -> NameRule {
         ("", "Namespace") => NameRule::Dns1123Label,
         ("", "Service") => NameRule::Dns1035Label,
         ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        // kube-aggregator checks only path-segment rules (then name == version.group): `v1.` is valid.
+        ("apiregistration.k8s.io", "APIService") => NameRule::PathSegment,
         _ => NameRule::Dns1123Subdomain,
     }
 }
