@@ -248,7 +248,9 @@ async fn resource(
             })?;
             let patch = codec::decode_body(content_type, body)?;
             let opts = write_options(q)?;
-            if ptype == PatchType::Apply {
+            // A built-in kind's unknown applied fields fail the field manager's schema check
+            // first (server/decode.rs), before any strict decoding.
+            if ptype == PatchType::Apply && rt.is_custom() {
                 strict::reject_unknown_fields(&rt, &patch, &opts)?;
             }
             if rp.sub.as_deref() == Some("scale") {

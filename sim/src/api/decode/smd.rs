@@ -63,6 +63,10 @@ impl<'a> SmdValidator<'a> {
     }
 
     fn fields(&mut self, key: &str, m: &serde_json::Map<String, Value>) {
+        // A struct the table lacks is not checked rather than refused.
+        if self.table.def(key).is_none() {
+            return;
+        }
         for (k, item) in m {
             self.fpath.push(k.clone());
             self.path.push(PathElement::field(k));

@@ -210,6 +210,10 @@ impl Table {
 
     /// The struct of a served kind (`apps`, `v1`, `Deployment` → `k8s.io/api/apps/v1.v1.Deployment`).
     pub fn root(&self, group: &str, version: &str, kind: &str) -> Option<String> {
+        // A custom resource's group may look like a built-in package (`networking.example.com`).
+        if !crate::api::patch::schema::is_builtin_group(group) {
+            return None;
+        }
         let pkg = match group {
             "" => format!("k8s.io/api/core/{version}"),
             "apiextensions.k8s.io" => format!("k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/{version}"),

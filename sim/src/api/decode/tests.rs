@@ -43,6 +43,8 @@ fn json_decoder_accepts_what_go_accepts() {
     assert_eq!(check("", "v1", "Secret", &s, Decoder::Json), Ok(()));
     let cr = json!({"apiVersion": "x.io/v1", "kind": "Widget", "spec": {"replicas": "two"}});
     assert_eq!(check("x.io", "v1", "Widget", &cr, Decoder::Json), Ok(()));
+    let cr = json!({"apiVersion": "networking.example.com/v1", "kind": "Ingress", "spec": {"rules": "any"}});
+    assert_eq!(check("networking.example.com", "v1", "Ingress", &cr, Decoder::Json), Ok(()));
 }
 
 #[test]

@@ -22,6 +22,25 @@ for line in open(src):
     c = re.search(r'casttype=([A-Za-z0-9_.]+)', tag)
     fields[pkg + '.' + typ].append((name, ftype, c.group(1) if c else ''))
 
+# Structs the extractor misses (their long tags defeat its scan), from k8s.io/api 1.35.
+CORE, RES = 'k8s.io/api/core/v1.v1.', 'k8s.io/apimachinery/pkg/api/resource.resource.'
+AFFINITY_TERMS = lambda req, pref: [
+    ('requiredDuringSchedulingIgnoredDuringExecution', req, ''),
+    ('preferredDuringSchedulingIgnoredDuringExecution', pref, ''),
+]
+MISSED = {
+    CORE + 'NodeAffinity': AFFINITY_TERMS('ptr:' + CORE + 'NodeSelector#25', 'slice:' + CORE + 'PreferredSchedulingTerm#25'),
+    CORE + 'PodAffinity': AFFINITY_TERMS('slice:' + CORE + 'PodAffinityTerm#25', 'slice:' + CORE + 'WeightedPodAffinityTerm#25'),
+    CORE + 'PodAntiAffinity': AFFINITY_TERMS('slice:' + CORE + 'PodAffinityTerm#25', 'slice:' + CORE + 'WeightedPodAffinityTerm#25'),
+    CORE + 'ContainerRestartRuleOnExitCodes': [
+        ('operator', CORE + 'ContainerRestartRuleOnExitCodesOperator#24', ''),
+        ('values', 'slice:int32#5', ''),
+    ],
+    'k8s.io/api/node/v1.v1.Overhead': [('podFixed', 'map:' + CORE + 'ResourceName#24:' + RES + 'Quantity#25', 'ResourceList')],
+}
+for t, fs in MISSED.items():
+    fields.setdefault(t, fs)
+
 def package(group, version):
     if group == '':
         return 'k8s.io/api/core/' + version
