@@ -20,6 +20,13 @@ struct Kind {
     scale: bool,
 }
 
+impl Kind {
+    /// The field that holds the intent: a PodTemplate has its template at the top level.
+    fn body(&self) -> &'static str {
+        if self.kind == "PodTemplate" { "template" } else { "spec" }
+    }
+}
+
 const KINDS: &[Kind] = &[
     Kind { prefix: "/apis/apps/v1", plural: "deployments", kind: "Deployment", api_version: "apps/v1", scale: true },
     Kind { prefix: "/apis/apps/v1", plural: "replicasets", kind: "ReplicaSet", api_version: "apps/v1", scale: true },
@@ -28,6 +35,8 @@ const KINDS: &[Kind] = &[
     Kind { prefix: "/apis/batch/v1", plural: "jobs", kind: "Job", api_version: "batch/v1", scale: false },
     Kind { prefix: "/apis/batch/v1", plural: "cronjobs", kind: "CronJob", api_version: "batch/v1", scale: false },
     Kind { prefix: "/api/v1", plural: "pods", kind: "Pod", api_version: "v1", scale: false },
+    Kind { prefix: "/api/v1", plural: "replicationcontrollers", kind: "ReplicationController", api_version: "v1", scale: true },
+    Kind { prefix: "/api/v1", plural: "podtemplates", kind: "PodTemplate", api_version: "v1", scale: false },
 ];
 
 /// Pod specs as users write them: no defaults, and fields whose defaulting is nested
@@ -97,14 +106,18 @@ fn intent(k: &Kind, name: &str, spec: &Value) -> Value {
             "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
         }),
         "DaemonSet" => json!({"selector": {"matchLabels": labels}, "template": template(&spec)}),
+        "ReplicationController" => json!({"replicas": 1, "selector": labels, "template": template(&spec)}),
+        "PodTemplate" => {
+            return json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": name, "labels": labels}, "template": template(&spec)});
+        }
         _ => json!({"replicas": 1, "selector": {"matchLabels": labels}, "template": template(&spec)}),
     };
     json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": name, "labels": labels}, "spec": body})
 }
 
-/// What must not change between write paths: the spec and the labels.
+/// What must not change between write paths: the spec (a PodTemplate's template) and the labels.
 fn norm(obj: &Value) -> Value {
-    json!({"labels": obj.pointer("/metadata/labels"), "spec": obj.get("spec")})
+    json!({"labels": obj.pointer("/metadata/labels"), "spec": obj.get("spec"), "template": obj.get("template")})
 }
 
 /// A merge patch that sets every field create defaulted (present in `stored`, absent from
@@ -230,7 +243,8 @@ async fn every_write_path_stores_what_create_stores() {
             let body = intent(k, &name, spec);
             let created = c.send("POST", &format!("{coll}?fieldManager=creator"), "application/json", &body).await;
             let want = norm(&created);
-            assert_eq!(want["spec"].pointer("/template/spec/dnsPolicy").or(want["spec"].pointer("/jobTemplate/spec/template/spec/dnsPolicy")).or(want["spec"].get("dnsPolicy")), Some(&json!("ClusterFirst")), "{} not defaulted on create: {want:#}", k.kind);
+            let dns = ["/spec/template/spec/dnsPolicy", "/spec/jobTemplate/spec/template/spec/dnsPolicy", "/spec/dnsPolicy", "/template/spec/dnsPolicy"];
+            assert_eq!(dns.iter().find_map(|p| created.pointer(p)), Some(&json!("ClusterFirst")), "{} not defaulted on create: {want:#}", k.kind);
             // A Job's generated selector and template labels are part of what a client sends back.
             let mut update = body.clone();
             if k.kind == "Job" {
@@ -258,10 +272,11 @@ async fn every_write_path_stores_what_create_stores() {
             // PUT of the undefaulted intent.
             check("PUT", &c.put(&format!("{path}?fieldManager=creator"), &update).await).await;
             // JSON patch replacing the whole spec.
-            let jp = json!([{"op": "replace", "path": "/spec", "value": update["spec"]}]);
+            let body = k.body();
+            let jp = json!([{"op": "replace", "path": format!("/{body}"), "value": update[body]}]);
             check("JSON patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/json-patch+json", &jp).await).await;
             // Merge and strategic-merge patches that null every defaulted field.
-            let undo = json!({"spec": undefault_patch(&created["spec"], &update["spec"])});
+            let undo = json!({body: undefault_patch(&created[body], &update[body])});
             check("merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/merge-patch+json", &undo).await).await;
             check("strategic merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/strategic-merge-patch+json", &undo).await).await;
             // Server-side apply after kubectl's client-side → server-side ownership hand-over:
@@ -279,8 +294,10 @@ async fn every_write_path_stores_what_create_stores() {
             c.send("PATCH", &path, "application/json-patch+json", &mf).await;
             check("server-side apply", &c.send("PATCH", &format!("{path}?fieldManager=applier&force=true"), "application/apply-patch+yaml", &update).await).await;
             // Status writes never touch the spec.
-            check("PUT status", &c.put(&format!("{path}/status"), &update).await).await;
-            check("merge-patch status", &c.send("PATCH", &format!("{path}/status"), "application/merge-patch+json", &json!({"status": {}})).await).await;
+            if k.kind != "PodTemplate" {
+                check("PUT status", &c.put(&format!("{path}/status"), &update).await).await;
+                check("merge-patch status", &c.send("PATCH", &format!("{path}/status"), "application/merge-patch+json", &json!({"status": {}})).await).await;
+            }
             if k.scale {
                 c.send("PATCH", &format!("{path}/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 2}})).await;
                 c.send("PATCH", &format!("{path}/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 1}})).await;
