@@ -103,10 +103,8 @@ impl<'t> JsonDecoder<'t> {
             let Some(fty) = self.table.field(key, k) else { continue };
             let outer = std::mem::replace(&mut self.structure, name.clone());
             self.stack.push(k.clone());
-            let r = self.value(child, fty);
-            if r.is_err() {
-                return r; // the context of a fatal error is the innermost one
-            }
+            // A fatal error returns with the innermost context, as Go's addErrorContext sees it.
+            self.value(child, fty)?;
             self.stack.pop();
             self.structure = outer;
         }
