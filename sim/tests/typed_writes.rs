@@ -128,6 +128,15 @@ async fn custom_unmarshalers_refuse_bad_scalars() {
         let (code, st) = post(path, body).await;
         assert_eq!((code, message(&st)), (400, want), "{st}");
     }
+    // Under fieldValidation=Strict a type error trumps unknown fields.
+    let strict = |body: Value| {
+        let url = url.clone();
+        async move { common::http(&url, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict", "application/json", body.to_string().into_bytes()).await }
+    };
+    let (code, st) = strict(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "st", "labels": {"a": 1}}, "bogus": 1})).await;
+    assert_eq!((code, message(&st)), (400, "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string"), "{st}");
+    let (code, st) = strict(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "st"}, "bogus": 1})).await;
+    assert_eq!((code, message(&st)), (400, "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"bogus\""), "{st}");
 }
 
 /// The fidelity corpus' sequence: the refused patch leaves an object kubectl still decodes.

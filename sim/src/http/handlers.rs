@@ -219,7 +219,6 @@ async fn resource(
             if subresources::is_review(&rt) {
                 return Ok(json_response(201, &subresources::review_answer(obj)));
             }
-            strict::reject_unknown_fields(&rt, &obj, &opts)?;
             let created = server.create(&rt, ns, obj, &opts)?;
             Ok(object_response(201, &created, &rt, accept, q))
         }
@@ -234,9 +233,6 @@ async fn resource(
             let opts = write_options(q)?;
             if rp.sub.as_deref() == Some("scale") {
                 return Ok(json_response(200, &server.update_scale(&rt, ns, name, &obj, &opts)?));
-            }
-            if rp.sub.is_none() {
-                strict::reject_unknown_fields(&rt, &obj, &opts)?;
             }
             let updated = server.update(&rt, ns, name, obj, rp.sub.as_deref(), &opts)?;
             Ok(object_response(200, &updated, &rt, accept, q))

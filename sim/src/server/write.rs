@@ -41,7 +41,11 @@ impl ApiServer {
 
     fn create_once(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
         check_body_type(rt, &obj)?;
+        // A type error trumps unknown fields (the strict decoder reports the former alone).
         decode::check_body(gvk(rt), &obj)?;
+        if !opts.applying {
+            super::strict::reject_unknown_fields(rt, &obj, opts)?;
+        }
         let ns = self.effective_namespace(rt, ns, &mut obj)?;
         {
             let md = metadata_mut(&mut obj);
@@ -106,6 +110,9 @@ impl ApiServer {
     pub fn update(&self, rt: &ResourceType, ns: Option<&str>, name: &str, mut new: Value, sub: Option<&str>, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
         check_body_type(rt, &new).or_else(|e| if sub.is_some() { Ok(()) } else { Err(e) })?;
         decode::check_body(gvk(rt), &new)?;
+        if sub.is_none() {
+            super::strict::reject_unknown_fields(rt, &new, opts)?;
+        }
         let url_ns = ns.unwrap_or("");
         let body_name = name_of(&new).to_string();
         if !body_name.is_empty() && body_name != name {
