@@ -155,6 +155,16 @@ async fn kubectl_patch_with_a_string_replicas_is_refused_and_harmless() {
     assert_eq!(h.ok(&["get", "deployment", "sm", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}"]).await, "B");
     assert_eq!(h.ok(&["set", "resources", "deployment", "sm", "-c", "nginx", "--limits=cpu=200m"]).await.trim(), "deployment.apps/sm resource requirements updated");
     assert_eq!(h.ok(&["get", "deployment", "sm", "-o", "jsonpath={.spec.template.spec.containers[0].resources.limits.cpu}"]).await, "200m");
+    // Client-side apply patches with fieldValidation=Strict: an unknown field is refused.
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndata:\n  a: \"1\"\n";
+    let r = h.kubectl_stdin(&["apply", "-f", "-"], Some(cm.into())).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = h.kubectl_stdin(&["apply", "-f", "-"], Some(cm.replace("\ndata:", "\nbogus: 1\ndata:"))).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.starts_with("The request is invalid: patch: Invalid value: \"map[bogus:1 metadata:map[annotations:map[kubectl.kubernetes.io/last-applied-configuration:"), "{}", r.stderr);
+    assert!(r.stderr.trim_end().ends_with("]]]\": strict decoding error: unknown field \"bogus\""), "{}", r.stderr);
+    let r = h.kubectl_stdin(&["apply", "-f", "-", "--validate=false"], Some(cm.replace("\ndata:", "\nbogus: 1\ndata:"))).await;
+    assert_eq!((r.code, r.stdout.trim()), (0, "configmap/typo configured"), "{}", r.stderr);
     let applied = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sm\nspec:\n  replicas: two\n";
     let r = h.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(applied.into())).await;
     assert_eq!((r.code, r.stderr.trim()), (1, "Error from server: failed to create typed patch object (default/sm; apps/v1, Kind=Deployment): .spec.replicas: expected numeric (int or float), got string"));

@@ -19,16 +19,23 @@ pub(crate) fn check_body((group, version, kind): Gvk, obj: &Value) -> ApiResult<
 }
 
 /// The object a JSON or merge patch produced, or (strategic merge) the patch itself, which
-/// the handler quotes as Go's `%+v` of the patch map.
-pub(crate) fn check_patched(gvk: Gvk, ptype: PatchType, patched: &Value, body: &Value) -> ApiResult<()> {
+/// the handler quotes as Go's `%+v` of the patch map. Under `fieldValidation=Strict`, unknown
+/// fields of the patched object fail the same way once the types are right.
+pub(crate) fn check_patched(gvk: Gvk, ptype: PatchType, patched: &Value, body: &Value, strict: bool) -> ApiResult<()> {
     let (group, version, kind) = gvk;
     let (decoder, quoted) = match ptype {
         PatchType::StrategicMerge => (Decoder::Unstructured, decode::go_v(body)),
         PatchType::Json | PatchType::Merge => (Decoder::Json, patched.to_string()),
         PatchType::Apply => return Ok(()),
     };
-    decode::check(group, version, kind, patched, decoder)
-        .map_err(|e| ApiError::invalid("", "", "", vec![Cause::invalid("patch", &Value::String(quoted), &e.0)]))
+    let invalid = |detail: &str| ApiError::invalid("", "", "", vec![Cause::invalid("patch", &Value::String(quoted.clone()), detail)]);
+    decode::check(group, version, kind, patched, decoder).map_err(|e| invalid(&e.0))?;
+    let unknown = if strict { super::strict::unknown_fields(group, kind, patched) } else { Vec::new() };
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    Err(invalid(&format!("strict decoding error: {}", list.join(", "))))
 }
 
 /// A server-side apply configuration (`failed to create typed patch object (<ns>/<name>;

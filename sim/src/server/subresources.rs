@@ -39,7 +39,7 @@ impl ApiServer {
             PatchType::Json => patch::apply_json_patch(&scale, body).map_err(|e| e.to_api_error())?,
             _ => patch::apply_merge_patch(&scale, body),
         };
-        decode::check_patched(SCALE, ptype, &patched, body)?;
+        decode::check_patched(SCALE, ptype, &patched, body, opts.strict)?;
         let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         self.set_replicas(rt, ns, name, replicas, opts)
     }

@@ -176,7 +176,7 @@ impl ApiServer {
                 }
                 PatchType::Apply => apply_object(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
             };
-            decode::check_patched(gvk(rt), ptype, &patched, body)?;
+            decode::check_patched(gvk(rt), ptype, &patched, body, opts.strict)?;
             // A resourceVersion inside the patch is a precondition.
             if let Some(prv) = object::str_at(&patched, "/metadata/resourceVersion")
                 && !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
