@@ -2,7 +2,8 @@
 //! carries the same intent (create, PUT, JSON / merge / strategic-merge patch, server-side
 //! apply after a client-side-apply ownership hand-over, status, scale), the stored spec is
 //! the one create stored — kube-apiserver defaults every decoded object, so a body without
-//! the defaulted fields never drops them.
+//! the defaulted fields never drops them — and the owning controller stays at its fixed
+//! point: no new ReplicaSet or ControllerRevision, the same revision, after every write.
 
 mod common;
 
@@ -19,6 +20,13 @@ struct Kind {
     scale: bool,
 }
 
+impl Kind {
+    /// The field that holds the intent: a PodTemplate has its template at the top level.
+    fn body(&self) -> &'static str {
+        if self.kind == "PodTemplate" { "template" } else { "spec" }
+    }
+}
+
 const KINDS: &[Kind] = &[
     Kind { prefix: "/apis/apps/v1", plural: "deployments", kind: "Deployment", api_version: "apps/v1", scale: true },
     Kind { prefix: "/apis/apps/v1", plural: "replicasets", kind: "ReplicaSet", api_version: "apps/v1", scale: true },
@@ -27,6 +35,8 @@ const KINDS: &[Kind] = &[
     Kind { prefix: "/apis/batch/v1", plural: "jobs", kind: "Job", api_version: "batch/v1", scale: false },
     Kind { prefix: "/apis/batch/v1", plural: "cronjobs", kind: "CronJob", api_version: "batch/v1", scale: false },
     Kind { prefix: "/api/v1", plural: "pods", kind: "Pod", api_version: "v1", scale: false },
+    Kind { prefix: "/api/v1", plural: "replicationcontrollers", kind: "ReplicationController", api_version: "v1", scale: true },
+    Kind { prefix: "/api/v1", plural: "podtemplates", kind: "PodTemplate", api_version: "v1", scale: false },
 ];
 
 /// Pod specs as users write them: no defaults, and fields whose defaulting is nested
@@ -51,6 +61,23 @@ fn pod_specs(app: &str) -> Vec<Value> {
                 {"name": "tok", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}
             ],
             "restartPolicy": "Always"
+        }),
+        json!({
+            "hostNetwork": true,
+            "securityContext": {"runAsNonRoot": true},
+            "containers": [{
+                "name": "c", "image": "nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "ports": [{"containerPort": 8443, "hostPort": 8443, "name": "https"}],
+                "envFrom": [{"configMapRef": {"name": format!("{app}-env")}}],
+                "startupProbe": {"exec": {"command": ["true"]}},
+                "resources": {"requests": {"memory": "64Mi"}}
+            }],
+            "volumes": [
+                {"name": "s", "secret": {"secretName": format!("{app}-s")}},
+                {"name": "d", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "e", "emptyDir": {}}
+            ],
+            "tolerations": [{"key": "k", "operator": "Exists"}]
         }),
     ]
 }
@@ -79,14 +106,18 @@ fn intent(k: &Kind, name: &str, spec: &Value) -> Value {
             "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
         }),
         "DaemonSet" => json!({"selector": {"matchLabels": labels}, "template": template(&spec)}),
+        "ReplicationController" => json!({"replicas": 1, "selector": labels, "template": template(&spec)}),
+        "PodTemplate" => {
+            return json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": name, "labels": labels}, "template": template(&spec)});
+        }
         _ => json!({"replicas": 1, "selector": {"matchLabels": labels}, "template": template(&spec)}),
     };
     json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": name, "labels": labels}, "spec": body})
 }
 
-/// What must not change between write paths: the spec and the labels.
+/// What must not change between write paths: the spec (a PodTemplate's template) and the labels.
 fn norm(obj: &Value) -> Value {
-    json!({"labels": obj.pointer("/metadata/labels"), "spec": obj.get("spec")})
+    json!({"labels": obj.pointer("/metadata/labels"), "spec": obj.get("spec"), "template": obj.get("template")})
 }
 
 /// A merge patch that sets every field create defaulted (present in `stored`, absent from
@@ -112,6 +143,48 @@ fn undefault_patch(stored: &Value, intent: &Value) -> Value {
             Value::Object(out)
         }
         _ => intent.clone(),
+    }
+}
+
+/// Wait until the cluster stops writing (no resourceVersion change for 100ms, at most 10s):
+/// the controllers have reacted to the last write.
+async fn settle(h: &Harness) {
+    let store = &h.sim.api().store;
+    for _ in 0..100 {
+        let rv = store.current_rv();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if store.current_rv() == rv {
+            return;
+        }
+    }
+}
+
+/// What the owning controller made for `kind`/`name`: the names of its ReplicaSets or
+/// ControllerRevisions, and its revision (a Deployment's annotation, a StatefulSet's
+/// updateRevision, a DaemonSet's newest ControllerRevision).
+fn owned_state(h: &Harness, k: &Kind, name: &str) -> (Vec<String>, Value) {
+    let store = &h.sim.api().store;
+    let owned_by = |key: &str| -> Vec<String> {
+        let (items, _) = store.list(key, Some(NS));
+        let mut names: Vec<String> = items.iter()
+            .filter(|o| o.pointer("/metadata/ownerReferences/0/kind") == Some(&json!(k.kind)) && o.pointer("/metadata/ownerReferences/0/name") == Some(&json!(name)))
+            .map(|o| o["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let group = k.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let obj = store.get(&cleanroom_sim::registry::ResourceType::storage_key(group, k.plural), NS, name);
+    let at = |p: &str| obj.as_ref().and_then(|o| o.pointer(p).cloned()).unwrap_or(Value::Null);
+    match k.kind {
+        "Deployment" => (owned_by("apps/replicasets"), at("/metadata/annotations/deployment.kubernetes.io~1revision")),
+        "StatefulSet" => (owned_by("apps/controllerrevisions"), at("/status/updateRevision")),
+        "DaemonSet" => {
+            let revs = owned_by("apps/controllerrevisions");
+            let newest = revs.last().cloned().map(Value::from).unwrap_or(Value::Null);
+            (revs, newest)
+        }
+        _ => (Vec::new(), Value::Null),
     }
 }
 
@@ -170,7 +243,12 @@ async fn every_write_path_stores_what_create_stores() {
             let body = intent(k, &name, spec);
             let created = c.send("POST", &format!("{coll}?fieldManager=creator"), "application/json", &body).await;
             let want = norm(&created);
-            assert_eq!(want["spec"].pointer("/template/spec/dnsPolicy").or(want["spec"].pointer("/jobTemplate/spec/template/spec/dnsPolicy")).or(want["spec"].get("dnsPolicy")), Some(&json!("ClusterFirst")), "{} not defaulted on create: {want:#}", k.kind);
+            let dns = ["/spec/template/spec/dnsPolicy", "/spec/jobTemplate/spec/template/spec/dnsPolicy", "/spec/dnsPolicy", "/template/spec/dnsPolicy"];
+            assert_eq!(dns.iter().find_map(|p| created.pointer(p)), Some(&json!("ClusterFirst")), "{} not defaulted on create: {want:#}", k.kind);
+            if k.kind == "CronJob" {
+                // A struct-typed field kube-apiserver encodes even when empty.
+                assert_eq!(created.pointer("/spec/jobTemplate/metadata"), Some(&json!({})), "{want:#}");
+            }
             // A Job's generated selector and template labels are part of what a client sends back.
             let mut update = body.clone();
             if k.kind == "Job" {
@@ -184,19 +262,27 @@ async fn every_write_path_stores_what_create_stores() {
                     update["spec"][f] = created["spec"][f].clone();
                 }
             }
-            let check = |what: &str, got: &Value| {
+            settle(&h).await;
+            let made = owned_state(&h, k, &name);
+            if matches!(k.kind, "Deployment" | "StatefulSet" | "DaemonSet") {
+                assert!(made.0.len() == 1 && !made.1.is_null(), "{} {name}: one ReplicaSet or ControllerRevision and a revision: {made:?}", k.kind);
+            }
+            let check = async |what: &str, got: &Value| {
                 assert_eq!(norm(got), want, "{} {name}: {what} stored something else than create", k.kind);
+                settle(&h).await;
+                assert_eq!(owned_state(&h, k, &name), made, "{} {name}: its controller moved after {what}", k.kind);
             };
 
             // PUT of the undefaulted intent.
-            check("PUT", &c.put(&format!("{path}?fieldManager=creator"), &update).await);
+            check("PUT", &c.put(&format!("{path}?fieldManager=creator"), &update).await).await;
             // JSON patch replacing the whole spec.
-            let jp = json!([{"op": "replace", "path": "/spec", "value": update["spec"]}]);
-            check("JSON patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/json-patch+json", &jp).await);
+            let body = k.body();
+            let jp = json!([{"op": "replace", "path": format!("/{body}"), "value": update[body]}]);
+            check("JSON patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/json-patch+json", &jp).await).await;
             // Merge and strategic-merge patches that null every defaulted field.
-            let undo = json!({"spec": undefault_patch(&created["spec"], &update["spec"])});
-            check("merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/merge-patch+json", &undo).await);
-            check("strategic merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/strategic-merge-patch+json", &undo).await);
+            let undo = json!({body: undefault_patch(&created[body], &update[body])});
+            check("merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/merge-patch+json", &undo).await).await;
+            check("strategic merge patch", &c.send("PATCH", &format!("{path}?fieldManager=creator"), "application/strategic-merge-patch+json", &undo).await).await;
             // Server-side apply after kubectl's client-side → server-side ownership hand-over:
             // the applier then owns the defaulted fields it does not send.
             let cur = c.get(&path).await;
@@ -210,19 +296,21 @@ async fn every_write_path_stores_what_create_stores() {
             }).collect();
             let mf = json!([{"op": "replace", "path": "/metadata/managedFields", "value": handed}]);
             c.send("PATCH", &path, "application/json-patch+json", &mf).await;
-            check("server-side apply", &c.send("PATCH", &format!("{path}?fieldManager=applier&force=true"), "application/apply-patch+yaml", &update).await);
+            check("server-side apply", &c.send("PATCH", &format!("{path}?fieldManager=applier&force=true"), "application/apply-patch+yaml", &update).await).await;
             // Status writes never touch the spec.
-            check("PUT status", &c.put(&format!("{path}/status"), &update).await);
-            check("merge-patch status", &c.send("PATCH", &format!("{path}/status"), "application/merge-patch+json", &json!({"status": {}})).await);
+            if k.kind != "PodTemplate" {
+                check("PUT status", &c.put(&format!("{path}/status"), &update).await).await;
+                check("merge-patch status", &c.send("PATCH", &format!("{path}/status"), "application/merge-patch+json", &json!({"status": {}})).await).await;
+            }
             if k.scale {
                 c.send("PATCH", &format!("{path}/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 2}})).await;
                 c.send("PATCH", &format!("{path}/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 1}})).await;
-                check("scale", &c.get(&path).await);
+                check("scale", &c.get(&path).await).await;
             }
             checked += 1;
         }
     }
-    assert_eq!(checked, KINDS.len() * 2);
+    assert_eq!(checked, KINDS.len() * pod_specs("x").len());
     // The Deployment controller reached a fixed point: one ReplicaSet per Deployment.
     let mut rx = h.sim.api().store.subscribe();
     let owned = || {
@@ -230,10 +318,10 @@ async fn every_write_path_stores_what_create_stores() {
         items.iter().filter(|r| r.pointer("/metadata/ownerReferences/0/kind") == Some(&json!("Deployment"))).count()
     };
     let wait = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while owned() < 2 {
+        while owned() < pod_specs("x").len() {
             let _ = rx.recv().await;
         }
     });
     wait.await.expect("the Deployments get their ReplicaSets");
-    assert_eq!(owned(), 2);
+    assert_eq!(owned(), pod_specs("x").len());
 }

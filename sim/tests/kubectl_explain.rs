@@ -48,6 +48,19 @@ async fn explain_builtin_kinds() {
     assert!(out.contains("KIND:       CronJob") && out.contains("restartPolicy"), "{out}");
 }
 
+/// Enum-typed fields list their values, as kube-apiserver's OpenAPI declares them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_prints_enum_values() {
+    let h = Harness::start().await;
+    let out = h.ok(&["explain", "pod.spec.restartPolicy"]).await;
+    assert!(out.contains("FIELD: restartPolicy <string>\nENUM:\n    Always\n    Never\n    OnFailure\n"), "{out}");
+    assert!(out.contains("Possible enum values:\n     - `\"Always\"`\n     - `\"Never\"`\n     - `\"OnFailure\"`"), "{out}");
+    let out = h.ok(&["explain", "deployment.spec.strategy.type"]).await;
+    assert!(out.contains("ENUM:\n    Recreate\n    RollingUpdate\n"), "{out}");
+    let out = h.ok(&["explain", "pod.spec.containers.securityContext.capabilities"]).await;
+    assert!(out.lines().any(|l| l.trim_start().starts_with("add\t<[]string>")), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_custom_resources() {
     let h = Harness::start().await;

@@ -3,6 +3,7 @@
 //! and the protobuf codec. The bottom of the stack: imports nothing else of the crate.
 
 pub mod cron;
+pub mod decode;
 pub mod errors;
 pub mod object;
 pub mod patch;

@@ -144,8 +144,32 @@ pub fn apply_json_patch(target: &Value, patch: &Value) -> Result<Value, PatchErr
     let parsed: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
     let mut doc = target.clone();
-    json_patch::patch(&mut doc, &parsed.0).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+    for op in parsed.0 {
+        let op = evanphx_v4(&doc, op);
+        json_patch::patch(&mut doc, std::slice::from_ref(&op)).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+    }
     Ok(doc)
+}
+
+/// kube-apiserver's JSON patch library (evanphx/json-patch v4) reads a missing key of an
+/// existing object as null: `replace` there adds the key, and `test` against null passes.
+fn evanphx_v4(doc: &Value, op: json_patch::PatchOperation) -> json_patch::PatchOperation {
+    use json_patch::{AddOperation, PatchOperation, ReplaceOperation, TestOperation};
+    let missing_key = |path: &json_patch::jsonptr::Pointer| {
+        path.split_back().is_some_and(|(parent, key)| {
+            doc.pointer(parent.as_str()).and_then(Value::as_object).is_some_and(|m| !m.contains_key(key.decoded().as_ref()))
+        })
+    };
+    match op {
+        PatchOperation::Replace(ReplaceOperation { path, value }) if missing_key(&path) => PatchOperation::Add(AddOperation { path, value }),
+        PatchOperation::Test(TestOperation { path, value: Value::Null }) if missing_key(&path) => {
+            // Nothing to compare: a no-op test of the (existing) parent.
+            let parent = path.split_back().map(|(p, _)| p.to_buf()).unwrap_or_default();
+            let value = doc.pointer(parent.as_str()).cloned().unwrap_or(Value::Null);
+            PatchOperation::Test(TestOperation { path: parent, value })
+        }
+        other => other,
+    }
 }
 
 /// Apply an RFC 7386 merge patch: objects merge recursively, `null` deletes, anything else
@@ -198,17 +222,5 @@ fn go_json_kind(v: &Value) -> &'static str {
 /// `fmt.Sprintf("%v", x)` of a decoded JSON value, for error texts that embed Go values
 /// (`map[image:x name:y]`, `[a b]`, `<nil>`).
 pub(crate) fn go_fmt(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_fmt).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_fmt(&m[k.as_str()]))).collect();
-            format!("map[{}]", parts.join(" "))
-        }
-    }
+    crate::api::decode::go_v(v)
 }

@@ -7,10 +7,10 @@
 //! change a value another manager owns, unless forced. Ordinary writes are recorded as
 //! `operation: Update` entries that take over whatever they changed.
 
-mod fieldset;
+pub(crate) mod fieldset;
 #[cfg(test)]
 mod tests;
-mod walk;
+pub(crate) mod walk;
 
 use serde_json::{json, Map, Value};
 

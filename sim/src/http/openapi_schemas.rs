@@ -65,6 +65,7 @@ fn builtin() -> &'static Builtin {
         // Custom resources' metadata refers to ObjectMeta.
         generator.subschema_for::<ObjectMeta>();
         let mut definitions = generator.take_definitions(true);
+        add_enums(&mut definitions);
         for (group, version, kind, name) in &kinds {
             if let Some(d) = definitions.get_mut(name).and_then(|d| d.as_object_mut()) {
                 let gvks = d.entry("x-kubernetes-group-version-kind").or_insert_with(|| json!([]));
@@ -75,6 +76,31 @@ fn builtin() -> &'static Builtin {
         }
         Builtin { definitions, kinds }
     })
+}
+
+/// kube-apiserver 1.35.4's enum-typed properties (captured by
+/// resources/capture_openapi_enums.py): k8s-openapi's schemas lack the `enum` arrays and the
+/// "Possible enum values" part of the descriptions, both of which `kubectl explain` prints.
+const ENUMS: &str = include_str!("../../resources/openapi-enums.json");
+
+fn add_enums(definitions: &mut Map<String, Value>) {
+    let enums: Map<String, Value> = serde_json::from_str(ENUMS).expect("openapi-enums.json parses");
+    for (name, props) in enums {
+        let Some(target) = definitions.get_mut(&name).and_then(|d| d.get_mut("properties")).and_then(Value::as_object_mut) else { continue };
+        for (prop, e) in props.as_object().into_iter().flatten() {
+            let Some(schema) = target.get_mut(prop).and_then(Value::as_object_mut) else { continue };
+            schema.insert("description".into(), e["description"].clone());
+            match (e.get("enum"), e.get("itemsEnum"), schema.get_mut("items").and_then(Value::as_object_mut)) {
+                (Some(values), _, _) => {
+                    schema.insert("enum".into(), values.clone());
+                }
+                (_, Some(values), Some(items)) => {
+                    items.insert("enum".into(), values.clone());
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The definitions a group-version document carries: its kinds' and everything they refer to.

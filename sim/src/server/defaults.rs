@@ -136,8 +136,12 @@ pub(super) fn set_defaults(rt: &ResourceType, obj: &mut Value) {
             default_key(s, "failedJobsHistoryLimit", json!(1));
             // The generated defaulter reaches the pod template inside the job template (the
             // JobSpec itself gets no SetDefaults_Job: that runs on Job objects only).
-            if let Some(js) = child(s, "jobTemplate").and_then(|jt| child(jt, "spec")) {
-                default_template(js);
+            if let Some(jt) = child(s, "jobTemplate") {
+                // JobTemplateSpec.ObjectMeta is a struct, not a pointer: Go encodes it as {}.
+                default_key(jt, "metadata", json!({}));
+                if let Some(js) = child(jt, "spec") {
+                    default_template(js);
+                }
             }
         }
         ("storage.k8s.io", "StorageClass") => {

@@ -4,6 +4,7 @@
 //! Below the cluster's behaviour modules and the HTTP layer; imports only api, registry, store.
 
 mod admission;
+mod decode;
 mod defaults;
 mod delete;
 pub mod strict;

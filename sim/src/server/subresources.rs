@@ -4,10 +4,14 @@
 
 use serde_json::{json, Value};
 
+use super::decode::{self, Gvk};
 use super::{ApiServer, WriteOptions};
 use crate::api::errors::ApiResult;
 use crate::api::patch::{self, PatchType};
 use crate::registry::ResourceType;
+
+/// The Go type of a `scale` subresource body.
+const SCALE: Gvk = ("autoscaling", "v1", "Scale");
 
 impl ApiServer {
     /// GET `.../scale`: the workload as an autoscaling/v1 Scale.
@@ -18,6 +22,7 @@ impl ApiServer {
 
     /// PUT `.../scale`: only `spec.replicas` of the Scale is written to the workload.
     pub fn update_scale(&self, rt: &ResourceType, ns: Option<&str>, name: &str, scale: &Value, opts: &WriteOptions) -> ApiResult<Value> {
+        decode::check_body(SCALE, scale)?;
         let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         self.set_replicas(rt, ns, name, replicas, opts)
     }
@@ -25,12 +30,16 @@ impl ApiServer {
     /// PATCH `.../scale`: the patch applies to the Scale (a JSON patch as such, every other
     /// type as a merge patch), then its `spec.replicas` is written to the workload.
     pub fn patch_scale(&self, rt: &ResourceType, ns: Option<&str>, name: &str, ptype: PatchType, body: &Value, opts: &WriteOptions) -> ApiResult<Value> {
+        if ptype == PatchType::Apply {
+            decode::check_applied(SCALE, body)?;
+        }
         let cur = self.get(rt, ns, name)?;
         let scale = scale_of(rt, &cur);
         let patched = match ptype {
             PatchType::Json => patch::apply_json_patch(&scale, body).map_err(|e| e.to_api_error())?,
             _ => patch::apply_merge_patch(&scale, body),
         };
+        decode::check_patched(SCALE, ptype, &patched, body, opts.strict)?;
         let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         self.set_replicas(rt, ns, name, replicas, opts)
     }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::admission::{AdmissionRequest, Operation};
 use super::meta::{self, now_rfc3339};
-use super::{defaults, ipalloc, prepare, ApiServer, WriteOptions};
+use super::{decode, defaults, ipalloc, prepare, ApiServer, WriteOptions};
 use crate::api::errors::{ApiError, ApiResult, Cause};
 use crate::api::object::{self, metadata_mut, name_of, rv_of};
 use crate::api::patch::{self, PatchType};
@@ -41,6 +41,11 @@ impl ApiServer {
 
     fn create_once(&self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
         check_body_type(rt, &obj)?;
+        // A type error trumps unknown fields (the strict decoder reports the former alone).
+        decode::check_body(gvk(rt), &obj)?;
+        if !opts.applying {
+            super::strict::reject_unknown_fields(rt, &obj, opts)?;
+        }
         let ns = self.effective_namespace(rt, ns, &mut obj)?;
         {
             let md = metadata_mut(&mut obj);
@@ -104,6 +109,10 @@ impl ApiServer {
     /// PUT: replace the object (or one subresource of it).
     pub fn update(&self, rt: &ResourceType, ns: Option<&str>, name: &str, mut new: Value, sub: Option<&str>, opts: &WriteOptions) -> ApiResult<Arc<Value>> {
         check_body_type(rt, &new).or_else(|e| if sub.is_some() { Ok(()) } else { Err(e) })?;
+        decode::check_body(gvk(rt), &new)?;
+        if sub.is_none() {
+            super::strict::reject_unknown_fields(rt, &new, opts)?;
+        }
         let url_ns = ns.unwrap_or("");
         let body_name = name_of(&new).to_string();
         if !body_name.is_empty() && body_name != name {
@@ -140,6 +149,9 @@ impl ApiServer {
         if ptype == PatchType::StrategicMerge && rt.is_custom() {
             return Err(patch::unsupported_patch_error(&rt.group));
         }
+        if ptype == PatchType::Apply {
+            decode::check_applied(gvk(rt), body)?;
+        }
         if ptype == PatchType::Apply && sub.is_none() && self.store.get(&rt.key, url_ns, name).is_none() {
             // Create-if-absent: apply onto nothing, then create.
             let mut obj = apply_object(None, body, &manager, opts.force, &now_rfc3339())?;
@@ -164,6 +176,7 @@ impl ApiServer {
                 }
                 PatchType::Apply => apply_object(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
             };
+            decode::check_patched(gvk(rt), ptype, &patched, body, opts.strict)?;
             // A resourceVersion inside the patch is a precondition.
             if let Some(prv) = object::str_at(&patched, "/metadata/resourceVersion")
                 && !prv.is_empty() && prv.parse::<u64>().ok() != rv_of(cur) {
@@ -331,6 +344,11 @@ fn prune_custom(rt: &ResourceType, obj: &mut Value) {
     if let Some(schema) = rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
         super::strict::prune_custom(obj, schema, true);
     }
+}
+
+/// The Go type objects of `rt` decode into.
+fn gvk(rt: &ResourceType) -> decode::Gvk<'_> {
+    (&rt.group, &rt.version, &rt.kind)
 }
 
 /// The body's apiVersion/kind must match the URL's resource.

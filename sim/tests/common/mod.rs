@@ -91,6 +91,23 @@ impl Harness {
     }
 }
 
+/// A tiny HTTP/1.1 client over a TCP socket (no extra dependencies, full control of bytes):
+/// the status code and the JSON body (`Null` when it is not JSON).
+pub async fn http(url: &str, method: &str, path: &str, ct: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).await.unwrap();
+    let _ = s.write_all(&body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await.expect("server answers, never hangs");
+    let text = String::from_utf8_lossy(&out).to_string();
+    let code: u16 = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (code, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
 /// The rendered kube-prometheus-stack fixture (132 objects).
 pub fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/kube-prometheus-stack/rendered").join(name);

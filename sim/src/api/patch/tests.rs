@@ -229,3 +229,13 @@ fn smp_whole_object_replace() {
 fn go_fmt_matches_go_verbs() {
     assert_eq!(go_fmt(&json!({"b": [1, "x"], "a": null})), "map[a:<nil> b:[1 x]]");
 }
+
+#[test]
+fn json_patch_reads_missing_keys_as_null_like_evanphx_v4() {
+    let cm = json!({"metadata": {"name": "c"}, "data": {"a": "1"}});
+    let p = apply_json_patch(&cm, &json!([{"op": "replace", "path": "/metadata/labels", "value": {"x": "y"}}, {"op": "replace", "path": "/data/b", "value": "2"}])).unwrap();
+    assert_eq!((&p["metadata"]["labels"], &p["data"]["b"]), (&json!({"x": "y"}), &json!("2")));
+    assert!(apply_json_patch(&cm, &json!([{"op": "test", "path": "/data/zz", "value": null}])).is_ok());
+    assert!(apply_json_patch(&cm, &json!([{"op": "replace", "path": "/spec/x", "value": 1}])).is_err(), "a missing parent still fails");
+    assert!(apply_json_patch(&cm, &json!([{"op": "remove", "path": "/data/nope"}])).is_err());
+}
