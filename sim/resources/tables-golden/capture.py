@@ -7,7 +7,7 @@ Creates every document of objects.yaml (its top-level `status` is then merged th
 status subresource, CSRs named csr are approved), waits for the controllers, and records per
 object the stored JSON (managedFields dropped) and the Table kube-apiserver prints for it
 (a GET of the single object), plus the column definitions of every listable resource.
-Cells of the Age / Created At columns are normalised to "<age>".
+Cells of the Age / Created At columns (and past the last column) are normalised to "<age>".
 """
 import base64, json, os, ssl, subprocess, sys, tempfile, time, urllib.request
 
@@ -70,7 +70,9 @@ def resources(kc):
 
 
 def normalise(defs, cells):
-    return ["<age>" if d["name"] in ("Age", "Created At") else c for d, c in zip(defs, cells)]
+    # IPAddress prints its age past the last column (a cell without a definition).
+    ages = [i for i, d in enumerate(defs) if d["name"] in ("Age", "Created At")]
+    return ["<age>" if i in ages or i >= len(defs) else c for i, c in enumerate(cells)]
 
 
 def table_of(kc, path):
@@ -129,4 +131,5 @@ def main():
     print(f"{len(objects)} objects, {len(columns)} resources -> {out}")
 
 
-main()
+if __name__ == "__main__":
+    main()
