@@ -5,7 +5,9 @@
 
 mod jsonpath;
 mod printers;
+mod printers_admin;
 mod printers_more;
+mod printers_netstore;
 mod printers_pod;
 
 use chrono::{DateTime, Utc};
