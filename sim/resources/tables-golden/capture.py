@@ -7,7 +7,8 @@ Creates every document of objects.yaml (its top-level `status` is then merged th
 status subresource, CSRs named csr are approved), waits for the controllers, and records per
 object the stored JSON (managedFields dropped) and the Table kube-apiserver prints for it
 (a GET of the single object), plus the column definitions of every listable resource.
-Cells of the Age / Created At columns (and past the last column) are normalised to "<age>".
+It also writes column-descriptions.json (Kind.group -> column -> description), which the sim's
+printers take their column descriptions from. Cells of the Age / Created At columns (and past the last column) are normalised to "<age>".
 """
 import base64, json, os, ssl, subprocess, sys, tempfile, time, urllib.request
 
@@ -120,13 +121,21 @@ def main():
         obj["metadata"].pop("managedFields", None)
         defs, cells = table_of(kc, path)
         objects.append({"path": path, "created": created, "object": obj, "columnDefinitions": defs, "cells": cells})
-    columns = {}
-    for base, plural, _, _ in res:
+    columns, descriptions = {}, {}
+    for base, plural, kind, _ in res:
         t = get(kc, f"{base}/{plural}?limit=1", TABLE)
         columns[f"{base}/{plural}"] = t["columnDefinitions"]
+        group = base.split("/")[2] if base.startswith("/apis/") else ""
+        descriptions[f"{kind}.{group}" if group else kind] = {c["name"]: c["description"] for c in t["columnDefinitions"]}
+    # The metadata docs of Name and Age columns are the sim's defaults: leave them out.
+    common = {c["description"] for c in columns["/api/v1/configmaps"] if c["name"] in ("Name", "Age")}
+    descriptions = {k: {n: d for n, d in v.items() if d not in common} for k, v in descriptions.items()}
     version = get(kc, "/version")["gitVersion"]
     with open(out, "w") as f:
         json.dump({"server": version, "columns": columns, "objects": objects}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(HERE, "column-descriptions.json"), "w") as f:
+        json.dump(descriptions, f, indent=0, sort_keys=True)
         f.write("\n")
     print(f"{len(objects)} objects, {len(columns)} resources -> {out}")
 
