@@ -3,7 +3,8 @@
 //! `resources/tables-golden/capture.py` against a real cluster) holds every listable
 //! resource's column definitions and, per object of `resources/tables-golden/objects.yaml`
 //! (plus a few the cluster had), its stored JSON and the Table row the real server printed.
-//! Age / Created At cells (and cells past the last column) are normalised to "<age>".
+//! Cells of times relative to now (Age, Created At, Last Seen, First Seen, and cells past the
+//! last column) are normalised to "<age>".
 
 mod common;
 
@@ -22,7 +23,7 @@ fn normalise(defs: &[Value], cells: &[Value]) -> Vec<Value> {
         .iter()
         .enumerate()
         .map(|(n, c)| match defs.get(n) {
-            Some(d) if d["name"] != "Age" && d["name"] != "Created At" => c.clone(),
+            Some(d) if !["Age", "Created At", "Last Seen", "First Seen"].contains(&d["name"].as_str().unwrap_or_default()) => c.clone(),
             _ => Value::from("<age>"),
         })
         .collect()
@@ -102,16 +103,22 @@ async fn load(api: &Api, path: &str, obj: &Value) -> Result<(), String> {
     let collection = path.rsplit_once('/').unwrap().0;
     api.send("POST", collection, "application/json", Some(&o)).await?;
     let Some(status) = status.filter(|s| s.as_object().is_some_and(|m| !m.is_empty())) else { return Ok(()) };
-    let mut stored = api.send("GET", path, "application/json", None).await?;
-    stored["status"] = status;
-    if o["kind"] == "CertificateSigningRequest" {
-        api.send("PUT", &format!("{path}/approval"), "application/json", Some(&stored)).await?;
+    if o["kind"] == "Namespace" {
         return Ok(());
     }
-    if o["kind"] != "Namespace" {
-        api.send("PUT", &format!("{path}/status"), "application/json", Some(&stored)).await?;
+    let sub = if o["kind"] == "CertificateSigningRequest" { "approval" } else { "status" };
+    // The sim's controllers write some of these statuses too: retry on a conflict.
+    let mut last = String::new();
+    for _ in 0..5 {
+        let mut stored = api.send("GET", path, "application/json", None).await?;
+        stored["status"] = status.clone();
+        match api.send("PUT", &format!("{path}/{sub}"), "application/json", Some(&stored)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.contains("Conflict") => last = e,
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    Err(last)
 }
 
 /// The captured objects loaded into the embedded cluster print the real server's rows, and

@@ -8,12 +8,15 @@ status subresource, CSRs named csr are approved), waits for the controllers, and
 object the stored JSON (managedFields dropped) and the Table kube-apiserver prints for it
 (a GET of the single object), plus the column definitions of every listable resource.
 It also writes column-descriptions.json (Kind.group -> column -> description), which the sim's
-printers take their column descriptions from. Cells of the Age / Created At columns (and past the last column) are normalised to "<age>".
+printers take their column descriptions from. Cells of times relative to now (the AGES columns,
+and cells past the last column) are normalised to "<age>".
 """
 import base64, json, os, ssl, subprocess, sys, tempfile, time, urllib.request
 
 import yaml
 
+# Columns holding a time relative to now.
+AGES = ("Age", "Created At", "Last Seen", "First Seen")
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Objects the cluster already has, printed from their stored JSON.
@@ -72,7 +75,7 @@ def resources(kc):
 
 def normalise(defs, cells):
     # IPAddress prints its age past the last column (a cell without a definition).
-    ages = [i for i, d in enumerate(defs) if d["name"] in ("Age", "Created At")]
+    ages = [i for i, d in enumerate(defs) if d["name"] in AGES]
     return ["<age>" if i in ages or i >= len(defs) else c for i, c in enumerate(cells)]
 
 
