@@ -205,6 +205,19 @@ fn csr_condition(o: &Value) -> String {
 
 /// `formatHPAMetrics`: the first two metrics as `current/target`, then "+ N more...".
 fn hpa_metrics(o: &Value) -> String {
+    // An autoscaling/v1 object prints as its internal (v2) form: the CPU target is a metric.
+    if o.pointer("/spec/metrics").is_none() {
+        if let Some(target) = o.pointer("/spec/targetCPUUtilizationPercentage").filter(|t| !t.is_null()) {
+            let mut cur = json!({"type": "Resource", "resource": {"name": "cpu", "current": {}}});
+            match o.pointer("/status/currentCPUUtilizationPercentage").filter(|c| !c.is_null()) {
+                Some(c) => cur["resource"]["current"]["averageUtilization"] = c.clone(),
+                None => cur = Value::Null,
+            }
+            let v2 = json!({"spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": target}}}]},
+                "status": {"currentMetrics": if cur.is_null() { json!([]) } else { json!([cur]) }}});
+            return hpa_metrics(&v2);
+        }
+    }
     let specs = arr(o, "/spec/metrics");
     if specs.is_empty() {
         return "<none>".into();
@@ -280,5 +293,8 @@ mod tests {
             "status": {"currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 7}}}]}});
         assert_eq!(hpa_metrics(&o), "cpu: 7%/<auto>, <unknown>/3 (avg)");
         assert_eq!(hpa_metrics(&json!({})), "<none>");
+        let v1 = json!({"spec": {"targetCPUUtilizationPercentage": 80}, "status": {"currentCPUUtilizationPercentage": 12}});
+        assert_eq!(hpa_metrics(&v1), "cpu: 12%/80%");
+        assert_eq!(hpa_metrics(&json!({"spec": {"targetCPUUtilizationPercentage": 80}})), "cpu: <unknown>/80%");
     }
 }
