@@ -206,17 +206,17 @@ fn csr_condition(o: &Value) -> String {
 /// `formatHPAMetrics`: the first two metrics as `current/target`, then "+ N more...".
 fn hpa_metrics(o: &Value) -> String {
     // An autoscaling/v1 object prints as its internal (v2) form: the CPU target is a metric.
-    if o.pointer("/spec/metrics").is_none() {
-        if let Some(target) = o.pointer("/spec/targetCPUUtilizationPercentage").filter(|t| !t.is_null()) {
-            let mut cur = json!({"type": "Resource", "resource": {"name": "cpu", "current": {}}});
-            match o.pointer("/status/currentCPUUtilizationPercentage").filter(|c| !c.is_null()) {
-                Some(c) => cur["resource"]["current"]["averageUtilization"] = c.clone(),
-                None => cur = Value::Null,
-            }
-            let v2 = json!({"spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": target}}}]},
-                "status": {"currentMetrics": if cur.is_null() { json!([]) } else { json!([cur]) }}});
-            return hpa_metrics(&v2);
-        }
+    let v1_target = if o.pointer("/spec/metrics").is_none() { o.pointer("/spec/targetCPUUtilizationPercentage") } else { None };
+    if let Some(target) = v1_target.filter(|t| !t.is_null()) {
+        let current: Vec<Value> = o
+            .pointer("/status/currentCPUUtilizationPercentage")
+            .filter(|c| !c.is_null())
+            .map(|c| json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": c}}}))
+            .into_iter()
+            .collect();
+        let v2 = json!({"spec": {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": target}}}]},
+            "status": {"currentMetrics": current}});
+        return hpa_metrics(&v2);
     }
     let specs = arr(o, "/spec/metrics");
     if specs.is_empty() {
