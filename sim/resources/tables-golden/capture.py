@@ -85,6 +85,17 @@ def table_of(kc, path):
     return defs, normalise(defs, t["rows"][0]["cells"])
 
 
+def find(by_kind, api_version, kind):
+    """The resource of a kind, also in a group version other than the preferred one."""
+    if (api_version, kind) in by_kind:
+        return by_kind[(api_version, kind)]
+    group = api_version.rsplit("/", 1)[0]
+    for (av, k), (base, plural, namespaced) in by_kind.items():
+        if k == kind and av.rsplit("/", 1)[0] == group:
+            return "/apis/" + api_version, plural, namespaced
+    raise KeyError((api_version, kind))
+
+
 def kubectl(kc, *args, stdin=None):
     r = subprocess.run(["kubectl", "--kubeconfig", kc, *args], input=stdin, capture_output=True, text=True)
     if r.returncode != 0:
@@ -102,7 +113,7 @@ def main():
     for d in docs:
         status = d.pop("status", None)
         kubectl(kc, "create", "-f", "-", stdin=json.dumps(d))
-        base, plural, namespaced = by_kind[(d["apiVersion"], d["kind"])]
+        base, plural, namespaced = find(by_kind, d["apiVersion"], d["kind"])
         md = d["metadata"]
         path = f"{base}/namespaces/{md['namespace']}/{plural}/{md['name']}" if namespaced else f"{base}/{plural}/{md['name']}"
         paths.append(path)
