@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capture kube-apiserver's server-side Tables for sim/tests/fixtures/tables-1.35.4.json.
 
-usage: capture.py KUBECONFIG [OUT]   (a throwaway cluster: it creates objects.yaml there)
+usage: capture.py KUBECONFIG [OUT]   (creates objects.yaml there, deletes them at the end)
 
 Creates every document of objects.yaml (its top-level `status` is then merged through the
 status subresource, CSRs named csr are approved), waits for the controllers, and records per
@@ -151,6 +151,10 @@ def main():
     with open(os.path.join(HERE, "column-descriptions.json"), "w") as f:
         json.dump(descriptions, f, indent=0, sort_keys=True)
         f.write("\n")
+    # Leave the cluster as it was (the unavailable APIService, the global-default PriorityClass
+    # and the webhooks would disturb its other users).
+    kubectl(kc, "delete", "-f", "-", "--ignore-not-found", "--wait=false",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
     print(f"{len(objects)} objects, {len(columns)} resources -> {out}")
 
 
