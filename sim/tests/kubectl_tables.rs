@@ -38,3 +38,28 @@ async fn endpointslice_cronjob_pdb_podtemplate_columns() {
     assert_eq!(header, "NAME CONTAINERS IMAGES POD LABELS");
     assert_eq!(row, ["t", "c", "nginx", "app=t"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serviceaccount_priorityclass_ingress_hpa_columns() {
+    let h = Harness::start().await;
+    h.ok(&["create", "serviceaccount", "robot"]).await;
+    let (header, row) = header_and_row(&h.ok(&["get", "serviceaccount", "robot"]).await);
+    assert_eq!(header, "NAME AGE");
+    assert_eq!(row[0], "robot");
+
+    h.ok(&["create", "priorityclass", "high", "--value=1000", "--preemption-policy=Never"]).await;
+    let wide = h.ok(&["get", "priorityclass", "high", "-o", "wide"]).await;
+    let (header, row) = header_and_row(&wide);
+    assert_eq!(header, "NAME VALUE GLOBAL-DEFAULT AGE PREEMPTIONPOLICY");
+    assert_eq!([&row[..3], &row[4..]].concat(), ["high", "1000", "false", "Never"]);
+
+    h.ok(&["create", "ingress", "web", "--rule=a.example.com/=svc:80,tls=cert", "--class=nginx"]).await;
+    let (header, row) = header_and_row(&h.ok(&["get", "ingress", "web"]).await);
+    assert_eq!(header, "NAME CLASS HOSTS ADDRESS PORTS AGE");
+    assert_eq!(row[..4], ["web", "nginx", "a.example.com", "80, 443"]);
+
+    h.ok(&["create", "quota", "q", "--hard=pods=5,limits.cpu=2"]).await;
+    let (header, row) = header_and_row(&h.ok(&["get", "quota", "q"]).await);
+    assert_eq!(header, "NAME REQUEST LIMIT AGE");
+    assert_eq!(row[0], "q");
+}

@@ -34,6 +34,15 @@ pub(super) fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
             generate_job_selector(obj);
             obj["status"] = json!({});
         }
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            // The requester is whoever creates it (kubectl's Requestor column): kind's admin user.
+            let spec = obj_mut(obj, "spec");
+            spec.insert("username".into(), json!("kubernetes-admin"));
+            spec.insert("groups".into(), json!(["kubeadm:cluster-admins", "system:authenticated"]));
+            spec.remove("uid");
+            spec.remove("extra");
+            obj["status"] = json!({});
+        }
         _ => {}
     }
 }

@@ -1,6 +1,7 @@
 //! Per-kind columns and cells from pkg/printers/internalversion/printers.go.
 //! Column descriptions that upstream takes from API swagger docs (other than name and
-//! creationTimestamp) are left empty; kubectl never shows them.
+//! creationTimestamp) are left empty here: `to_table` fills every built-in kind's from the
+//! real server's (`resources/tables-golden/column-descriptions.json`).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -29,7 +30,7 @@ pub(super) fn i(v: &Value, p: &str) -> i64 {
 pub(super) fn arr<'a>(v: &'a Value, p: &str) -> &'a [Value] {
     v.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
-fn len_of(v: &Value, p: &str) -> i64 {
+pub(super) fn len_of(v: &Value, p: &str) -> i64 {
     match v.pointer(p) {
         Some(Value::Object(m)) => m.len() as i64,
         Some(Value::Array(a)) => a.len() as i64,
@@ -39,7 +40,7 @@ fn len_of(v: &Value, p: &str) -> i64 {
 pub(super) fn name(v: &Value) -> Value {
     json!(s(v, "/metadata/name"))
 }
-fn or<'a>(s: &'a str, d: &'a str) -> &'a str {
+pub(super) fn or<'a>(s: &'a str, d: &'a str) -> &'a str {
     if s.is_empty() { d } else { s }
 }
 
@@ -86,6 +87,16 @@ fn storage_class(v: &Value) -> String {
 }
 
 pub(super) type Def = (Vec<Value>, Cells);
+
+/// `duration.HumanDuration` of a number of seconds.
+pub(super) fn human_seconds(n: i64) -> String {
+    super::human_duration(chrono::Duration::seconds(n))
+}
+
+/// The Age cell (`translateTimestampSince(creationTimestamp)`).
+pub(super) fn age_of(o: &Value, now: DateTime<Utc>) -> Value {
+    json!(translate_timestamp_since(o.pointer("/metadata/creationTimestamp"), now))
+}
 
 pub(super) fn def(cols: Vec<Value>, f: impl Fn(&Value) -> Vec<Value> + 'static) -> Option<Def> {
     Some((cols, Box::new(move |o: &Value| (f(o), None))))
@@ -196,9 +207,7 @@ pub fn for_kind(group: &str, kind: &str, now: DateTime<Utc>) -> Option<Def> {
         ("", "Secret") => def(vec![name_col(), c("Type", "string", 0, ""), c("Data", "string", 0, ""), age_col()], move |o| {
             vec![name(o), json!(s(o, "/type")), json!(len_of(o, "/data")), age(o)]
         }),
-        ("", "ServiceAccount") => def(vec![name_col(), c("Secrets", "string", 0, ""), age_col()], move |o| {
-            vec![name(o), json!(len_of(o, "/secrets")), age(o)]
-        }),
+        ("", "ServiceAccount") => def(vec![name_col(), age_col()], move |o| vec![name(o), age(o)]),
         ("", "PersistentVolumeClaim") => def(
             vec![
                 name_col(), c("Status", "string", 0, ""), c("Volume", "string", 0, ""), c("Capacity", "string", 0, ""), c("Access Modes", "string", 0, ""),
@@ -336,7 +345,7 @@ pub fn for_kind(group: &str, kind: &str, now: DateTime<Utc>) -> Option<Def> {
 }
 
 /// `resource.Quantity.String()` of the stored (already canonical) quantity; zero is "0".
-fn quantity(v: Option<&Value>) -> String {
+pub(super) fn quantity(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),

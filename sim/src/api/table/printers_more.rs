@@ -49,12 +49,12 @@ pub fn for_kind(group: &str, kind: &str, now: DateTime<Utc>) -> Option<Def> {
                 vec![name(o), cs, is, json!(format_labels(o.pointer("/template/metadata/labels")))]
             },
         ),
-        _ => None,
+        _ => super::printers_admin::for_kind(group, kind, now).or_else(|| super::printers_netstore::for_kind(group, kind, now)),
     }
 }
 
 /// `printBoolPtr`.
-fn bool_ptr(v: Option<&Value>) -> &'static str {
+pub(super) fn bool_ptr(v: Option<&Value>) -> &'static str {
     match v.and_then(Value::as_bool) {
         Some(true) => "True",
         Some(false) => "False",
@@ -63,7 +63,7 @@ fn bool_ptr(v: Option<&Value>) -> &'static str {
 }
 
 /// `metav1.FormatLabelSelector`: `<none>` for a nil or empty selector.
-fn format_label_selector(sel: Option<&Value>) -> String {
+pub(super) fn format_label_selector(sel: Option<&Value>) -> String {
     let out = sel.and_then(|s| from_label_selector_json(s).ok()).map(|s| s.to_string()).unwrap_or_default();
     if out.is_empty() { "<none>".into() } else { out }
 }
