@@ -23,7 +23,8 @@ use super::existing::client_for;
 use super::kwok_setup::{self as setup, KwokTools};
 use super::nodes::{DrainOutcome, NodeMount, NodeOperations, NodeResult, RestartReport};
 use super::process::{Background, ToolCall};
-use super::{Capabilities, ClusterHandle, Provider, ProviderError, ProviderOptions};
+use super::process::ProcessIdentity;
+use super::{Capabilities, ClusterHandle, ExternalCluster, Provider, ProviderError, ProviderOptions, Recorder};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// What `kwokctl create cluster --wait` gives the control plane to answer.
@@ -56,6 +57,8 @@ pub struct KwokProvider {
     /// create → every node Ready, for `cleanroom bench` and the report's findings.
     pub startup: Option<Duration>,
     helm: super::HelmOptions,
+    /// The run journal: the cluster's directory and processes, for `cleanroom gc` after a crash.
+    recorder: Option<Recorder>,
 }
 
 impl KwokProvider {
@@ -70,6 +73,7 @@ impl KwokProvider {
             ready: None,
             startup: None,
             helm: options.helm,
+            recorder: None,
         })
     }
 
@@ -98,6 +102,7 @@ impl KwokProvider {
             .map_err(|e| io(&std::env::temp_dir(), e))?
             .keep();
         self.workdir = Some(workdir.clone());
+        self.record(&workdir, &[]);
         let stages = workdir.join("stages.yaml");
         std::fs::write(&stages, setup::STAGES).map_err(|e| io(&stages, e))?;
         let kubeconfig = Self::kubeconfig(&workdir);
@@ -105,7 +110,10 @@ impl KwokProvider {
         {
             // kwokctl picks ports that nothing listens on yet: two creates at once could pick the same ones.
             let _ports = create_lock().await;
-            self.kwokctl(&workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+            let created = self.kwokctl(&workdir, argv).run(Some(CREATE_TIMEOUT)).await;
+            // Whatever started (even on a failed create) is journalled for `cleanroom gc`.
+            self.record(&workdir, &[]);
+            created?;
         }
 
         let client = client_for(&kubeconfig, None).await?;
@@ -123,9 +131,19 @@ impl KwokProvider {
         let call = ToolCall::new(self.tools.get("local-path-provisioner"), setup::provisioner_argv(&kubeconfig, &config));
         let log = workdir.join("local-path-provisioner.log");
         self.provisioner = Some(Background::start(&call, &log)?);
+        let provisioner: Vec<i32> = self.provisioner.as_ref().and_then(Background::pid).map(|p| p as i32).into_iter().collect();
+        self.record(&workdir, &provisioner);
         self.startup = Some(started.elapsed());
         let nodes = Arc::new(KwokNodes { client: client.clone(), names });
         Ok(Ready { kubeconfig, client, nodes })
+    }
+
+    /// Journal the cluster with its component processes (and `extra` pids) as they are now.
+    fn record(&self, workdir: &Path, extra: &[i32]) {
+        let Some(r) = &self.recorder else { return };
+        let pids = component_pids(workdir, &self.cluster).into_iter().chain(extra.iter().copied());
+        let processes = pids.filter_map(ProcessIdentity::of).collect();
+        r(&ExternalCluster { name: self.cluster.clone(), workdir: workdir.to_path_buf(), kwokctl: self.tools.get("kwokctl").to_path_buf(), processes });
     }
 
     /// Stop the provisioner, delete the cluster and remove the run's directory (idempotent).
@@ -158,6 +176,9 @@ impl Provider for KwokProvider {
     }
     fn cluster_name(&self) -> Option<String> {
         Some(self.cluster.clone())
+    }
+    fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
@@ -251,7 +272,7 @@ async fn create_lock() -> Option<std::fs::File> {
 }
 
 /// The pids kwokctl recorded for the cluster's components (`<KWOK_WORKDIR>/clusters/<name>/pids/*.pid`).
-fn component_pids(workdir: &Path, cluster: &str) -> Vec<i32> {
+pub fn component_pids(workdir: &Path, cluster: &str) -> Vec<i32> {
     let dir = workdir.join("kwok").join("clusters").join(cluster).join("pids");
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     rd.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()).collect()
