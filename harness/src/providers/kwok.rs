@@ -7,7 +7,8 @@
 //! run as a process next to the cluster (its helper pods completed by a kwok stage).
 //!
 //! Order: record "create attempted" (from then on `finish` deletes, even after an interrupted or
-//! failed create); `kwokctl create cluster` in its own process group with `KWOK_WORKDIR` set to a
+//! failed create) and journal the directory (again with the component pids once they run, and the
+//! provisioner's, for `cleanroom gc` after a crash); `kwokctl create cluster` in its own process group with `KWOK_WORKDIR` set to a
 //! directory of this run; register the nodes and watch until they are Ready; apply kind's manifests;
 //! start the provisioner. `finish` stops the provisioner, runs `kwokctl delete cluster` (which stops the
 //! components by their pid files) and removes the run's directory.
