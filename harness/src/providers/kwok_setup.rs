@@ -75,7 +75,7 @@ pub fn find_tools(
         (None, Some(d)) => format!("CLEANROOM_TOOLS_BIN={} and PATH", d.display()),
         (None, None) => "PATH".to_string(),
     };
-    Err(EnvironmentError::ToolsMissing { provider: "kwok".into(), missing, searched, build: format!("{BUILD_COMMAND}") })
+    Err(EnvironmentError::ToolsMissing { provider: "kwok".into(), missing, searched, build: BUILD_COMMAND.to_string() })
 }
 
 /// [`find_tools`] with `--tools`, `$CLEANROOM_TOOLS_BIN` and `$PATH`.

@@ -5,7 +5,7 @@
 //! Nothing without that label is touched, so nothing cleanroom did not create.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
@@ -113,7 +113,7 @@ async fn sweep(run: &RunJournal, kubeconfig: &Path, context: Option<&str>, dry_r
     Ok(())
 }
 
-async fn kind_cluster(run: &RunJournal, name: &str, kubeconfig: &PathBuf, dry_run: bool, verb: &str, out: &mut GcOutcome) {
+async fn kind_cluster(run: &RunJournal, name: &str, kubeconfig: &Path, dry_run: bool, verb: &str, out: &mut GcOutcome) {
     let Some(kind) = which("kind") else {
         out.problems.push(format!("run {}: kind cluster {name}: `kind` is not on PATH, cannot check it; its journal is kept", run.run_id));
         return;
