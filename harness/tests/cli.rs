@@ -1,4 +1,4 @@
-//! The binary: `list` format, exit codes, standalone `snapshot` + `diff`, `schema`.
+//! The binary: `list` format, `--repeat`, exit codes, standalone `snapshot` + `diff`, `schema`.
 
 mod common;
 
@@ -24,6 +24,15 @@ fn list_prints_name_then_description() {
     let text = String::from_utf8(out.stdout).unwrap();
     let smoke = text.lines().find(|l| l.starts_with("smoke ")).expect("smoke listed");
     assert!(smoke.contains("Create a namespace"), "{smoke}");
+}
+
+#[test]
+fn repeat_runs_the_selection_n_times_under_numbered_names() {
+    let out = cleanroom().args(["run", "smoke", "rollout", "--repeat", "2", "--list", "--scenarios"]).arg(scenarios_dir()).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "smoke#1\nrollout#1\nsmoke#2\nrollout#2\n");
+    let out = cleanroom().args(["run", "smoke", "--repeat", "0", "--list", "--scenarios"]).arg(scenarios_dir()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--repeat 0 is a usage error");
 }
 
 #[test]

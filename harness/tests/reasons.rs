@@ -1,5 +1,6 @@
 //! Leftover reasons do not assume Helm: objects the run's own steps made name the step; a CRD or namespace
-//! made with kubectl says so (its field manager), not "from the chart's crds/ directory".
+//! made with kubectl says so (its field manager), not "from the chart's crds/ directory"; what a `kubectl`
+//! or `script` step made (no run label) is named by the step it appeared during.
 
 mod common;
 
@@ -24,6 +25,7 @@ steps:
         kind: ConfigMap
         metadata: { name: made-cm, namespace: made-ns }
   - kubectl: { args: [create, namespace, kubectl-ns] }
+  - script: { run: "kubectl create configmap made-by-script -n default --from-literal=a=b" }
   - name: every leftover named for what made it
     oracle.assert-clean: { baseline: baseline, settle: 0s }
     expect: fails
@@ -31,9 +33,11 @@ steps:
       - "Namespace made-ns: namespace created by step 2 `namespace.create`, not by Helm, and never deleted"
       - "CustomResourceDefinition\\S* widgets.made.cleanroom.dev: CRD applied by step 3 `manifests.apply`, not by Helm, and never deleted"
       - "ConfigMap made-ns/made-cm: created by step 3 `manifests.apply`, not by Helm, and never deleted"
-      - "Namespace kubectl-ns: namespace created by kubectl \\(`kubectl-create`\\), not by Helm"
+      - "Namespace kubectl-ns: namespace created during step 4 `kubectl` by kubectl \\(`kubectl-create`\\), not by Helm, and never deleted"
+      - "ConfigMap default/made-by-script: created during step 5 `script`, not by Helm, and never deleted"
 finally:
   - kubectl: { args: [delete, namespace, kubectl-ns, --wait=false] }
+  - kubectl: { args: [delete, configmap, made-by-script, -n, default] }
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ async fn runbook_findings_item_by_item() {
         ("purge step 5: final check", q("a check that can never fail: grep found nothing because `kubectl get all,crd,pvc,clusterrole,clusterrolebinding,webhook -A` failed (error: the server doesn't have a resource type \"webhook\"), so it reads \"nothing left\" whatever is left")),
         (survived, q("survived the procedure: ConfigMap monitoring/kube-root-ca.crt: inside leftover namespace monitoring")),
         (survived, q(&format!("survived the procedure: Endpoints kube-system/prometheus-stack-kube-prom-kubelet: {helm_leaves}"))),
-        (survived, q("survived the procedure: Namespace monitoring: namespace created by kubectl (`kubectl-create`), not by Helm (field manager), and nothing deleted it")),
+        (survived, q("survived the procedure: Namespace monitoring: namespace created during step 2 `script` by kubectl (`kubectl-create`), not by Helm, and never deleted")),
         (survived, format!("{}\\S+{}", q("survived the procedure: PersistentVolume pvc-"), q(": terminating, held by finalizer kubernetes.io/pv-protection"))),
         (survived, q(&format!("survived the procedure: PersistentVolumeClaim monitoring/{pvc}: {helm_leaves}"))),
         (survived, q("survived the procedure: Secret monitoring/prometheus-stack-kube-prom-admission: no labels and no owner: made at run time (e.g. by a hook Job), so no selector, owner or release manifest reaches it")),

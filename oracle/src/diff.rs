@@ -217,6 +217,7 @@ mod tests {
             namespace: ns.map(Into::into),
             name: name.into(),
             step: step.into(),
+            during: false,
         };
         crate::attribute(&mut d, &[origin("Namespace", None, "made-ns", "step 2 `namespace.create`"), origin("ConfigMap", Some("made-ns"), "cm", "step 3 `manifests.apply`")]);
         assert_eq!(reason("made-ns", &d), "namespace created by step 2 `namespace.create`, not by Helm, and never deleted");

@@ -65,6 +65,9 @@ pub enum Reason {
     /// Made by a step of this run (`what`: "CRD applied", "namespace created", "created"), which nothing
     /// deleted afterwards.
     MadeByStep { what: String, step: String },
+    /// Appeared while a `kubectl`/`script` step ran (what the command made carries no run label).
+    /// `manager`: its kubectl field manager, when one wrote it.
+    MadeDuringStep { what: String, step: String, manager: Option<String> },
     /// A CRD or namespace whose field managers show it was not made by Helm (`kubectl`, `cleanroom`).
     NotByHelm { what: String, manager: String },
     Unknown,
@@ -118,6 +121,10 @@ impl fmt::Display for Reason {
             Reason::InLeftoverNamespace { namespace } => write!(f, "inside leftover namespace {namespace}"),
             Reason::Modified { fields } => write!(f, "modified since baseline: {}", fields.join(", ")),
             Reason::MadeByStep { what, step } => write!(f, "{what} by {step}, not by Helm, and never deleted"),
+            Reason::MadeDuringStep { what, step, manager } => {
+                let by = manager.as_deref().map(|m| format!(" by {m}")).unwrap_or_default();
+                write!(f, "{what} during {step}{by}, not by Helm, and never deleted")
+            }
             Reason::NotByHelm { what, manager } => {
                 write!(f, "{what} by {manager}, not by Helm (field manager), and nothing deleted it")
             }
@@ -213,6 +220,9 @@ pub struct Origin {
     pub name: String,
     /// "step 3 `manifests.apply`".
     pub step: String,
+    /// It appeared while a command step ran (found by uid, not applied by cleanroom itself).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub during: bool,
 }
 
 /// Name the step for added leftovers the run's own steps made whose reason is only a guess (unknown, or
@@ -234,7 +244,11 @@ pub fn attribute(d: &mut crate::Diff, origins: &[Origin]) {
             ("", "Namespace") => "namespace created",
             _ => "created",
         };
-        let reason = Reason::MadeByStep { what: what.into(), step: o.step.clone() };
+        let reason = match &l.reason_code {
+            _ if !o.during => Reason::MadeByStep { what: what.into(), step: o.step.clone() },
+            Reason::NotByHelm { manager, .. } => Reason::MadeDuringStep { what: what.into(), step: o.step.clone(), manager: Some(manager.clone()) },
+            _ => Reason::MadeDuringStep { what: what.into(), step: o.step.clone(), manager: None },
+        };
         l.reason = reason.to_string();
         l.reason_code = reason;
     }

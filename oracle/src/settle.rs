@@ -38,6 +38,8 @@ pub enum Motion {
     Terminating { finalizers: Vec<String> },
     /// A Released volume whose reclaim policy is Delete: its provisioner is deleting it.
     Reclaiming,
+    /// A volume still Bound to a claim that no longer exists: the volume controller will release it.
+    Releasing { claim: String },
     /// Every owner is gone: the garbage collector will remove it.
     AwaitingGc { owner: String },
 }
@@ -67,6 +69,7 @@ impl InFlight {
                 }
             }
             Motion::Reclaiming => "Released volume with reclaim policy Delete, being deleted by its provisioner".into(),
+            Motion::Releasing { claim } => format!("Bound to claim {claim}, which is gone; the volume controller will release it"),
             Motion::AwaitingGc { owner } => format!("owner {owner} is gone; awaiting the garbage collector"),
         }
     }
@@ -82,6 +85,12 @@ impl InFlight {
 pub fn in_flight(inv: &Inventory) -> Vec<InFlight> {
     let uids: HashSet<&str> = inv.objects.iter().map(|o| o.uid.as_str()).collect();
     // Claims that exist and are not being deleted: a volume bound to one stays, held by pv-protection.
+    let all_claims: HashSet<String> = inv
+        .objects
+        .iter()
+        .filter(|o| o.kind == "PersistentVolumeClaim" && o.group.is_empty())
+        .map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name))
+        .collect();
     let live_claims: HashSet<String> = inv
         .objects
         .iter()
@@ -99,6 +108,8 @@ pub fn in_flight(inv: &Inventory) -> Vec<InFlight> {
                 Motion::Terminating { finalizers: o.finalizers.clone() }
             } else if o.kind == "PersistentVolume" && o.group.is_empty() && o.phase.as_deref() == Some("Released") && o.reclaim_policy.as_deref() == Some("Delete") {
                 Motion::Reclaiming
+            } else if let Some(claim) = o.claim.as_ref().filter(|c| o.kind == "PersistentVolume" && o.phase.as_deref() == Some("Bound") && !all_claims.contains(*c)) {
+                Motion::Releasing { claim: claim.clone() }
             } else if !o.owners.is_empty() && o.owners.iter().all(|w| !uids.contains(w.uid.as_str())) {
                 Motion::AwaitingGc { owner: o.owners.iter().map(|w| format!("{} {}", w.kind, w.name)).collect::<Vec<_>>().join(", ") }
             } else {
@@ -149,7 +160,7 @@ pub async fn settle(client: &kube::Client, opts: SettleOptions) -> Result<Settle
         }
         let stuck_only = moving.iter().all(InFlight::held_by_custom_finalizers);
         let budget = if stuck_only { opts.quiet.min(opts.timeout - elapsed) } else { opts.timeout - elapsed };
-        let watches: Vec<BoxFuture<'static, ()>> = moving.iter().take(MAX_WATCHES).map(|f| gone(client.clone(), &f.object)).collect();
+        let watches: Vec<BoxFuture<'static, ()>> = moving.iter().take(MAX_WATCHES).map(|f| moved(client.clone(), f)).collect();
         let moved = tokio::time::timeout(budget, select_all(watches)).await.is_ok();
         if !moved {
             let inventory = snapshot(client).await?;
@@ -163,8 +174,10 @@ pub async fn settle(client: &kube::Client, opts: SettleOptions) -> Result<Settle
     }
 }
 
-/// Resolves when the object (this uid) no longer exists.
-fn gone(client: kube::Client, o: &ObjectEntry) -> BoxFuture<'static, ()> {
+/// Resolves when the object no longer moves as it did: gone (this uid), or for a volume being released,
+/// no longer Bound.
+fn moved(client: kube::Client, f: &InFlight) -> BoxFuture<'static, ()> {
+    let o = &f.object;
     let api_version = if o.group.is_empty() { o.version.clone() } else { format!("{}/{}", o.group, o.version) };
     let ar = ApiResource { group: o.group.clone(), version: o.version.clone(), api_version, kind: o.kind.clone(), plural: o.plural.clone() };
     let api: Api<DynamicObject> = match &o.namespace {
@@ -172,9 +185,15 @@ fn gone(client: kube::Client, o: &ObjectEntry) -> BoxFuture<'static, ()> {
         None => Api::all_with(client, &ar),
     };
     let (name, uid) = (o.name.clone(), o.uid.clone());
+    let releasing = matches!(f.motion, Motion::Releasing { .. });
     async move {
         // A watch error (the type vanished with its CRD) also means: look again.
-        let _ = await_condition(api, &name, conditions::is_deleted(&uid)).await;
+        if releasing {
+            let unbound = move |v: Option<&DynamicObject>| v.is_none_or(|v| v.metadata.uid.as_deref() != Some(uid.as_str()) || v.data.pointer("/status/phase").and_then(|p| p.as_str()) != Some("Bound"));
+            let _ = await_condition(api, &name, unbound).await;
+        } else {
+            let _ = await_condition(api, &name, conditions::is_deleted(&uid)).await;
+        }
     }
     .boxed()
 }
@@ -201,12 +220,16 @@ mod tests {
         retained.reclaim_policy = Some("Retain".into());
         let mut orphan = entry("Pod", "web-1");
         orphan.owners = vec![OwnerRef { kind: "ReplicaSet".into(), name: "web".into(), uid: "gone".into() }];
+        let mut unclaimed = entry("PersistentVolume", "pvc-3");
+        unclaimed.phase = Some("Bound".into());
+        unclaimed.claim = Some("ns/deleted".into());
         let mut owned = entry("Pod", "db-0");
         owned.owners = vec![OwnerRef { kind: "StatefulSet".into(), name: "db".into(), uid: "uid-db".into() }];
-        let inv = Inventory { objects: vec![terminating, reclaiming, retained, orphan, owned, entry("StatefulSet", "db")], ..Default::default() };
+        let inv = Inventory { objects: vec![terminating, reclaiming, retained, orphan, unclaimed, owned, entry("StatefulSet", "db")], ..Default::default() };
         let moving = in_flight(&inv);
         let names: Vec<&str> = moving.iter().map(|f| f.object.name.as_str()).collect();
-        assert_eq!(names, ["data", "pvc-1", "web-1"]);
+        assert_eq!(names, ["data", "pvc-1", "web-1", "pvc-3"]);
+        assert_eq!(moving[3].state(), "Bound to claim ns/deleted, which is gone; the volume controller will release it");
         assert!(moving[0].state().starts_with("terminating for "), "{}", moving[0].state());
         assert!(moving[0].state().ends_with("held by finalizer kubernetes.io/pvc-protection"));
         assert!(!moving[0].held_by_custom_finalizers());

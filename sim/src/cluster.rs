@@ -246,7 +246,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
     // scheduler's loops, then one kubelet per node.
     let storage_and_operators: Vec<Arc<dyn Controller>> = vec![
         Arc::new(PvController::default()),
-        Arc::new(LocalPathProvisioner::new(root.to_path_buf())),
+        Arc::new(LocalPathProvisioner::new(root.to_path_buf()).with_timing(clock.clone(), timing)),
         Arc::new(protection::PvcProtection::default()),
         Arc::new(protection::PvProtection),
         Arc::new(OperatorController::new(operators)),
@@ -255,13 +255,13 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
     let spawn = |c: Arc<dyn Controller>| ctl::spawn(server.clone(), c, clock.clone(), shutdown.clone());
     let late: Vec<JoinHandle<()>> = storage_and_operators.into_iter().map(spawn).collect();
     let mut controllers: Vec<Arc<dyn Controller>> = vec![
-        Arc::new(ctl::namespace::NamespaceController::default()),
+        Arc::new(ctl::namespace::NamespaceController::new(clock.clone(), timing)),
         Arc::new(ctl::crd_finalizer::CrdFinalizer),
         Arc::new(ctl::autoregister::AutoRegister::default()),
         Arc::new(ctl::scheduler::Scheduler::default()),
         Arc::new(ctl::deployment::DeploymentController::default()),
         Arc::new(ctl::replicaset::ReplicaSetController::default()),
-        Arc::new(ctl::gc::GarbageCollector::default()),
+        Arc::new(ctl::gc::GarbageCollector::new(clock.clone(), timing)),
         Arc::new(ctl::daemonset::DaemonSetController::default()),
         Arc::new(ctl::statefulset::StatefulSetController::default()),
         Arc::new(ctl::job::JobController::new(server)),

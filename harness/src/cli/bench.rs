@@ -1,7 +1,8 @@
 //! `cleanroom bench`: printed, never asserted.
 //! - inventory + diff of an embedded cluster holding N objects over many resource types (target < 1 s);
 //! - condition-to-step latency of a watch-based wait: status patched → step returns (target p95 < 50 ms);
-//! - harness overhead per step: the runner around a primitive vs the primitive alone (target < 5 ms).
+//! - harness overhead per step: the runner around a primitive vs the primitive alone (target < 5 ms);
+//! - what `oracle.assert-clean`'s settle adds on a quiet cluster: settling vs `settle: 0s` (target < 20 ms).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use kube::discovery::ApiResource;
 
 use super::{CliError, EXIT_OK};
 use crate::oracle;
-use crate::primitives::{Capabilities, Primitive, StepContext, manifests, wait};
+use crate::primitives::{self, Capabilities, Primitive, StepContext, manifests, wait};
 use crate::providers::sim::SimProvider;
 use crate::scenario::parse_str;
 
@@ -257,5 +258,42 @@ pub async fn run(a: BenchArgs) -> Result<i32, CliError> {
         ms(direct / n as u32)
     );
     sim.shutdown().await;
+    settle_cost(a.iterations).await?;
     Ok(EXIT_OK)
+}
+
+/// `oracle.assert-clean` as written (it settles) vs `settle: 0s` (one look), interleaved on a fresh, quiet
+/// cluster: the difference is what the settle costs when nothing is in flight.
+async fn settle_cost(iterations: usize) -> Result<(), CliError> {
+    let sim = SimProvider::start("bench-quiet", 2).await?;
+    let mut ctx = StepContext::new(sim.client(), "sim", Capabilities::default(), "bench");
+    let check = |settle: &str| -> Result<primitives::oracle::AssertClean, CliError> {
+        serde_json::from_value(serde_json::json!({"baseline": "quiet", "settle": settle})).map_err(err)
+    };
+    let (settling, once) = (check("30s")?, check("0s")?);
+    primitives::oracle::Snapshot { name: "quiet".into() }.run(&mut ctx).await.map_err(err)?;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..iterations.max(20) {
+        // Outcomes are not the point (a fresh cluster may still change); only the time each takes.
+        let t = Instant::now();
+        let _ = settling.run(&mut ctx).await;
+        with.push(t.elapsed());
+        let t = Instant::now();
+        let _ = once.run(&mut ctx).await;
+        without.push(t.elapsed());
+    }
+    with.sort();
+    without.sort();
+    let added = pct(&with, 0.5).saturating_sub(pct(&without, 0.5));
+    println!(
+        "oracle settle on a quiet cluster: +{} per assert-clean ({} checks each; median {} settling vs {} looking once; p95 {} vs {}) (target < 20 ms)",
+        ms(added),
+        with.len(),
+        ms(pct(&with, 0.5)),
+        ms(pct(&without, 0.5)),
+        ms(pct(&with, 0.95)),
+        ms(pct(&without, 0.95))
+    );
+    sim.shutdown().await;
+    Ok(())
 }

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Scenarios run at once, each on its own embedded cluster (provider sim only).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
+    /// Run the selection N times in this one process (each time on a fresh cluster on sim), as `NAME#1`..`NAME#N`,
+    /// to show a scenario does not flake.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    repeat: u32,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
@@ -167,6 +171,22 @@ fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError
     Ok(picked.into_iter().filter(|s| mine.contains(&s.name)).collect())
 }
 
+/// `--repeat N`: the selection N times over, each copy named `NAME#K` (K from 1) so results and report
+/// directories stay apart; scenario names never contain `#`.
+fn repeated(selected: Vec<Scenario>, n: u32) -> Vec<Scenario> {
+    if n <= 1 {
+        return selected;
+    }
+    (1..=n)
+        .flat_map(|k| selected.iter().map(move |s| Scenario { name: format!("{}#{k}", s.name), ..s.clone() }))
+        .collect()
+}
+
+/// The scenario's own name (without `#K` of `--repeat`).
+fn base_name(name: &str) -> &str {
+    name.split('#').next().unwrap_or(name)
+}
+
 /// Everything the scenario workers share.
 struct Plan<'a> {
     selected: &'a [Scenario],
@@ -181,6 +201,8 @@ struct Plan<'a> {
     journal: Option<&'a Journal>,
     /// Each scenario's cluster, for the report's provenance.
     clusters: &'a Mutex<Vec<ClusterIdentity>>,
+    /// Whether a cluster cleanroom did not create was already checked for leftovers of dead runs.
+    stale_checked: std::sync::atomic::AtomicBool,
 }
 
 impl Plan<'_> {
@@ -229,13 +251,14 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             continue;
         }
         // Re-read with this run's built-in variables (RUN_ID, ...).
-        let mut vars = builtins(&s.name, plan.run_id, pname);
+        let mut vars = builtins(base_name(&s.name), plan.run_id, pname);
         if let Some(cluster) = provider.cluster_name() {
             vars.insert("CLUSTER".into(), cluster);
         }
         let source = s.source.clone().unwrap_or_default();
         let text = std::fs::read_to_string(&source).map_err(|e| CliError::Other(format!("{}: {e}", source.display())))?;
-        let resolved = scenario::parse_str(&text, &source, Some(&vars)).map_err(|e| CliError::Usage(e.to_string()))?;
+        let mut resolved = scenario::parse_str(&text, &source, Some(&vars)).map_err(|e| CliError::Usage(e.to_string()))?;
+        resolved.name.clone_from(&s.name);
         if pname == "kind"
             && provider.creates_clusters()
             && let Some(name) = provider.cluster_name()
@@ -278,6 +301,13 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             kube_system_uid: runner::guard::identity(&handle.client).await,
         };
         plan.clusters.lock().expect("clusters").push(identity);
+        // Only a cluster cleanroom did not create can hold what earlier runs left; look once per run.
+        if !provider.creates_clusters()
+            && !plan.stale_checked.swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Some(w) = runner::stale::check(&handle.client, &journal::state_dir(), plan.run_id).await
+        {
+            eprintln!("{w}");
+        }
         let guard = if provider.creates_clusters() {
             None
         } else {
@@ -347,7 +377,7 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
             return Ok(EXIT_USAGE);
         }
     };
-    let selected = choose(all, &a)?;
+    let selected = repeated(choose(all, &a)?, a.repeat);
     if a.list {
         for s in &selected {
             println!("{}", s.name);
@@ -400,6 +430,14 @@ pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: 
             None
         }
     };
+    if let Some(j) = journal.clone() {
+        let recorder: providers::Recorder = std::sync::Arc::new(move |c| {
+            if let Err(e) = j.record(&Entry::from(c)) {
+                eprintln!("warning: {e}: `cleanroom gc` will not find cluster {} if this run is killed", c.name);
+            }
+        });
+        pool.iter_mut().for_each(|p| p.set_recorder(recorder.clone()));
+    }
     let progress = runner::progress::for_terminal();
     println!(
         "provider: {}{}; helm: {}",
@@ -420,6 +458,7 @@ pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: 
         progress: progress.as_ref(),
         journal: journal.as_ref(),
         clusters: &clusters,
+        stale_checked: Default::default(),
     };
     let mut prov = Provenance {
         cleanroom_version: env!("CARGO_PKG_VERSION").into(),
@@ -515,112 +554,5 @@ async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>], mut
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::providers::{Capabilities, ClusterHandle, ProviderError};
-    use futures::future::BoxFuture;
-    use std::sync::{Arc, Mutex};
-
-    /// A provider whose `ensure` panics, recording whether `finish` ran.
-    struct Panicking(Arc<Mutex<Vec<String>>>);
-
-    impl Provider for Panicking {
-        fn name(&self) -> &'static str {
-            "test"
-        }
-        fn capabilities(&self) -> Capabilities {
-            Capabilities::default()
-        }
-        fn ensure<'a>(&'a mut self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
-            Box::pin(async { panic!("ensure exploded") })
-        }
-        fn release<'a>(&'a mut self, _: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-            self.0.lock().unwrap().push(format!("finish keep={keep}"));
-            Box::pin(async { Err(ProviderError::Command { command: "kind delete cluster".into(), message: "boom".into() }) })
-        }
-    }
-
-    #[tokio::test]
-    async fn a_panic_still_writes_the_report_then_finishes() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("s.yaml");
-        std::fs::write(&file, "name: s\ndescription: d\nsteps:\n  - cluster.ensure: {}\n").unwrap();
-        let selected = scenario::load_dir(dir.path()).unwrap();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let mut pool: Vec<Box<dyn Provider>> = vec![Box::new(Panicking(calls.clone()))];
-        let reports = dir.path().join("reports");
-        let plan = Plan {
-            selected: &selected,
-            run_id: "t",
-            report_dir: &reports,
-            keep: true,
-            keep_on_failure: false,
-            allow_destructive: false,
-            cancel: Cancel::never(),
-            progress: &runner::progress::Quiet,
-            journal: None,
-            clusters: &Mutex::new(Vec::new()),
-        };
-        let r = run_with_providers(&plan, &mut pool, Provenance::default()).await;
-        let err = r.unwrap_err().to_string();
-        assert!(err.contains("ensure exploded"), "{err}");
-        // finish ran, and not in keep mode: a broken run keeps nothing.
-        assert_eq!(*calls.lock().unwrap(), vec!["finish keep=false"]);
-        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
-        assert_eq!(report["scenarios"][0]["outcome"], "failed");
-    }
-
-    /// A container provider: `ensure` records what the journal held when it was called, then fails.
-    struct Containered {
-        journal: PathBuf,
-        seen: Arc<Mutex<String>>,
-    }
-
-    impl Provider for Containered {
-        fn name(&self) -> &'static str {
-            "k3s"
-        }
-        fn capabilities(&self) -> Capabilities {
-            Capabilities::default()
-        }
-        fn container_name(&self) -> Option<String> {
-            Some("cleanroom-t".into())
-        }
-        fn ensure<'a>(&'a mut self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
-            *self.seen.lock().unwrap() = std::fs::read_to_string(&self.journal).unwrap_or_default();
-            Box::pin(async { Err(ProviderError::Command { command: "start container cleanroom-t".into(), message: "no".into() }) })
-        }
-        fn release<'a>(&'a mut self, _: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
-
-    #[tokio::test]
-    async fn a_container_is_journalled_before_it_is_created() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("s.yaml"), "name: s\ndescription: d\nsteps:\n  - cluster.ensure: {}\n").unwrap();
-        let selected = scenario::load_dir(dir.path()).unwrap();
-        let journal = Journal::create(&dir.path().join("state"), "t", "k3s").unwrap();
-        let seen = Arc::new(Mutex::new(String::new()));
-        let mut pool: Vec<Box<dyn Provider>> = vec![Box::new(Containered { journal: journal.path().to_path_buf(), seen: seen.clone() })];
-        let reports = dir.path().join("reports");
-        let plan = Plan {
-            selected: &selected,
-            run_id: "t",
-            report_dir: &reports,
-            keep: false,
-            keep_on_failure: false,
-            allow_destructive: false,
-            cancel: Cancel::never(),
-            progress: &runner::progress::Quiet,
-            journal: Some(&journal),
-            clusters: &Mutex::new(Vec::new()),
-        };
-        assert!(run_with_providers(&plan, &mut pool, Provenance::default()).await.is_err());
-        assert!(seen.lock().unwrap().contains(r#"{"entry":"container","name":"cleanroom-t"}"#), "{}", seen.lock().unwrap());
-        assert!(!journal.path().exists(), "finish succeeded: the journal is closed");
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;

@@ -126,6 +126,7 @@ impl StepContext {
                 namespace: obj.namespace.clone(),
                 name: obj.name.clone(),
                 step,
+                during: false,
             });
         }
         if !self.created.contains(&obj) {

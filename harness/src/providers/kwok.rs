@@ -7,7 +7,8 @@
 //! run as a process next to the cluster (its helper pods completed by a kwok stage).
 //!
 //! Order: record "create attempted" (from then on `finish` deletes, even after an interrupted or
-//! failed create); `kwokctl create cluster` in its own process group with `KWOK_WORKDIR` set to a
+//! failed create) and journal the directory (again with the component pids once they run, and the
+//! provisioner's, for `cleanroom gc` after a crash); `kwokctl create cluster` in its own process group with `KWOK_WORKDIR` set to a
 //! directory of this run; register the nodes and watch until they are Ready; apply kind's manifests;
 //! start the provisioner. `finish` stops the provisioner, runs `kwokctl delete cluster` (which stops the
 //! components by their pid files) and removes the run's directory.
@@ -28,7 +29,8 @@ use super::existing::client_for;
 use super::kwok_container::{self, Plan};
 use super::kwok_setup::{self as setup, KwokTools};
 use super::process::{Background, ToolCall};
-use super::{Capabilities, ClusterHandle, Provider, ProviderError, ProviderOptions};
+use super::process::ProcessIdentity;
+use super::{Capabilities, ClusterHandle, ExternalCluster, Provider, ProviderError, ProviderOptions, Recorder};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// What `kwokctl create cluster --wait` gives the control plane to answer.
@@ -65,6 +67,8 @@ pub struct KwokProvider {
     /// create → every node Ready, for `cleanroom bench` and the report's findings.
     pub startup: Option<Duration>,
     helm: super::HelmOptions,
+    /// The run journal: the cluster's directory and processes, for `cleanroom gc` after a crash.
+    recorder: Option<Recorder>,
 }
 
 impl KwokProvider {
@@ -83,6 +87,7 @@ impl KwokProvider {
             ready: None,
             startup: None,
             helm: options.helm,
+            recorder: None,
         })
     }
 
@@ -126,12 +131,16 @@ impl KwokProvider {
         let kubeconfig = Self::kubeconfig(&workdir);
         match &self.runtime {
             Plan::Binary(tools) => {
+                self.record(&workdir, &[]);
                 let stages = workdir.join("stages.yaml");
                 std::fs::write(&stages, setup::STAGES).map_err(|e| io(&stages, e))?;
                 let argv = setup::create_argv(&self.cluster, tools, &stages, &kubeconfig, CONTROL_PLANE_WAIT_SECS);
                 // kwokctl picks ports that nothing listens on yet: two creates at once could pick the same ones.
                 let _ports = create_lock().await;
-                self.kwokctl(tools, &workdir, argv).run(Some(CREATE_TIMEOUT)).await?;
+                let created = self.kwokctl(tools, &workdir, argv).run(Some(CREATE_TIMEOUT)).await;
+                // Whatever started (even on a failed create) is journalled for `cleanroom gc`.
+                self.record(&workdir, &[]);
+                created?;
             }
             Plan::Container { missing } => {
                 let docker = docker::check_reachable(kwok_container::DOCKER_HINT).await;
@@ -160,10 +169,21 @@ impl KwokProvider {
             let call = ToolCall::new(tools.get("local-path-provisioner"), setup::provisioner_argv(&kubeconfig, &config));
             let log = workdir.join("local-path-provisioner.log");
             self.provisioner = Some(Background::start(&call, &log)?);
+            let provisioner: Vec<i32> = self.provisioner.as_ref().and_then(Background::pid).map(|p| p as i32).into_iter().collect();
+            self.record(&workdir, &provisioner);
         }
         self.startup = Some(started.elapsed());
         let nodes = Arc::new(ApiNodes { client: client.clone(), names, no_filesystem: NO_NODE_FILESYSTEM });
         Ok(Ready { kubeconfig, client, nodes })
+    }
+
+    /// Journal the cluster with its component processes (and `extra` pids) as they are now.
+    /// (The binary runtime's: a container is journalled by its name before it starts.)
+    fn record(&self, workdir: &Path, extra: &[i32]) {
+        let (Some(r), Some(tools)) = (&self.recorder, self.tools()) else { return };
+        let pids = component_pids(workdir, &self.cluster).into_iter().chain(extra.iter().copied());
+        let processes = pids.filter_map(ProcessIdentity::of).collect();
+        r(&ExternalCluster { name: self.cluster.clone(), workdir: workdir.to_path_buf(), kwokctl: tools.get("kwokctl").to_path_buf(), processes });
     }
 
     /// Stop the provisioner, delete the cluster and remove the run's directory (idempotent).
@@ -204,6 +224,9 @@ impl Provider for KwokProvider {
     }
     fn container_name(&self) -> Option<String> {
         self.tools().is_none().then(|| self.container.name.clone())
+    }
+    fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {
@@ -313,7 +336,7 @@ async fn create_lock() -> Option<std::fs::File> {
 }
 
 /// The pids kwokctl recorded for the cluster's components (`<KWOK_WORKDIR>/clusters/<name>/pids/*.pid`).
-fn component_pids(workdir: &Path, cluster: &str) -> Vec<i32> {
+pub fn component_pids(workdir: &Path, cluster: &str) -> Vec<i32> {
     let dir = workdir.join("kwok").join("clusters").join(cluster).join("pids");
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     rd.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()).collect()

@@ -45,6 +45,21 @@ pub fn cluster_name(provider: &str, run_id: &str) -> String {
 }
 
 
+/// A cluster running as processes outside cleanroom (kwok's components): what `cleanroom gc` needs to
+/// remove it when the run that made it died.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalCluster {
+    pub name: String,
+    /// The run's directory (`KWOK_WORKDIR` is `<workdir>/kwok`, the kubeconfig `<workdir>/kubeconfig`).
+    pub workdir: PathBuf,
+    pub kwokctl: PathBuf,
+    /// Its processes so far (empty before `kwokctl create` has started them).
+    pub processes: Vec<process::ProcessIdentity>,
+}
+
+/// Told what a provider is about to create outside this process, and again as it learns its pids.
+pub type Recorder = Arc<dyn Fn(&ExternalCluster) + Send + Sync>;
+
 /// A reachable cluster.
 pub struct ClusterHandle {
     pub client: kube::Client,
@@ -199,6 +214,10 @@ pub trait Provider: Send {
     fn after_scenario<'a>(&'a mut self, failed: bool, scenario_dir: &'a Path) -> BoxFuture<'a, Option<String>> {
         let _ = (failed, scenario_dir);
         Box::pin(async { None })
+    }
+    /// Where to record clusters it starts outside this process (the run journal), before it starts them.
+    fn set_recorder(&mut self, recorder: Recorder) {
+        let _ = recorder;
     }
     /// Faults the cluster itself detected during the scenario, each failing it (the embedded
     /// cluster's write-storm guard: a controller rewriting one object in a loop).

@@ -188,6 +188,37 @@ fn signal_group(pgid: i32, signal: i32) {
     }
 }
 
+/// A process as recorded in a run journal: its pid and when it started (clock ticks since boot, field 22
+/// of `/proc/<pid>/stat`), so a pid the kernel has since given to another process is never taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessIdentity {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessIdentity {
+    /// The running process `pid` (None: no such process, or it already exited).
+    pub fn of(pid: i32) -> Option<ProcessIdentity> {
+        start_time(pid).map(|start_time| ProcessIdentity { pid, start_time })
+    }
+
+    /// Still running, and still the process that was recorded.
+    pub fn is_running(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+/// Start time of a live process; None for no process or a zombie (it has exited).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields resume after its last ')'.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
 /// The first `name` on PATH.
 /// Wait until every process in `pids` (not our children: e.g. what `kwokctl` started) has exited,
 /// watching each through a pidfd rather than polling; SIGKILL those still alive after `grace`.
@@ -226,6 +257,18 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_identity_holds_until_it_exits_and_a_reused_pid_is_not_it() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let id = ProcessIdentity::of(child.id() as i32).expect("a running process");
+        assert!(id.is_running());
+        assert!(!ProcessIdentity { start_time: id.start_time + 1, ..id }.is_running(), "another start time: another process");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!id.is_running());
+        assert_eq!(ProcessIdentity::of(child.id() as i32), None);
+    }
 
     #[tokio::test]
     async fn reap_waits_for_exits_and_kills_what_outlives_the_grace() {

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::providers::ExternalCluster;
+use crate::providers::process::ProcessIdentity;
+
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "entry")]
@@ -20,6 +23,15 @@ pub enum Entry {
     KindCluster { name: String, kubeconfig: PathBuf },
     /// A Docker container (k3s, kwok's container runtime) is about to be created under this name.
     Container { name: String },
+    /// A kwok cluster is about to be created in `workdir` (written again as its processes start; the last
+    /// line for a name is the whole record).
+    KwokCluster { name: String, workdir: PathBuf, kwokctl: PathBuf, processes: Vec<ProcessIdentity> },
+}
+
+impl From<&ExternalCluster> for Entry {
+    fn from(c: &ExternalCluster) -> Entry {
+        Entry::KwokCluster { name: c.name.clone(), workdir: c.workdir.clone(), kwokctl: c.kwokctl.clone(), processes: c.processes.clone() }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +53,7 @@ pub fn state_dir() -> PathBuf {
 }
 
 /// This run's journal (append-only).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
 }

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod journal;
 pub mod progress;
 pub mod signals;
+pub mod stale;
 mod teardown;
 pub mod warnings;
 

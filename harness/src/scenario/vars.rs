@@ -12,9 +12,9 @@ pub fn substitute(input: &str, vars: &BTreeMap<String, String>) -> Result<String
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(tail) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = tail;
         } else if let Some(body) = after.strip_prefix("${") {
             let end = body.find('}').ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
             let name = &body[..end];

@@ -91,16 +91,22 @@ impl ExistingRun {
         self.dir.path().join("reports")
     }
 
-    /// `cleanroom run NAME` on the cluster (destructive steps allowed), output discarded, journal in `state`.
-    pub fn spawn(&self, name: &str, state: &Path) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
-            .args(["run", name, "--provider", "existing", "--allow-destructive", "--scenarios"])
+    /// `cleanroom run NAME` on the cluster (destructive steps allowed), journal in `state`.
+    pub fn command(&self, name: &str, state: &Path) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"));
+        c.args(["run", name, "--provider", "existing", "--allow-destructive", "--scenarios"])
             .arg(&self.scenarios)
             .arg("--report-dir")
             .arg(self.reports())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("CLEANROOM_STATE_DIR", state)
-            .env("CI", "1")
+            .env("CI", "1");
+        c
+    }
+
+    /// [`Self::command`] started, output discarded.
+    pub fn spawn(&self, name: &str, state: &Path) -> tokio::process::Child {
+        self.command(name, state)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

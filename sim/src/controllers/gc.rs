@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::api::object;
+use super::clock::{Clock, Deadlines, Latency, Timing};
 use super::util::{self, KCM};
 use super::Controller;
 use crate::registry::ResourceType;
@@ -34,6 +35,12 @@ struct State {
 #[derive(Default)]
 pub struct GarbageCollector {
     state: Mutex<State>,
+    /// `Timing::Kind`: a dependent whose owners are gone is deleted after the GC's latency.
+    timing: Timing,
+    clock: Clock,
+    due: Deadlines,
+    /// Dependents waiting out that latency (checked again when it falls due).
+    delayed: Mutex<HashSet<ObjKey>>,
 }
 
 fn key_of(ev_key: &str, obj: &Value) -> ObjKey {
@@ -100,9 +107,15 @@ impl Controller for GarbageCollector {
         dirty
     }
 
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.due.next()
+    }
+
     fn reconcile(&self, server: &ApiServer) {
         {
             let mut st = self.state.lock();
+            let delayed = std::mem::take(&mut *self.delayed.lock());
+            st.pending.extend(delayed);
             if !st.initialized {
                 st.initialized = true;
                 let mut seen = HashSet::new();
@@ -177,6 +190,11 @@ fn owner_state(server: &ApiServer, dep_ns: &str, r: &Value) -> OwnerState {
 }
 
 impl GarbageCollector {
+    /// A garbage collector with `timing`'s latency on the cluster's `clock`.
+    pub fn new(clock: Clock, timing: Timing) -> Self {
+        GarbageCollector { timing, clock, ..Default::default() }
+    }
+
     fn rt_for_key(server: &ApiServer, key: &str) -> Option<Arc<ResourceType>> {
         server.registry.all().into_iter().find(|rt| rt.key == key)
     }
@@ -258,6 +276,12 @@ impl GarbageCollector {
             if object::is_deleting(&dep) {
                 return;
             }
+            let uid = object::uid_of(&dep);
+            if !self.due.due(uid, self.clock.now(), self.timing.delay(Latency::GarbageCollection, uid)) {
+                self.delayed.lock().insert(k.clone());
+                return;
+            }
+            self.due.clear(uid);
             // Cascade foreground through dependents that have dependents of their own.
             let propagation = if waiting > 0 && !self.dependents(object::uid_of(&dep)).is_empty() { Propagation::Foreground } else { Propagation::Background };
             let ns = if rt.namespaced { Some(k.1.as_str()) } else { None };

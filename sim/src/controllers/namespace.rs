@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::api::object;
+use super::clock::{Clock, Deadlines, Latency, Timing};
 use super::Controller;
 use crate::server::{meta, ApiServer, DeleteOptions, Operation, WriteOptions};
 use crate::store::StoreEvent;
@@ -14,6 +15,10 @@ use crate::store::StoreEvent;
 #[derive(Default)]
 pub struct NamespaceController {
     terminating: Mutex<BTreeSet<String>>,
+    /// `Timing::Kind`: an emptied namespace is finalized after the controller's latency.
+    timing: Timing,
+    clock: Clock,
+    due: Deadlines,
 }
 
 impl Controller for NamespaceController {
@@ -30,6 +35,10 @@ impl Controller for NamespaceController {
             return false;
         }
         !ev.namespace.is_empty() && self.terminating.lock().contains(&ev.namespace)
+    }
+
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.due.next()
     }
 
     fn reconcile(&self, server: &ApiServer) {
@@ -51,6 +60,11 @@ impl Controller for NamespaceController {
 }
 
 impl NamespaceController {
+    /// A namespace controller with `timing`'s latency on the cluster's `clock`.
+    pub fn new(clock: Clock, timing: Timing) -> Self {
+        NamespaceController { timing, clock, ..Default::default() }
+    }
+
     /// Returns true when the namespace is gone (or no longer terminating).
     fn reconcile_one(&self, server: &ApiServer, ns: &str) -> bool {
         let Some(nsobj) = server.store.get("namespaces", "", ns) else { return true };
@@ -85,7 +99,12 @@ impl NamespaceController {
             Ok(r) => r,
             Err(_) => return false,
         };
+        let uid = object::uid_of(&nsobj).to_string();
+        if remaining.is_empty() && !self.due.due(&uid, self.clock.now(), self.timing.delay(Latency::NamespaceTermination, &uid)) {
+            return false;
+        }
         if remaining.is_empty() {
+            self.due.clear(&uid);
             let opts = WriteOptions { field_manager: Some("kube-controller-manager".into()), ..Default::default() };
             let r = server.guaranteed_update(&nsrt, "", ns, Some("finalize"), &opts, Operation::Update, |cur| {
                 let mut next = cur.clone();

@@ -14,6 +14,7 @@ use crate::api::object;
 use super::pv_controller::{ann, uid, ANN_PROVISIONED_BY, ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER};
 use super::{node_path, LOCAL_PATH_BASE, LOCAL_PATH_PROVISIONER};
 use crate::controllers::Controller;
+use crate::controllers::clock::{Clock, Deadlines, Latency, Timing};
 use crate::events::{self, EventType};
 use crate::server::{ApiServer, DeleteOptions, WriteOptions};
 use crate::store::StoreEvent;
@@ -23,11 +24,27 @@ pub struct LocalPathProvisioner {
     /// The library's identity: `<provisioner>_<pod name>_<uuid>`, the source of its events.
     instance: String,
     emitted: Mutex<HashSet<(String, String)>>,
+    /// `Timing::Kind`: a Released volume is deleted after its helper pod's latency.
+    timing: Timing,
+    clock: Clock,
+    deletions: Deadlines,
 }
 
 impl LocalPathProvisioner {
     pub fn new(root: PathBuf) -> Self {
-        LocalPathProvisioner { root, instance: uuid::Uuid::new_v4().to_string(), emitted: Mutex::new(HashSet::new()) }
+        LocalPathProvisioner {
+            root,
+            instance: uuid::Uuid::new_v4().to_string(),
+            emitted: Mutex::new(HashSet::new()),
+            timing: Timing::Instant,
+            clock: Clock::default(),
+            deletions: Deadlines::default(),
+        }
+    }
+
+    /// With `timing`'s latency on the cluster's `clock`.
+    pub fn with_timing(self, clock: Clock, timing: Timing) -> Self {
+        LocalPathProvisioner { clock, timing, ..self }
     }
 
     fn component(&self, server: &ApiServer) -> String {
@@ -151,6 +168,10 @@ impl Controller for LocalPathProvisioner {
         matches!(&*ev.key, "persistentvolumeclaims" | "persistentvolumes" | "storage.k8s.io/storageclasses" | "nodes")
     }
 
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.deletions.next()
+    }
+
     fn reconcile(&self, server: &ApiServer) {
         let (pvcs, _) = server.store.list("persistentvolumeclaims", None);
         for pvc in &pvcs {
@@ -165,7 +186,11 @@ impl Controller for LocalPathProvisioner {
             let released = object::str_at(pv, "/status/phase") == Some("Released");
             let delete = object::str_at(pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete");
             if ours && released && delete && !object::is_deleting(pv) {
-                self.delete_volume(server, pv);
+                let uid = uid(pv);
+                if self.deletions.due(uid, self.clock.now(), self.timing.delay(Latency::VolumeDeletion, uid)) {
+                    self.deletions.clear(uid);
+                    self.delete_volume(server, pv);
+                }
             }
         }
     }

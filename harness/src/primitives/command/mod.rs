@@ -12,6 +12,7 @@
 //! that deleted nothing and a final grep check that cannot fail (see [`heuristics`]). Output checks
 //! still fail the step: they are the scenario's assertions, not the runbook's.
 
+mod appeared;
 mod capture;
 mod exec;
 pub mod heuristics;
@@ -205,7 +206,10 @@ impl Primitive for Kubectl {
             }
             args.extend(self.args.iter().cloned());
             let shown = format!("kubectl {}", self.args.join(" "));
-            step_command!(self, "kubectl", args, ctx.kubeconfig.clone(), shown, None).execute(ctx).await
+            let before = appeared::before(ctx).await;
+            let r = step_command!(self, "kubectl", args, ctx.kubeconfig.clone(), shown, None).execute(ctx).await;
+            appeared::attribute(ctx, before).await;
+            r
         })
     }
 }
@@ -225,7 +229,10 @@ impl Primitive for Script {
             };
             let kubeconfig = script_kubeconfig(ctx)?;
             let args = vec!["-c".into(), self.run.clone()];
-            step_command!(self, program, args, kubeconfig, first_line(&self.run, 120), Some(&self.run)).execute(ctx).await
+            let before = appeared::before(ctx).await;
+            let r = step_command!(self, program, args, kubeconfig, first_line(&self.run, 120), Some(&self.run)).execute(ctx).await;
+            appeared::attribute(ctx, before).await;
+            r
         })
     }
 }

@@ -1,0 +1,23 @@
+//! Provenance for what commands make: objects a `kubectl`/`script` step creates carry no run label, so
+//! the objects that appear while it runs (uids absent before, present after) are attributed to the step,
+//! and a leftover among them is "created during step N `script`", never `unknown`.
+
+use std::collections::HashSet;
+
+use super::StepContext;
+
+/// The uids on the cluster before the command (None: it could not be listed; then nothing is attributed).
+pub(super) async fn before(ctx: &StepContext) -> Option<HashSet<String>> {
+    let inv = crate::oracle::snapshot(&ctx.client).await.ok()?;
+    Some(inv.objects.into_iter().map(|o| o.uid).collect())
+}
+
+/// Record every object whose uid was not there `before` as made during the running step.
+pub(super) async fn attribute(ctx: &mut StepContext, before: Option<HashSet<String>>) {
+    let Some(before) = before else { return };
+    let Ok(after) = crate::oracle::snapshot(&ctx.client).await else { return };
+    let step = if ctx.step_origin.is_empty() { format!("step `{}`", ctx.step) } else { ctx.step_origin.clone() };
+    for o in after.objects.into_iter().filter(|o| !before.contains(&o.uid)) {
+        ctx.origins.push(crate::oracle::Origin { group: o.group, kind: o.kind, namespace: o.namespace, name: o.name, step: step.clone(), during: true });
+    }
+}
