@@ -7,6 +7,7 @@ mod smp;
 #[cfg(test)]
 mod tests;
 
+use crate::api::decode::go_json_kind;
 use serde_json::Value;
 
 use crate::api::errors::ApiError;
@@ -205,18 +206,6 @@ pub fn apply_strategic_merge_patch(target: &Value, patch: &Value, api_version: &
     let ctx = TypeCtx::new(api_version, kind);
     let merged = smp::merge_map(original, p.clone(), ctx, &mut Vec::new())?;
     Ok(Value::Object(merged))
-}
-
-/// How Go's encoding/json names a JSON value's kind in `UnmarshalTypeError`s.
-fn go_json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// `fmt.Sprintf("%v", x)` of a decoded JSON value, for error texts that embed Go values

@@ -11,6 +11,9 @@ mod table;
 mod tests;
 mod walk;
 
+pub(crate) use scalars::go_type_name;
+pub(crate) use walk::go_json_kind;
+
 use serde_json::Value;
 
 pub use scalars::go_v;

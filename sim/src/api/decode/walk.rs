@@ -18,7 +18,8 @@ pub struct JsonDecoder<'t> {
     saved: Option<String>,
 }
 
-fn describe(v: &Value) -> &'static str {
+/// How Go's encoding/json names a JSON value's kind in `UnmarshalTypeError`s.
+pub(crate) fn go_json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",
@@ -92,7 +93,7 @@ impl<'t> JsonDecoder<'t> {
             }
             (Ty::Struct(key), Value::Object(m)) => self.structure(key, m)?,
             (Ty::Special(sp), _) => self.special(*sp, v)?,
-            _ => self.save(describe(v), ty),
+            _ => self.save(go_json_kind(v), ty),
         }
         Ok(())
     }
@@ -120,11 +121,11 @@ impl<'t> JsonDecoder<'t> {
             (Special::Quantity, _) => Err(QUANTITY_FORMAT.into()),
             (Special::Time, Value::String(s)) => parse_rfc3339(s),
             (Special::MicroTime | Special::Duration, Value::String(_)) => Ok(()),
-            (Special::Time | Special::MicroTime | Special::Duration, _) => Err(self.type_error(describe(v), "string")),
+            (Special::Time | Special::MicroTime | Special::Duration, _) => Err(self.type_error(go_json_kind(v), "string")),
             (Special::IntOrString, Value::String(_)) => Ok(()),
             (Special::IntOrString, Value::Number(n)) if fits(n, i32::MIN.into(), i32::MAX.into()) => Ok(()),
             (Special::IntOrString, Value::Number(n)) => Err(self.type_error(&format!("number {}", number_literal(n)), "int32")),
-            (Special::IntOrString, _) => Err(self.type_error(describe(v), "int32")),
+            (Special::IntOrString, _) => Err(self.type_error(go_json_kind(v), "int32")),
             (Special::SchemaOrArray | Special::SchemaOrBool | Special::SchemaOrStringArray, Value::Object(m)) => self.structure(SCHEMA_PROPS, m),
             (Special::SchemaOrArray, Value::Array(items)) => {
                 for item in items {

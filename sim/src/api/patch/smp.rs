@@ -4,6 +4,7 @@
 //! texts. The result is additionally cleaned of nulls and `$` keys, which the real server
 //! loses when converting the patched map back to the typed object.
 
+use crate::api::decode::go_type_name;
 use serde_json::{Map, Value};
 
 use super::schema::{list_meta, ListMeta, TypeCtx};
@@ -27,22 +28,9 @@ fn bad_patch_type(t: &Value, m: &Map<String, Value>) -> PatchError {
     PatchError::Internal(format!("unknown patch type: {} in map: {}", go_fmt(t), go_fmt(&Value::Object(m.clone()))))
 }
 
-/// Go's `reflect.TypeOf(v).String()` for a decoded JSON value.
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "<nil>",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float64",
-        Value::Number(_) => "int64",
-        Value::String(_) => "string",
-        Value::Array(_) => "[]interface {}",
-        Value::Object(_) => "map[string]interface {}",
-    }
-}
-
 /// `mergepatch.ErrBadArgType`.
 fn bad_arg_type(expected: &str, actual: &Value) -> PatchError {
-    PatchError::Internal(format!("expected a {expected}, but received a {}", go_type(actual)))
+    PatchError::Internal(format!("expected a {expected}, but received a {}", go_type_name(actual)))
 }
 
 pub(super) fn merge_map(
@@ -218,7 +206,7 @@ fn merge_slice_handler(
 fn element_kind(slices: &[&[Value]]) -> Res<&'static str> {
     let mut prev: Option<&'static str> = None;
     for v in slices.iter().flat_map(|s| s.iter()) {
-        let t = go_type(v);
+        let t = go_type_name(v);
         match prev {
             None if matches!(v, Value::Array(_)) => {
                 return Err(PatchError::Unprocessable("lists of lists are not supported".into()));
