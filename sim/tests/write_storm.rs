@@ -19,16 +19,17 @@ async fn a_client_rewriting_one_object_is_reported() {
     for i in 1..=100 {
         api.patch("hot", &pp, &Patch::Merge(json!({"data": {"n": i.to_string()}}))).await.unwrap();
     }
-    let storms = sim.write_storms();
+    // Only the looper's: at this test's low limit of 5, a controller's start-up burst on a loaded machine
+    // may be reported too (the guard's own limit in tests is higher).
+    let looper = || sim.write_storms().into_iter().filter(|s| s.writer == "manager/looper").collect::<Vec<_>>();
+    let storms = looper();
     assert_eq!(storms.len(), 1, "{storms:?}");
-    assert_eq!(storms[0].writer, "manager/looper");
     assert_eq!(storms[0].object, "configmaps default/hot");
     // No-op writes store nothing, so they are no storm.
-    let before = sim.write_storms().len();
     for _ in 0..30 {
         api.patch("hot", &pp, &Patch::Merge(json!({"data": {"n": "100"}}))).await.unwrap();
     }
-    assert_eq!(sim.write_storms().len(), before);
+    assert_eq!(looper().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
