@@ -18,9 +18,6 @@ impl Provider for Panicking {
     fn ensure<'a>(&'a mut self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async { panic!("ensure exploded") })
     }
-    fn release<'a>(&'a mut self, _: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
-    }
     fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
         self.0.lock().unwrap().push(format!("finish keep={keep}"));
         Box::pin(async { Err(ProviderError::Command { command: "kind delete cluster".into(), message: "boom".into() }) })
@@ -77,9 +74,6 @@ impl Provider for Containered {
     fn ensure<'a>(&'a mut self, _: &'a str, _: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         *self.seen.lock().unwrap() = std::fs::read_to_string(&self.journal).unwrap_or_default();
         Box::pin(async { Err(ProviderError::Command { command: "start container cleanroom-t".into(), message: "no".into() }) })
-    }
-    fn release<'a>(&'a mut self, _: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
     }
 }
 

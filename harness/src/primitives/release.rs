@@ -29,6 +29,16 @@ macro_rules! engine_or_skip {
     };
 }
 
+/// `binary`, or return its skip or error from the step.
+macro_rules! binary_or_return {
+    ($ctx:expr, $e:expr, $what:literal) => {
+        match binary($ctx, $e.as_ref(), $what) {
+            Ok(c) => c,
+            Err(r) => return r,
+        }
+    };
+}
+
 /// An action only the binary runs: skipped (with the reason) when the release went through a recorded
 /// render and there is no binary.
 fn binary<'e>(ctx: &StepContext, e: &'e dyn HelmEngine, what: &str) -> Result<&'e crate::helm::HelmCli, Result<StepOutcome, StepError>> {
@@ -50,10 +60,7 @@ impl Primitive for Test {
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
             let e = engine_or_skip!(ctx, "helm.test");
-            let cli = match binary(ctx, e.as_ref(), "helm.test") {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
+            let cli = binary_or_return!(ctx, e, "helm.test");
             let report = cli.test(&self.release, &self.namespace, helm_timeout(ctx)).await.map_err(helm_step_error)?;
             let failed: Vec<String> = report.tests.iter().filter(|(_, p)| p != "Succeeded").map(|(n, p)| format!("{n}: {p}")).collect();
             if !failed.is_empty() {
@@ -88,10 +95,7 @@ impl Primitive for Rollback {
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
             let e = engine_or_skip!(ctx, "helm.rollback");
-            let cli = match binary(ctx, e.as_ref(), "helm.rollback") {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
+            let cli = binary_or_return!(ctx, e, "helm.rollback");
             let info = cli.rollback(&self.release, &self.namespace, self.revision, self.wait, helm_timeout(ctx)).await.map_err(helm_step_error)?;
             let to = self.revision.map(|r| format!("revision {r}")).unwrap_or_else(|| "the previous revision".into());
             Ok(StepOutcome::done(format!("rolled {} back to {to}: now revision {} {}", self.release, info.revision, info.status)))
@@ -117,10 +121,7 @@ impl Primitive for Template {
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
             let e = engine_or_skip!(ctx, "helm.template");
-            let cli = match binary(ctx, e.as_ref(), "helm.template") {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
+            let cli = binary_or_return!(ctx, e, "helm.template");
             let req = self.chart.request(ctx, Some(helm_timeout(ctx)));
             let text = cli.template(&req).await.map_err(helm_step_error)?;
             let objects = crate::helm::parse_render(&text).map(|r| r.templates.len() + r.crds.len()).unwrap_or(0);
@@ -148,10 +149,7 @@ impl Primitive for RepoAdd {
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
             let e = engine_or_skip!(ctx, "helm.repo-add");
-            let cli = match binary(ctx, e.as_ref(), "helm.repo-add") {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
+            let cli = binary_or_return!(ctx, e, "helm.repo-add");
             let out = cli.repo_add(&self.name, &self.url).await.map_err(helm_step_error)?;
             Ok(StepOutcome::done(out))
         })
@@ -211,10 +209,7 @@ impl Primitive for AssertRelease {
                 wrong.push(format!("chart version: expected {v}, found {}", info.chart_version));
             }
             if !self.values.is_empty() {
-                let cli = match binary(ctx, e.as_ref(), "assert.release values") {
-                    Ok(c) => c,
-                    Err(r) => return r,
-                };
+                let cli = binary_or_return!(ctx, e, "assert.release values");
                 let have = cli.values(&self.release, &self.namespace).await.map_err(helm_step_error)?;
                 let want = serde_json::to_value(&self.values).unwrap_or_default();
                 // Value texts may be passwords: name the keys only.

@@ -73,7 +73,4 @@ impl Provider for ExistingProvider {
     fn creates_clusters(&self) -> bool {
         false
     }
-    fn release<'a>(&'a mut self, _keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
-    }
 }

@@ -177,9 +177,6 @@ impl Provider for K3sProvider {
             })
         })
     }
-    fn release<'a>(&'a mut self, _keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
-    }
     fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
             let ready = self.ready.take();

@@ -256,9 +256,6 @@ impl Provider for KwokProvider {
             })
         })
     }
-    fn release<'a>(&'a mut self, _keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
-    }
     fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
             self.ready = None;

@@ -185,8 +185,12 @@ pub trait Provider: Send {
     fn capabilities(&self) -> Capabilities;
     /// A cluster for the next scenario (fresh for `sim`, shared for `kind`, the given one for `existing`).
     fn ensure<'a>(&'a mut self, scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>>;
-    /// Done with the cluster of the last `ensure`: destroy it unless `keep` (never for `existing`).
-    fn release<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Done with the cluster of the last `ensure`: destroy it unless `keep`. Providers whose one cluster
+    /// serves every scenario (kind, kwok, k3s, existing) have nothing to do here.
+    fn release<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = keep;
+        Box::pin(async { Ok(()) })
+    }
     /// Called once at the end of a run: destroy shared clusters unless `keep`.
     fn finish<'a>(&'a mut self, keep: bool) -> BoxFuture<'a, Result<(), ProviderError>> {
         let _ = keep;
