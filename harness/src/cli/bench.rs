@@ -51,6 +51,8 @@ fn suite(n: u16, scenarios: &std::path::Path) -> Result<i32, CliError> {
         let out = std::process::Command::new(&exe)
             .args(["run", "--all", "--parallel", &parallel.to_string(), "--scenarios"])
             .arg(scenarios)
+            // The parallel run starts the longest scenarios first, by the serial run's durations.
+            .args(if parallel > 1 { vec!["--durations".into(), tmp.path().join("p1/latest/report.json").into_os_string()] } else { vec![] })
             .arg("--report-dir")
             .arg(tmp.path().join(format!("p{parallel}")))
             .env("CI", "1")

@@ -237,7 +237,7 @@ pub async fn chart(a: ChartArgs) -> Result<i32, CliError> {
         }
     }
     let options = a.cluster.options(a.helm.options(None)?, [])?;
-    let how = Execution { provider: &a.cluster.provider, options, parallel: 1, report_dir: &a.report_dir, keep: a.keep, keep_on_failure: false, allow_destructive: a.allow_destructive };
+    let how = Execution { provider: &a.cluster.provider, options, parallel: 1, durations: None, report_dir: &a.report_dir, keep: a.keep, keep_on_failure: false, allow_destructive: a.allow_destructive };
     execute(&selected, &how, &run_id).await
 }
 

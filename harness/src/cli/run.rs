@@ -4,6 +4,7 @@
 //! arrives, a bug panics — the report is written first and every provider's `finish` runs after it, so a
 //! kind cluster is deleted (unless kept) and a failed delete never loses the report.
 
+use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::report::provenance::{self, ClusterIdentity, Provenance};
 use crate::report::{self, RunReport};
 use crate::runner::journal::{self, Entry, Journal};
 use crate::runner::{self, Cancel, Outcome, RunEnv, ScenarioResult};
-use crate::scenario::select::{Shard, durations_from_report, filter_tags, shard_names};
+use crate::scenario::select::{Shard, durations_from_report, filter_tags, shard_names, start_order};
 use crate::scenario::{self, Scenario, parse::builtins};
 
 #[derive(Debug, Args)]
@@ -159,16 +160,28 @@ fn choose(mut all: Vec<Scenario>, a: &RunArgs) -> Result<Vec<Scenario>, CliError
     let every = a.all || (names.is_empty() && (!a.tags.is_empty() || a.shard.is_some()));
     let picked = filter_tags(select(all, &names, every)?, &a.tags, &a.skip_tags);
     let Some(shard) = a.shard else { return Ok(picked) };
-    let durations = match &a.durations {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("--durations {}: {e}", p.display())))?;
-            Some(durations_from_report(&text).map_err(|e| CliError::Usage(format!("--durations {}: {e}", p.display())))?)
-        }
-        None => None,
-    };
+    let durations = given_durations(a)?;
     let names: Vec<String> = picked.iter().map(|s| s.name.clone()).collect();
     let mine = shard_names(&names, shard, durations.as_ref());
     Ok(picked.into_iter().filter(|s| mine.contains(&s.name)).collect())
+}
+
+/// `--durations FILE`, read.
+fn given_durations(a: &RunArgs) -> Result<Option<BTreeMap<String, u64>>, CliError> {
+    let Some(p) = &a.durations else { return Ok(None) };
+    let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("--durations {}: {e}", p.display())))?;
+    Ok(Some(durations_from_report(&text).map_err(|e| CliError::Usage(format!("--durations {}: {e}", p.display())))?))
+}
+
+/// Scenario durations to order a parallel run by: `--durations`, else the previous run's report under
+/// the report directory (`latest`), when it can be read. Only an ordering hint, so a missing or foreign
+/// previous report is no error.
+fn hint_durations(a: &RunArgs) -> Result<Option<BTreeMap<String, u64>>, CliError> {
+    if a.durations.is_some() {
+        return given_durations(a);
+    }
+    let previous = a.report_dir.join("latest").join("report.json");
+    Ok(std::fs::read_to_string(previous).ok().and_then(|t| durations_from_report(&t).ok()))
 }
 
 /// `--repeat N`: the selection N times over, each copy named `NAME#K` (K from 1) so results and report
@@ -203,6 +216,8 @@ struct Plan<'a> {
     clusters: &'a Mutex<Vec<ClusterIdentity>>,
     /// Whether a cluster cleanroom did not create was already checked for leftovers of dead runs.
     stale_checked: std::sync::atomic::AtomicBool,
+    /// Indices into `selected` in the order workers take them (results keep selection order).
+    start_order: Vec<usize>,
 }
 
 impl Plan<'_> {
@@ -395,6 +410,7 @@ pub async fn run(a: RunArgs) -> Result<i32, CliError> {
         provider: &a.cluster.provider,
         options,
         parallel: a.parallel,
+        durations: if a.parallel > 1 { hint_durations(&a)? } else { None },
         report_dir: &a.report_dir,
         keep: a.keep,
         keep_on_failure: a.keep_on_failure,
@@ -408,6 +424,8 @@ pub(super) struct Execution<'a> {
     pub provider: &'a str,
     pub options: ProviderOptions,
     pub parallel: u16,
+    /// Expected scenario durations (ms), to start the longest first when several run at once.
+    pub durations: Option<BTreeMap<String, u64>>,
     pub report_dir: &'a Path,
     pub keep: bool,
     /// Keep a failed scenario's cluster as it was (no `finally`, no teardown).
@@ -459,6 +477,13 @@ pub(super) async fn execute(selected: &[Scenario], how: &Execution<'_>, run_id: 
         journal: journal.as_ref(),
         clusters: &clusters,
         stale_checked: Default::default(),
+        start_order: if workers > 1 {
+            let names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+            // Without a previous report, a scenario's step count stands in for its duration.
+            start_order(&names, how.durations.as_ref(), |i| (selected[i].steps.len() + selected[i].finally.len()) as u64)
+        } else {
+            (0..selected.len()).collect()
+        },
     };
     let mut prov = Provenance {
         cleanroom_version: env!("CARGO_PKG_VERSION").into(),
@@ -484,7 +509,7 @@ async fn run_with_providers(plan: &Plan<'_>, pool: &mut [Box<dyn Provider>], mut
     let started_at = chrono::Utc::now().to_rfc3339();
     let started = Instant::now();
     let pname = pool[0].name();
-    let queue = Mutex::new((0..plan.selected.len()).collect::<VecDeque<_>>());
+    let queue = Mutex::new(plan.start_order.iter().copied().collect::<VecDeque<_>>());
     let done: Done = Mutex::new(Vec::new());
     let workers = futures::future::join_all(pool.iter_mut().map(|p| worker(plan, p.as_mut(), &queue, &done)));
     let flow = AssertUnwindSafe(workers).catch_unwind().await;

@@ -45,6 +45,7 @@ async fn a_panic_still_writes_the_report_then_finishes() {
         journal: None,
         clusters: &Mutex::new(Vec::new()),
         stale_checked: Default::default(),
+        start_order: (0..selected.len()).collect(),
     };
     let r = run_with_providers(&plan, &mut pool, Provenance::default()).await;
     let err = r.unwrap_err().to_string();
@@ -98,6 +99,7 @@ async fn a_container_is_journalled_before_it_is_created() {
         journal: Some(&journal),
         clusters: &Mutex::new(Vec::new()),
         stale_checked: Default::default(),
+        start_order: (0..selected.len()).collect(),
     };
     assert!(run_with_providers(&plan, &mut pool, Provenance::default()).await.is_err());
     assert!(seen.lock().unwrap().contains(r#"{"entry":"container","name":"cleanroom-t"}"#), "{}", seen.lock().unwrap());

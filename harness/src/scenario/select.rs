@@ -68,6 +68,34 @@ pub fn shard_names(names: &[String], shard: Shard, durations: Option<&BTreeMap<S
     mine
 }
 
+/// The order scenarios start in when several run at once: longest first (the classic LPT schedule), so
+/// the longest one is not left to start last and run alone. Costs come from an earlier report's durations
+/// (`name` looked up without its `#K` repeat suffix); scenarios it does not know cost `fallback(i)` scaled
+/// to the known ones' mean. Ties keep selection order. Returns indices into `names`.
+pub fn start_order(names: &[&str], durations: Option<&BTreeMap<String, u64>>, fallback: impl Fn(usize) -> u64) -> Vec<usize> {
+    let base = |n: &str| n.split('#').next().unwrap_or(n).to_string();
+    let known: Vec<u64> = names.iter().filter_map(|n| durations.and_then(|d| d.get(&base(n)).copied())).collect();
+    let unknown: Vec<u64> = (0..names.len()).filter(|&i| durations.and_then(|d| d.get(&base(names[i]))).is_none()).map(&fallback).collect();
+    // Put fallback estimates on the durations' scale: an unknown scenario of average estimate costs the mean.
+    let scale = match (known.is_empty(), unknown.is_empty()) {
+        (false, false) => {
+            let mean_known = known.iter().sum::<u64>() as f64 / known.len() as f64;
+            let mean_unknown = unknown.iter().sum::<u64>().max(1) as f64 / unknown.len() as f64;
+            mean_known / mean_unknown
+        }
+        _ => 1.0,
+    };
+    let cost = |i: usize| -> u64 {
+        match durations.and_then(|d| d.get(&base(names[i]))) {
+            Some(ms) => *ms,
+            None => (fallback(i) as f64 * scale) as u64,
+        }
+    };
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(i)));
+    order
+}
+
 /// Tag filters: keep scenarios with any of `tags` (when given), drop those with any of `skip`.
 pub fn filter_tags(all: Vec<Scenario>, tags: &[String], skip: &[String]) -> Vec<Scenario> {
     all.into_iter()
@@ -127,6 +155,17 @@ mod tests {
         let d = BTreeMap::from([("big".to_string(), 1000), ("a".into(), 250), ("b".into(), 250), ("c".into(), 250), ("d".into(), 250)]);
         assert_eq!(shard_names(&all, Shard { index: 1, count: 2 }, Some(&d)), vec!["big".to_string()]);
         assert_eq!(shard_names(&all, Shard { index: 2, count: 2 }, Some(&d)).len(), 4);
+    }
+
+    #[test]
+    fn longest_starts_first() {
+        let names = ["a", "runbook", "b#1", "c"];
+        let d = BTreeMap::from([("runbook".to_string(), 45_000), ("a".into(), 2_000), ("b".into(), 9_000)]);
+        // c is the only unknown, so it costs the known mean (18.7 s): after runbook, before b.
+        let order = start_order(&names, Some(&d), |i| [1, 1, 1, 2][i]);
+        assert_eq!(order, vec![1, 3, 2, 0]);
+        // Without durations the fallback alone orders them; ties keep selection order.
+        assert_eq!(start_order(&names, None, |i| [3, 9, 3, 1][i]), vec![1, 0, 2, 3]);
     }
 
     #[test]
