@@ -4,7 +4,8 @@
 #
 #   ci/tools.sh [TOOL...]     TOOL: helm3 helm4 kwok kwokctl kind etcd
 #                                   kube-apiserver kube-controller-manager
-#                                   kube-scheduler local-path-provisioner, `all`,
+#                                   kube-scheduler local-path-provisioner
+#                                   prometheus-operator, `all`,
 #                                   or `kwok-cluster` (what --provider kwok runs)
 #                             no TOOL: helm3 helm4 actionlint
 #
@@ -20,9 +21,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=ci/tools/versions.env
 source "$here/tools/versions.env"
 
-ALL_TOOLS=(helm3 helm4 actionlint kwok kwokctl kind etcd kube-apiserver kube-controller-manager kube-scheduler local-path-provisioner)
-# What `cleanroom run --provider kwok` starts (harness/src/providers/kwok.rs names the same set).
-KWOK_CLUSTER_TOOLS=(kwokctl kwok etcd kube-apiserver kube-controller-manager kube-scheduler local-path-provisioner)
+ALL_TOOLS=(helm3 helm4 actionlint kwok kwokctl kind etcd kube-apiserver kube-controller-manager kube-scheduler local-path-provisioner prometheus-operator)
+# What `cleanroom run --provider kwok` starts (harness/src/providers/kwok_setup.rs names the same set),
+# and the operator it runs for the flagship's operator pod (kwok_pods.rs; optional there).
+KWOK_CLUSTER_TOOLS=(kwokctl kwok etcd kube-apiserver kube-controller-manager kube-scheduler local-path-provisioner prometheus-operator)
 DEFAULT_TOOLS=(helm3 helm4 actionlint)
 
 CACHE="${CLEANROOM_TOOLS:-$HOME/.cache/cleanroom/tools}"
@@ -45,7 +47,7 @@ for arg in "$@"; do
     -h | --help) usage; exit 0 ;;
     all) tools+=("${ALL_TOOLS[@]}") ;;
     kwok-cluster) tools+=("${KWOK_CLUSTER_TOOLS[@]}") ;;
-    helm3 | helm4 | actionlint | kwok | kwokctl | kind | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | local-path-provisioner)
+    helm3 | helm4 | actionlint | kwok | kwokctl | kind | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | local-path-provisioner | prometheus-operator)
       tools+=("$arg") ;;
     *) echo "tools: unknown tool '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -70,6 +72,7 @@ version_of() {
     etcd) echo "$ETCD_VERSION" ;;
     kube-*) echo "$KUBERNETES_VERSION" ;;
     local-path-provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
+    prometheus-operator) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
   esac
 }
 
@@ -82,7 +85,7 @@ version_output() {
     kind) "$bin" version ;;
     actionlint) "$bin" -version ;;
     kwok | kwokctl | kube-*) "$bin" --version ;;
-    etcd | local-path-provisioner) "$bin" --version ;;
+    etcd | local-path-provisioner | prometheus-operator) "$bin" --version ;;
   esac
 }
 expected_version_text() {
@@ -96,6 +99,7 @@ expected_version_text() {
     etcd) echo "etcd Version: ${v#v}" ;;
     kube-*) echo "Kubernetes $v" ;;
     local-path-provisioner) echo "version $v" ;;
+    prometheus-operator) echo "version ${v#v} " ;;
   esac
 }
 
@@ -305,6 +309,42 @@ build_local_path() {
     "-s -w -X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
 }
 
+build_prometheus_operator() {
+  # Its go.mod replaces its own pkg/apis/monitoring and pkg/client modules by
+  # paths, so `go install @version` refuses it. The wrapper module takes the
+  # upstream go.mod's requirements as they are (so every dependency is the
+  # version upstream builds with; `go mod tidy` would resolve test-only
+  # imports of dependencies and hit ambiguous packages) and requires the two
+  # submodules at their published release instead of the paths.
+  local root="github.com/prometheus-operator/prometheus-operator" v="$PROMETHEUS_OPERATOR_VERSION"
+  local dir="$WORK/prometheus-operator" gomod hash ldflags="-s -w"
+  gomod="$(mod_gomod "$root@$v")"
+  if [[ ! -f "$dir/.key" || "$(cat "$dir/.key")" != "$v" ]]; then
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    awk -v root="$root" '
+      /^replace[[:space:]]*\(/ { skip = 1; next }
+      skip && /^\)/ { skip = 0; next }
+      skip || /^replace / { next }
+      $1 == "module" { print "module cleanroom.invalid/prometheus-operator-tools"; next }
+      $1 == root "/pkg/apis/monitoring" || $1 == root "/pkg/client" { next }
+      { print }
+    ' "$gomod" >"$dir/go.mod"
+    printf 'require (\n\t%s %s\n\t%s/pkg/apis/monitoring %s\n\t%s/pkg/client %s\n)\n' \
+      "$root" "$v" "$root" "$v" "$root" "$v" >>"$dir/go.mod"
+    printf '%s\n' "$v" >"$dir/.key"
+  fi
+  # As its Makefile: the version through prometheus/common's version package.
+  hash="$(mod_hash "$root@$v")"
+  ldflags+=" -X github.com/prometheus/common/version.Version=${v#v} -X github.com/prometheus/common/version.Branch=release"
+  if [[ -n "$hash" ]]; then
+    ldflags+=" -X github.com/prometheus/common/version.Revision=$hash"
+  fi
+  # -mod=mod: go.sum is filled from the checksum database as the build downloads.
+  (cd "$dir" && run "$GO" build -mod=mod -trimpath -ldflags "$ldflags" -o "$BIN/.prometheus-operator.tmp" "$root/cmd/operator")
+  mv -f "$BIN/.prometheus-operator.tmp" "$BIN/prometheus-operator"
+}
+
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler)
 build_kube() {
   local name="$1" v="$KUBERNETES_VERSION"
@@ -352,6 +392,7 @@ build() {
     etcd) build_etcd ;;
     kube-*) build_kube "$1" ;;
     local-path-provisioner) build_local_path ;;
+    prometheus-operator) build_prometheus_operator ;;
   esac
 }
 

@@ -216,6 +216,15 @@ async fn rolled(h: &Harness, name: &str, want: impl Fn(&Value) -> bool) -> Value
     }
 }
 
+fn gunzip_b64(data: &str) -> String {
+    use base64::Engine;
+    use std::io::Read;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut out).unwrap();
+    out
+}
+
 fn args_of(v: &Value, container: &str) -> Vec<String> {
     let cs = v.pointer("/spec/template/spec/containers").or_else(|| v.pointer("/spec/containers")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
     let c = cs.iter().find(|c| c["name"] == container).cloned().unwrap_or_default();
@@ -230,8 +239,14 @@ async fn spec_changes_roll_the_statefulsets() {
     let before = rolled(&h, &psts, |_| true).await;
     let old_rev = before["status"]["updateRevision"].as_str().unwrap().to_string();
     let old_pod = get_json(&h, &["pod", &format!("{psts}-0"), "-n", "monitoring"]).await.unwrap();
+    // Prometheus 3.11 and later (the chart's 3.14) read retention from the generated configuration,
+    // not a flag; below 3.11 (the patch's v3.6.0) the operator passes the flag.
+    assert!(!args_of(&before, "prometheus").iter().any(|a| a.starts_with("--storage.tsdb.retention")), "{before}");
+    let secret = get_json(&h, &["secret", &format!("prometheus-{PROM}"), "-n", "monitoring"]).await.unwrap();
+    let config = gunzip_b64(secret["data"]["prometheus.yaml.gz"].as_str().unwrap());
+    assert!(config.contains("storage:\n  tsdb:\n") && config.contains("    retention:\n      time: "), "{config}");
 
-    let patch = r#"{"spec":{"retention":"5d","replicas":2,"image":"quay.io/prometheus/prometheus:v3.6.0","externalUrl":"http://prom.example/","resources":{"requests":{"memory":"512Mi"}}}}"#;
+    let patch = r#"{"spec":{"retention":"5d","version":"v3.6.0","replicas":2,"image":"quay.io/prometheus/prometheus:v3.6.0","externalUrl":"http://prom.example/","resources":{"requests":{"memory":"512Mi"}}}}"#;
     h.ok(&["patch", "prometheus", PROM, "-n", "monitoring", "--type", "merge", "-p", patch]).await;
     let sts = rolled(&h, &psts, |s| args_of(s, "prometheus").contains(&"--storage.tsdb.retention.time=5d".to_string())).await;
     let args = args_of(&sts, "prometheus");

@@ -1,6 +1,7 @@
 //! HTTP checks against a Service's pods (e.g. "Grafana answers with its admin password").
-//! On real clusters the request goes through a port-forward to a Ready backing pod; the
-//! embedded cluster runs no container processes, so there the step is skipped with that reason.
+//! On real clusters the request goes through a port-forward to a Ready backing pod; on providers whose
+//! pods run no containers (the embedded cluster, kwok: capability `containers`) the step is skipped with
+//! that reason.
 
 use std::time::Duration;
 
@@ -57,10 +58,10 @@ impl Primitive for Get {
     }
     fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
         Box::pin(async move {
-            if ctx.provider == "sim" {
+            if !ctx.capabilities.containers {
                 return Ok(StepOutcome::skip(format!(
-                    "GET {} on service {}/{}: the embedded cluster runs no container processes, so nothing answers HTTP on provider sim",
-                    self.path, self.namespace, self.service
+                    "GET {} on service {}/{} is not available on provider `{}`: its pods run no containers, so nothing answers HTTP",
+                    self.path, self.namespace, self.service, ctx.provider
                 )));
             }
             let status = self.request(ctx).await?;

@@ -46,7 +46,7 @@ impl Provider for ExistingProvider {
         Some("cleanroom did not make this cluster's nodes and cannot load local images into them: push them to a registry the cluster pulls from, or use --provider kind")
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: false, node_filesystem: false }
+        Capabilities { helm: true, nodes: false, node_filesystem: false, containers: true }
     }
     fn ensure<'a>(&'a mut self, _scenario: &'a str, _workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {

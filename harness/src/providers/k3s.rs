@@ -150,7 +150,7 @@ impl Provider for K3sProvider {
         "k3s"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: true, node_filesystem: false }
+        Capabilities { helm: true, nodes: true, node_filesystem: false, containers: true }
     }
     fn cluster_name(&self) -> Option<String> {
         Some(self.cluster.clone())

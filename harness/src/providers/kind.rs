@@ -152,7 +152,7 @@ impl Provider for KindProvider {
         "kind"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: true, node_filesystem: true }
+        Capabilities { helm: true, nodes: true, node_filesystem: true, containers: true }
     }
     /// A reused cluster (`--cluster NAME`) is not cleanroom's: destructive steps need permission there.
     fn creates_clusters(&self) -> bool {

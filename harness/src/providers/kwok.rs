@@ -13,8 +13,12 @@
 //! start the provisioner. `finish` stops the provisioner, runs `kwokctl delete cluster` (which stops the
 //! components by their pid files) and removes the run's directory.
 //!
+//! Pods of a chart's operator run for real when its binary was built ([`kwok_pods`]: prometheus-operator),
+//! so the objects it makes are the real operator's; they stop with their pod and with the cluster.
+//!
 //! `--kwok-runtime container` (or `auto` without the binaries) runs the same control plane in kwok's
-//! all-in-one image instead ([`kwok_container`]): same nodes and add-ons, no StorageClass.
+//! all-in-one image instead ([`kwok_container`]): same nodes and add-ons, no StorageClass, no pods run
+//! for real.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +31,7 @@ use super::api_nodes::ApiNodes;
 use super::docker::{self, Managed};
 use super::existing::client_for;
 use super::kwok_container::{self, Plan};
+use super::kwok_pods::{self, PodProcesses};
 use super::kwok_setup::{self as setup, KwokTools};
 use super::process::{Background, ToolCall};
 use super::process::ProcessIdentity;
@@ -63,6 +68,11 @@ pub struct KwokProvider {
     /// starts: from then on `finish` deletes the cluster and removes it.
     workdir: Option<PathBuf>,
     provisioner: Option<Background>,
+    /// Processes of pods whose image runs for real (binary runtime).
+    pod_processes: Option<PodProcesses>,
+    /// Binaries of [`kwok_pods::BACKED`] tools that were found (optional: without one, its pods are
+    /// simulated only and the run says so).
+    pod_tools: std::collections::BTreeMap<String, PathBuf>,
     ready: Option<Ready>,
     /// create → every node Ready, for `cleanroom bench` and the report's findings.
     pub startup: Option<Duration>,
@@ -84,6 +94,11 @@ impl KwokProvider {
             runtime,
             workdir: None,
             provisioner: None,
+            pod_processes: None,
+            pod_tools: kwok_pods::BACKED
+                .iter()
+                .filter_map(|b| Some((b.tool.to_string(), setup::locate_optional(options.tools.as_deref(), b.tool)?)))
+                .collect(),
             ready: None,
             startup: None,
             helm: options.helm,
@@ -171,6 +186,11 @@ impl KwokProvider {
             self.provisioner = Some(Background::start(&call, &log)?);
             let provisioner: Vec<i32> = self.provisioner.as_ref().and_then(Background::pid).map(|p| p as i32).into_iter().collect();
             self.record(&workdir, &provisioner);
+            // Each change of the pods' processes journals the cluster again, with them.
+            let journal = self.journal_fn(&workdir, provisioner);
+            let on_pids: kwok_pods::OnPids = Arc::new(move |pids: &[i32]| journal(pids));
+            self.pod_processes =
+                Some(PodProcesses::start(client.clone(), kubeconfig.clone(), workdir.clone(), self.pod_tools.clone(), on_pids));
         }
         self.startup = Some(started.elapsed());
         let nodes = Arc::new(ApiNodes { client: client.clone(), names, no_filesystem: NO_NODE_FILESYSTEM });
@@ -180,14 +200,26 @@ impl KwokProvider {
     /// Journal the cluster with its component processes (and `extra` pids) as they are now.
     /// (The binary runtime's: a container is journalled by its name before it starts.)
     fn record(&self, workdir: &Path, extra: &[i32]) {
-        let (Some(r), Some(tools)) = (&self.recorder, self.tools()) else { return };
-        let pids = component_pids(workdir, &self.cluster).into_iter().chain(extra.iter().copied());
-        let processes = pids.filter_map(ProcessIdentity::of).collect();
-        r(&ExternalCluster { name: self.cluster.clone(), workdir: workdir.to_path_buf(), kwokctl: tools.get("kwokctl").to_path_buf(), processes });
+        self.journal_fn(workdir, Vec::new())(extra);
+    }
+
+    /// What journals the cluster with its components, `fixed` pids and the pids it is given.
+    fn journal_fn(&self, workdir: &Path, fixed: Vec<i32>) -> impl Fn(&[i32]) + Send + Sync + 'static {
+        let target = self.recorder.clone().zip(self.tools().map(|t| t.get("kwokctl").to_path_buf()));
+        let (cluster, workdir) = (self.cluster.clone(), workdir.to_path_buf());
+        move |extra: &[i32]| {
+            let Some((r, kwokctl)) = &target else { return };
+            let pids = component_pids(&workdir, &cluster).into_iter().chain(fixed.iter().copied()).chain(extra.iter().copied());
+            let processes = pids.filter_map(ProcessIdentity::of).collect();
+            r(&ExternalCluster { name: cluster.clone(), workdir: workdir.clone(), kwokctl: kwokctl.clone(), processes });
+        }
     }
 
     /// Stop the provisioner, delete the cluster and remove the run's directory (idempotent).
     async fn teardown(&mut self) -> Result<(), ProviderError> {
+        if let Some(p) = self.pod_processes.take() {
+            p.stop().await;
+        }
         if let Some(p) = self.provisioner.take() {
             p.stop().await;
         }
@@ -217,7 +249,7 @@ impl Provider for KwokProvider {
         "kwok"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: true, node_filesystem: false }
+        Capabilities { helm: true, nodes: true, node_filesystem: false, containers: false }
     }
     fn cluster_name(&self) -> Option<String> {
         Some(self.cluster.clone())
@@ -271,12 +303,16 @@ impl Provider for KwokProvider {
                 return Ok(());
             }
             if keep && self.workdir.is_some() {
-                // The cluster's processes run detached already; the provisioner is ours, so let it go too.
+                // The cluster's processes run detached already; the provisioner and the pods' processes
+                // are ours, so let them go too.
                 if let Some(pid) = self.provisioner.take().and_then(Background::detach) {
+                    let pods = self.pod_processes.take().map(PodProcesses::detach).unwrap_or_default();
+                    let pids: String = std::iter::once(pid).chain(pods.iter().copied()).map(|p| format!(" {p}")).collect();
                     let w = self.workdir.take().unwrap_or_default();
                     println!(
-                        "kwok cluster {c} kept: remove it with `KWOK_WORKDIR={w}/kwok kwokctl --name {c} delete cluster; kill {pid}; rm -rf {w}` \
-                         ({pid}: its local-path-provisioner)",
+                        "kwok cluster {c} kept: remove it with `KWOK_WORKDIR={w}/kwok kwokctl --name {c} delete cluster; kill{pids}; rm -rf {w}` \
+                         ({pid}: its local-path-provisioner{})",
+                        if pods.is_empty() { String::new() } else { format!("; {pods:?}: processes of its operator pods") },
                         c = self.cluster,
                         w = w.display(),
                     );
@@ -290,18 +326,18 @@ impl Provider for KwokProvider {
     fn after_scenario<'a>(&'a mut self, failed: bool, scenario_dir: &'a Path) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             let workdir = self.workdir.clone()?;
-            if !failed {
-                return None;
+            let mut notes = self.pod_processes.as_ref().map(PodProcesses::take_notes).unwrap_or_default();
+            if failed && self.tools().is_none() {
+                notes.extend(self.container.save_logs(&scenario_dir.join("container-logs")).await);
+            } else if failed {
+                // The pods' processes log into the run's directory too.
+                let dest = scenario_dir.join("kwok-logs");
+                notes.push(match copy_logs(&[self.logs_dir(&workdir), workdir.clone()], &dest) {
+                    Ok(n) => format!("{n} kwok component log(s) copied to {}", dest.display()),
+                    Err(e) => format!("copying the kwok logs failed: {e}"),
+                });
             }
-            if self.tools().is_none() {
-                return self.container.save_logs(&scenario_dir.join("container-logs")).await;
-            }
-            let dest = scenario_dir.join("kwok-logs");
-            let copied = copy_logs(&[self.logs_dir(&workdir), workdir.clone()], &dest);
-            Some(match copied {
-                Ok(n) => format!("{n} kwok component log(s) copied to {}", dest.display()),
-                Err(e) => format!("copying the kwok logs failed: {e}"),
-            })
+            (!notes.is_empty()).then(|| notes.join("; "))
         })
     }
 }
@@ -360,6 +396,8 @@ impl Drop for KwokProvider {
     /// (A container's testcontainers handle removes it when dropped; its directory holds the kubeconfig only.)
     fn drop(&mut self) {
         self.provisioner.take();
+        // Its task ends with the runtime; its processes' guards kill them.
+        self.pod_processes.take();
         if let Some(workdir) = self.workdir.take() {
             let Some(tools) = self.tools() else {
                 let _ = std::fs::remove_dir_all(&workdir);

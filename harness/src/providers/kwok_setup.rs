@@ -84,6 +84,15 @@ pub fn locate(explicit: Option<&Path>) -> Result<KwokTools, EnvironmentError> {
     find_tools(explicit, env_dir.as_deref(), which)
 }
 
+/// An optional tool, looked up as [`locate`] looks up the required ones.
+pub fn locate_optional(explicit: Option<&Path>, tool: &str) -> Option<PathBuf> {
+    let in_dir = |dir: &Path| Some(dir.join(tool)).filter(|p| p.is_file());
+    match explicit {
+        Some(dir) => in_dir(dir),
+        None => std::env::var_os("CLEANROOM_TOOLS_BIN").filter(|v| !v.is_empty()).and_then(|d| in_dir(Path::new(&d))).or_else(|| which(tool)),
+    }
+}
+
 /// argv of `kwokctl create cluster` (run with `KWOK_WORKDIR` set to the run's own directory, so nothing
 /// lands in `~/.kwok`). Every component binary is a local path: kwokctl links it and downloads nothing.
 pub fn create_argv(cluster: &str, tools: &KwokTools, stages: &Path, kubeconfig: &Path, wait_secs: u64) -> Vec<String> {
@@ -150,8 +159,15 @@ pub fn node_objects(cluster: &str, workers: usize) -> Vec<Value> {
         .iter()
         .map(|spec| {
             let mut node = cleanroom_sim::nodes::node_object(cluster, spec, single);
+            // kwok's node-initialize stage writes the status, keeping addresses a node registered with (as a
+            // kubelet registers its own): kind's InternalIP and Hostname, which prometheus-operator's
+            // kubelet Endpoints need (kwok's own would be no InternalIP and Hostname `localhost`).
+            let addresses = node.pointer("/status/addresses").cloned();
             if let Some(o) = node.as_object_mut() {
                 o.remove("status");
+            }
+            if let Some(a) = addresses {
+                node["status"] = serde_json::json!({ "addresses": a });
             }
             node["spec"]["providerID"] = Value::String(format!("kwok://{}", spec.name));
             node
@@ -309,7 +325,10 @@ mod tests {
         assert_eq!(cp["spec"]["taints"][0]["effect"], "NoSchedule");
         assert_eq!(nodes[1]["metadata"]["labels"]["kubernetes.io/hostname"], "c-worker");
         assert!(nodes[1]["spec"].get("taints").is_none());
-        assert!(nodes.iter().all(|n| n.get("status").is_none()), "kwok writes the status");
+        // kwok writes the status; the node registers its addresses only, as kind's are.
+        assert!(nodes.iter().all(|n| n["status"].as_object().is_some_and(|s| s.keys().eq(["addresses"]))), "{nodes:?}");
+        assert_eq!(nodes[1]["status"]["addresses"][1], serde_json::json!({"address": "c-worker", "type": "Hostname"}));
+        assert!(nodes[1]["status"]["addresses"][0]["address"].as_str().is_some_and(|ip| ip.starts_with("172.18.0.")));
         assert_eq!(nodes[2]["spec"]["providerID"], "kwok://c-worker2");
     }
 

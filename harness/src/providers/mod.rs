@@ -11,6 +11,7 @@ pub mod k3s;
 pub mod kind_nodes;
 pub mod kwok;
 pub mod kwok_container;
+pub mod kwok_pods;
 pub mod kwok_setup;
 pub mod node_ready;
 pub mod nodes;
@@ -34,6 +35,9 @@ pub struct Capabilities {
     pub nodes: bool,
     /// Node filesystems and processes too (mounts, logs, images, kubelet restarts).
     pub node_filesystem: bool,
+    /// Pods run their containers, so they answer on the network (the embedded cluster and kwok
+    /// simulate pods without running them).
+    pub containers: bool,
 }
 
 /// The cluster name the provider gives its nodes (the embedded cluster and kind name them alike).

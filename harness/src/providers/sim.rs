@@ -40,7 +40,7 @@ impl Provider for SimProvider {
         "sim"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { helm: true, nodes: true, node_filesystem: true }
+        Capabilities { helm: true, nodes: true, node_filesystem: true, containers: false }
     }
     fn ensure<'a>(&'a mut self, scenario: &'a str, workdir: &'a Path) -> BoxFuture<'a, Result<ClusterHandle, ProviderError>> {
         Box::pin(async move {

@@ -108,6 +108,7 @@ pub fn unmet_requirements(s: &Scenario, provider: &str, caps: Capabilities) -> O
             "helm" => caps.helm,
             "nodes" => caps.nodes,
             "node-filesystem" => caps.node_filesystem,
+            "containers" => caps.containers,
             _ => false,
         };
         if !ok {

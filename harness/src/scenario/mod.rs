@@ -65,7 +65,7 @@ pub struct Requirements {
     /// Providers this scenario may run on (`sim`, `kind`, `existing`); empty means any.
     #[serde(default)]
     pub providers: Vec<String>,
-    /// Optional capabilities needed (`helm`, `nodes`, `node-filesystem`).
+    /// Optional capabilities needed (`helm`, `nodes`, `node-filesystem`, `containers`).
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// Minimum number of nodes (control plane included).

@@ -309,9 +309,42 @@ fn selected_rules(server: &ApiServer, cr: &Value) -> Map<String, Value> {
 fn generate_config(cr: &Value) -> String {
     let ns = s(cr, "/metadata/namespace").unwrap_or("");
     let name = object::name_of(cr);
-    format!(
+    let mut config = format!(
         "global:\n  evaluation_interval: 30s\n  scrape_interval: 30s\n  external_labels:\n    prometheus: {ns}/{name}\n    prometheus_replica: $(POD_NAME)\nrule_files:\n- /etc/prometheus/rules/prometheus-{name}-rulefiles-0/*.yaml\n"
-    )
+    );
+    // Prometheus 3.11 and later read their retention from the configuration file, not a flag
+    // (prometheus-operator pkg/prometheus/promcfg.go: `storage.tsdb.retention`).
+    if retention_in_config(cr) {
+        let mut tsdb = String::new();
+        if let Some(w) = s(cr, "/spec/tsdb/outOfOrderTimeWindow") {
+            tsdb += &format!("    out_of_order_time_window: {w}\n");
+        }
+        tsdb += &format!("    retention:\n      time: {}\n", retention(cr));
+        if let Some(size) = s(cr, "/spec/retentionSize") {
+            tsdb += &format!("      size: {size}\n");
+        }
+        config += &format!("storage:\n  tsdb:\n{tsdb}");
+    }
+    config
+}
+
+/// The retention the operator configures: the CR's, else 24h unless only a size limit is set
+/// (`RetentionTimeOrDefault`).
+fn retention(cr: &Value) -> String {
+    match (s(cr, "/spec/retention"), s(cr, "/spec/retentionSize")) {
+        (Some(r), _) if !r.is_empty() => r.to_string(),
+        (_, Some(size)) if !size.is_empty() => String::new(),
+        _ => "24h".to_string(),
+    }
+}
+
+/// Whether the Prometheus version (`spec.version`, default the operator's v3.7.0) is 3.11 or later,
+/// from which the operator writes retention into the configuration instead of flags.
+fn retention_in_config(cr: &Value) -> bool {
+    let v = version_label(cr, "v3.7.0");
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (3, 11)
 }
 
 fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, service_name: &str, port_name: &str) -> Value {
@@ -369,7 +402,6 @@ fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, servi
         reloader_mounts.push(json!({"name": cm, "mountPath": format!("/etc/prometheus/rules/{cm}")}));
     }
     prom_mounts.push(json!({"name": "web-config", "mountPath": "/etc/prometheus/web_config/web-config.yaml", "readOnly": true, "subPath": "web-config.yaml"}));
-    let retention = s(cr, "/spec/retention").unwrap_or("24h");
     let external_url = s(cr, "/spec/externalUrl").unwrap_or("");
     let route_prefix = s(cr, "/spec/routePrefix").unwrap_or("/");
     let mut args = vec![
@@ -379,12 +411,21 @@ fn make_statefulset(cr: &Value, sts_name: &str, shard: i64, replicas: i64, servi
     if !external_url.is_empty() {
         args.push(format!("--web.external-url={external_url}"));
     }
-    args.extend([
-        format!("--web.route-prefix={route_prefix}"),
-        format!("--storage.tsdb.retention.time={retention}"),
-        "--storage.tsdb.path=/prometheus".into(),
-        "--web.config.file=/etc/prometheus/web_config/web-config.yaml".into(),
-    ]);
+    args.push(format!("--web.route-prefix={route_prefix}"));
+    let retention = retention(cr);
+    if !retention_in_config(cr) && !retention.is_empty() {
+        args.push(format!("--storage.tsdb.retention.time={retention}"));
+    }
+    if let Some(size) = s(cr, "/spec/retentionSize").filter(|_| !retention_in_config(cr)) {
+        args.push(format!("--storage.tsdb.retention.size={size}"));
+    }
+    args.push("--storage.tsdb.path=/prometheus".into());
+    match cr.pointer("/spec/walCompression").and_then(Value::as_bool) {
+        Some(true) => args.push("--storage.tsdb.wal-compression".into()),
+        Some(false) => args.push("--no-storage.tsdb.wal-compression".into()),
+        None => {}
+    }
+    args.push("--web.config.file=/etc/prometheus/web_config/web-config.yaml".into());
     let security = json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": true});
     let probe = |path: &str, period: i64, failure: i64| {
         json!({"httpGet": {"path": path, "port": port_name, "scheme": "HTTP"}, "timeoutSeconds": 3, "periodSeconds": period, "failureThreshold": failure})
