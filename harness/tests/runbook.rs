@@ -42,6 +42,7 @@ async fn runbook_findings_item_by_item() {
         (survived, q("survived the procedure: Secret monitoring/prometheus-stack-kube-prom-admission: no labels and no owner: made at run time (e.g. by a hook Job), so no selector, owner or release manifest reaches it")),
         (survived, q(&format!("survived the procedure: Service kube-system/prometheus-stack-kube-prom-kubelet: {helm_leaves}"))),
         (survived, q("survived the procedure: ServiceAccount monitoring/default: inside leftover namespace monitoring")),
+        (survived, format!("{}\\S+{}", q("survived the procedure: EndpointSlice.discovery.k8s.io kube-system/prometheus-stack-kube-prom-kubelet-"), q(": belongs to Service kube-system/prometheus-stack-kube-prom-kubelet, which is left over"))),
         ("sabotage.zombie-mount cleanroom-worker", q(&format!("planted zombie mount cleanroom-worker:{zombie}/volumes/kubernetes.io~empty-dir/prometheus-db"))),
         ("sabotage.orphan-pod-logs cleanroom-worker", format!("{}\\S+", q(&format!("planted orphan pod logs cleanroom-worker:/var/log/pods/monitoring_{pod}_")))),
         ("node: what the runbook's node section has no line for", q("kubectl delete pv (purge step 2) left the volume's data in /var/local-path-provisioner on its node (a hand-deleted PV is never reclaimed), and the node section never removes it, nor the kubelet pod dir /var/lib/kubelet/pods/<uid> of a zombie mount")),

@@ -256,6 +256,15 @@ pub fn attribute(d: &mut crate::Diff, origins: &[Origin]) {
 
 /// Where the object came from, when that alone explains why an uninstall left it.
 fn origin_reason(o: &ObjectEntry) -> Option<Reason> {
+    // A slice the control plane keeps for a Service (endpointslice or endpointslice-mirroring
+    // controller) goes with it, whoever labelled the Service or Endpoints it copies its labels from.
+    if o.group == "discovery.k8s.io"
+        && o.kind == "EndpointSlice"
+        && o.labels.get("endpointslice.kubernetes.io/managed-by").is_some_and(|m| m.ends_with(".k8s.io"))
+        && let Some(s) = &o.service_name
+    {
+        return Some(Reason::FollowsService { service: format!("{}/{s}", o.namespace.as_deref().unwrap_or("")) });
+    }
     let manager = o.labels.get("app.kubernetes.io/managed-by").or_else(|| o.labels.get("managed-by"));
     if let Some(m) = manager.filter(|m| !m.eq_ignore_ascii_case("helm")) {
         return Some(Reason::CreatedBy { manager: m.clone() });

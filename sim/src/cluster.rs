@@ -267,6 +267,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         Arc::new(ctl::job::JobController::new(server)),
         Arc::new(ctl::cronjob::CronJobController::new(clock.clone())),
         Arc::new(ctl::endpoints::EndpointsController::default()),
+        Arc::new(ctl::endpointslicemirroring::EndpointSliceMirroring::default()),
         Arc::new(ctl::serviceaccount::ServiceAccountController::default()),
         Arc::new(ctl::disruption::DisruptionController::default()),
     ];

@@ -111,7 +111,9 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     if svc.pointer("/spec/clusterIP") == Some(&json!("None")) {
         labels["service.kubernetes.io/headless"] = json!("");
     }
-    // Endpoints.
+    // Endpoints (endpoints_controller.go labels them as its own).
+    let mut ep_labels = labels.clone();
+    ep_labels["endpoints.kubernetes.io/managed-by"] = json!("endpoint-controller");
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for p in &pods {
         let addr = json!({"ip": object::str_at(p, "/status/podIP"), "nodeName": object::str_at(p, "/spec/nodeName"), "targetRef": target(p)});
@@ -133,7 +135,7 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
         subset["notReadyAddresses"] = json!(not_ready);
     }
     let subsets = if ready.is_empty() && not_ready.is_empty() { None } else { Some(json!([subset])) };
-    let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns, "labels": labels}});
+    let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns, "labels": ep_labels}});
     if let Some(s) = &subsets {
         ep["subsets"] = s.clone();
     }

@@ -12,6 +12,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
+pub mod endpointslicemirroring;
 pub mod gc;
 pub mod job;
 pub mod namespace;

@@ -229,6 +229,18 @@ impl Dirty {
         }
         set.iter().filter_map(|(ns, n)| server.store.get(key, ns, n)).collect()
     }
+    /// Whether everything is to be synced; if so the flag and the marked keys are taken (cleared).
+    pub fn take_all_flag(&self) -> bool {
+        let mut g = self.0.lock();
+        if g.0 {
+            g.1.clear();
+        }
+        std::mem::replace(&mut g.0, false)
+    }
+    /// The marked `(namespace, name)` keys, taken (for objects that may be gone).
+    pub fn take_keys(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.0.lock().1).into_iter().collect()
+    }
     /// Mark the controller (by kind) of `obj` and of its previous version.
     pub fn add_owner(&self, ev: &crate::store::StoreEvent, kind: &str) -> bool {
         let mut hit = false;
