@@ -2,7 +2,7 @@
 //!
 //! 1. Scenarios run on `--provider sim` and `--provider kwok`; every step's outcome and every oracle
 //!    step's leftovers (with their reasons) are compared, steps kwok skips for lacking node filesystems
-//!    excused. `CLEANROOM_FIDELITY_SCENARIOS` (space-separated names, or `all`) picks the set.
+//!    excused. `CLEANROOM_FIDELITY_SCENARIOS` (space-separated names, or `all`, the default) picks the set.
 //! 2. The kubectl corpus (`fixtures/fidelity/kubectl-corpus.txt`) runs as `script` steps on both; each
 //!    command's output and exit code are compared after normalisation.
 //!
@@ -26,7 +26,9 @@ fn tools() -> PathBuf {
     let dir = std::env::var_os("CLEANROOM_TOOLS_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/cleanroom/tools/bin"));
-    let missing: Vec<&str> = cleanroom::providers::kwok_setup::TOOLS.iter().copied().filter(|t| !dir.join(t).is_file()).collect();
+    // The flagship's scenarios need the real operator for their operator pod (kwok_pods.rs).
+    let needed = cleanroom::providers::kwok_setup::TOOLS.iter().copied().chain(["prometheus-operator"]);
+    let missing: Vec<&str> = needed.filter(|t| !dir.join(t).is_file()).collect();
     assert!(missing.is_empty(), "the fidelity tier needs {} in {}: build them with `ci/tools.sh kwok-cluster`", missing.join(", "), dir.display());
     dir
 }
@@ -63,7 +65,8 @@ fn unlisted(f: &Fidelity, keys: impl Fn(&str) -> Vec<String>) -> Vec<String> {
     f.differences.iter().filter(|d| !keys(d).iter().any(|k| known.contains(&format!("`{k}`")))).cloned().collect()
 }
 
-const DEFAULT_SCENARIOS: &[&str] = &["smoke", "rollout", "sabotage", "node-leftovers"];
+/// Every scenario in `scenarios/` (the flagship's with the real prometheus-operator on kwok).
+const DEFAULT_SCENARIOS: &[&str] = &["all"];
 
 #[test]
 #[ignore = "fidelity tier: needs the binaries of `ci/tools.sh kwok-cluster`; ci/test runs it"]
