@@ -18,12 +18,12 @@ fn step<'a>(r: &'a cleanroom::runner::ScenarioResult, primitive: &str) -> &'a cl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expect_fails_checks_every_message_pattern() {
     let r = run_yaml(
-        "name: t\nsteps:\n  - assert.exists: {kind: ConfigMap, name: nope, namespace: default}\n    expect: fails\n    message: ['ConfigMap default/nope', 'found none']\n",
+        "name: t\nsteps:\n  - assert.exists: {kind: ConfigMap, name: nope, namespace: default}\n    expect: fails\n    timeout: 2s\n    message: ['ConfigMap default/nope', 'found none']\n",
     )
     .await;
     common::assert_passed(&r);
     let r = run_yaml(
-        "name: t\nsteps:\n  - assert.exists: {kind: ConfigMap, name: nope, namespace: default}\n    expect: fails\n    message: 'something else'\n",
+        "name: t\nsteps:\n  - assert.exists: {kind: ConfigMap, name: nope, namespace: default}\n    expect: fails\n    timeout: 2s\n    message: 'something else'\n",
     )
     .await;
     assert_eq!(r.outcome, Outcome::Failed);
@@ -36,7 +36,7 @@ async fn expect_fails_checks_every_message_pattern() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_stops_the_steps_but_finally_and_teardown_run() {
     let r = run_yaml(
-        "name: t\nsteps:\n  - namespace.create: {name: t1}\n  - assert.exists: {kind: Namespace, name: nope}\n  - cluster.ensure: {}\nfinally:\n  - cluster.ensure: {}\n",
+        "name: t\nsteps:\n  - namespace.create: {name: t1}\n  - assert.exists: {kind: Namespace, name: nope}\n    timeout: 2s\n  - cluster.ensure: {}\nfinally:\n  - cluster.ensure: {}\n",
     )
     .await;
     assert_eq!(r.outcome, Outcome::Failed);
@@ -53,7 +53,7 @@ async fn a_failure_stops_the_steps_but_finally_and_teardown_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_finally_fails_the_scenario() {
-    let r = run_yaml("name: t\nsteps:\n  - cluster.ensure: {}\nfinally:\n  - assert.exists: {kind: Namespace, name: nope}\n").await;
+    let r = run_yaml("name: t\nsteps:\n  - cluster.ensure: {}\nfinally:\n  - assert.exists: {kind: Namespace, name: nope}\n    timeout: 2s\n").await;
     assert_eq!(r.outcome, Outcome::Failed);
     assert!(r.reason.as_ref().unwrap().starts_with("finally step"), "{:?}", r.reason);
 }
@@ -69,7 +69,7 @@ async fn skips_are_never_passes() {
     assert_eq!(r.outcome, Outcome::Passed);
     let skipped: Vec<_> = r.steps.iter().filter(|s| s.outcome == Outcome::Skipped).collect();
     assert_eq!(skipped.len(), 1);
-    assert!(skipped[0].reason.as_ref().unwrap().contains("nothing answers HTTP on provider sim"));
+    assert!(skipped[0].reason.as_ref().unwrap().contains("is not available on provider `sim`: its pods run no containers, so nothing answers HTTP"));
     assert!(r.reason.as_ref().unwrap().starts_with("1 step(s) skipped: `http.get kubernetes`"), "{:?}", r.reason);
     // A scenario none of whose steps can run is itself skipped.
     let r = run_yaml("name: t\nsteps:\n  - http.get: {service: kubernetes, namespace: default}\n").await;
