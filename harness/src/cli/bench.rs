@@ -60,6 +60,13 @@ fn suite(n: u16, scenarios: &std::path::Path) -> Result<i32, CliError> {
             .map_err(err)?;
         let secs = started.elapsed().as_secs_f64();
         let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        if !last.contains(" passed, ") {
+            return Err(CliError::Other(format!(
+                "`cleanroom run --all --parallel {parallel}` gave no result ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
         println!("suite --parallel {parallel}: {secs:.1} s wall ({last})");
         lines.push((secs, last));
     }

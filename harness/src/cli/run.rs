@@ -41,8 +41,9 @@ pub struct RunArgs {
     /// Run shard I of N (1-based) of the selection, for a CI matrix; the shards partition it.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
-    /// Balance shards by the scenario durations of an earlier report.json.
-    #[arg(long, value_name = "REPORT", requires = "shard")]
+    /// Scenario durations of an earlier report.json: shards are balanced by them, and `--parallel` starts
+    /// the longest first.
+    #[arg(long, value_name = "REPORT")]
     durations: Option<PathBuf>,
     /// Print the names the selection would run, one per line, and run nothing.
     #[arg(long)]
