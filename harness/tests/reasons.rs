@@ -54,3 +54,32 @@ async fn leftovers_made_by_steps_or_kubectl_are_not_blamed_on_helm() {
     let text: Vec<String> = r.leftovers.iter().map(|l| l.line()).collect();
     assert!(!text.iter().any(|l| l.contains("crds/ directory") || l.contains("helm uninstall never") || l.ends_with(": unknown")), "{text:#?}");
 }
+
+/// What `kubectl`/`script` steps create carries no run label; teardown still removes what kubectl made
+/// during them (the run's own objects), so the cluster ends as it began.
+const MADE_BY_COMMANDS: &str = r#"
+name: made-by-commands
+description: objects made by command steps and never deleted are removed by teardown
+steps:
+  - kubectl: { args: [create, namespace, cmd-ns] }
+  - script: { run: "kubectl create configmap cmd-cm -n default --from-literal=a=b" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_removes_what_command_steps_made() {
+    if cleanroom::providers::process::which("kubectl").is_none() {
+        eprintln!("skipped: kubectl is not on PATH (the kubectl step needs the real binary)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("made-by-commands.yaml");
+    std::fs::write(&file, MADE_BY_COMMANDS).unwrap();
+    let r = common::run_file(&file).await;
+    common::assert_passed(&r);
+    let td = r.steps.iter().find(|s| s.section == "teardown").expect("teardown step");
+    assert_eq!(td.detail.as_deref(), Some("removed 2 object(s)"), "{td:?}");
+    let findings: Vec<&str> = r.findings.iter().map(|f| f.text.as_str()).collect();
+    let removed = findings.iter().find(|f| f.starts_with("teardown removed 2 object(s)")).unwrap_or_else(|| panic!("{findings:#?}"));
+    assert!(removed.contains("Namespace cmd-ns") && removed.contains("ConfigMap default/cmd-cm"), "{removed}");
+    assert!(!findings.iter().any(|f| f.starts_with("after teardown")), "the cluster ends as it began: {findings:#?}");
+}
