@@ -147,6 +147,11 @@ async fn a_run_warns_at_start_about_leftovers_of_runs_that_are_not_running() {
     );
     assert!(stderr.contains("run stranger-run: 1 object(s) (ConfigMap default/of-a-stranger); no journal"), "{stderr}");
     assert!(!stderr.contains("live-run"), "a live run's objects are its own business: {stderr}");
+    // The report carries it too, as the scenario's first finding.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(setup.reports().join("latest/report.json")).unwrap()).unwrap();
+    let first = &report["scenarios"][0]["findings"][0];
+    assert_eq!(first["step"], "cluster", "{first}");
+    assert!(first["text"].as_str().unwrap().starts_with("this cluster holds leftovers of 2 run(s) that are not running"), "{first}");
     // A warning, never a deletion.
     assert!(cms.get_opt("of-a-dead-run").await.unwrap().is_some());
 

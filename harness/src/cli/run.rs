@@ -317,12 +317,15 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             kube_system_uid: runner::guard::identity(&handle.client).await,
         };
         plan.clusters.lock().expect("clusters").push(identity);
-        // Only a cluster cleanroom did not create can hold what earlier runs left; look once per run.
+        // Only a cluster cleanroom did not create can hold what earlier runs left; look once per run. The
+        // warning goes to stderr and into this scenario's findings (report.json, summary.md, JUnit).
+        let mut stale_warning = None;
         if !provider.creates_clusters()
             && !plan.stale_checked.swap(true, std::sync::atomic::Ordering::SeqCst)
             && let Some(w) = runner::stale::check(&handle.client, &journal::state_dir(), plan.run_id).await
         {
             eprintln!("{w}");
+            stale_warning = Some(w);
         }
         let guard = if provider.creates_clusters() {
             None
@@ -350,6 +353,9 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             keep_failed_state: plan.keep_on_failure,
         };
         let mut result = runner::run_scenario(&resolved, &env).await;
+        if let Some(w) = stale_warning {
+            result.findings.insert(0, Finding { step: "cluster".into(), text: w.trim_start_matches("warning: ").to_string() });
+        }
         if let (false, Some(why)) = (s.images.is_empty(), provider.cannot_load_images()) {
             result.findings.push(Finding { step: "images".into(), text: format!("{} not loaded: {why}", s.images.join(", ")) });
         }
