@@ -225,11 +225,16 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
     // Kubelets finish pod deletions (containers stopped, then the pod object is removed).
     server.graceful_pods.store(true, Ordering::Relaxed);
 
-    // The rest of kube-apiserver's mutating chain, in its order: ServiceAccount,
-    // DefaultStorageClass, StorageObjectInUseProtection, then the webhook plugins.
+    // The rest of kube-apiserver's chain, in its order: ServiceAccount, DefaultStorageClass,
+    // StorageObjectInUseProtection, the webhook plugins, and ResourceQuota last (validating only).
     let webhooks = Arc::new(WebhookAdmission::new());
-    let plugins: Vec<Arc<dyn AdmissionPlugin>> =
-        vec![Arc::new(ServiceAccountAdmission), Arc::new(DefaultStorageClass), Arc::new(StorageObjectInUseProtection), webhooks.clone()];
+    let plugins: Vec<Arc<dyn AdmissionPlugin>> = vec![
+        Arc::new(ServiceAccountAdmission),
+        Arc::new(DefaultStorageClass),
+        Arc::new(StorageObjectInUseProtection),
+        webhooks.clone(),
+        Arc::new(crate::admission::quota::ResourceQuotaAdmission),
+    ];
     for plugin in plugins {
         server.add_admission(plugin);
     }
@@ -268,6 +273,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         Arc::new(ctl::cronjob::CronJobController::new(clock.clone())),
         Arc::new(ctl::endpoints::EndpointsController::default()),
         Arc::new(ctl::endpointslicemirroring::EndpointSliceMirroring::default()),
+        Arc::new(ctl::resourcequota::ResourceQuotaController::default()),
         Arc::new(ctl::serviceaccount::ServiceAccountController::default()),
         Arc::new(ctl::disruption::DisruptionController::default()),
     ];

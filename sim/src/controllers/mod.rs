@@ -18,6 +18,7 @@ pub mod job;
 pub mod namespace;
 pub mod placement;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod scheduler;
 pub mod serviceaccount;
 pub mod statefulset;
