@@ -82,6 +82,17 @@ fn target_node(pod: &Value) -> Option<String> {
         .and_then(|f| f["values"][0].as_str().map(String::from))
 }
 
+/// The pods by the node they run on or are pinned to, in their order (one pass, not one per node).
+fn pods_by_node(pods: &[Arc<Value>]) -> std::collections::HashMap<String, Vec<&Arc<Value>>> {
+    let mut m: std::collections::HashMap<String, Vec<&Arc<Value>>> = std::collections::HashMap::new();
+    for p in pods {
+        if let Some(n) = target_node(p) {
+            m.entry(n).or_default().push(p);
+        }
+    }
+    m
+}
+
 /// ControllerRevision `<owner>-<hash>` holding the template; returns (name, hash).
 pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (String, String) {
     let ns = object::ns_of(owner);
@@ -125,9 +136,10 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
     if !deleting {
         let all_ready = owned.iter().all(|p| object::is_ready(p));
         let mut replaced = false;
+        let by_node = pods_by_node(&owned);
         for node in &nodes {
             let node_name = object::name_of(node);
-            let here: Vec<&Arc<Value>> = owned.iter().filter(|p| target_node(p).as_deref() == Some(node_name)).collect();
+            let here: Vec<&Arc<Value>> = by_node.get(node_name).cloned().unwrap_or_default();
             let should = node_should_run(&template["spec"], node);
             if should && here.is_empty() {
                 let mut pod = util::pod_from_template(&template, ds, &format!("{name}-"));
@@ -172,8 +184,9 @@ fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str
     let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(ds)).into_iter().filter(|p| object::is_active(p)).collect();
     let spec = ds.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
     let (mut desired, mut current, mut mis, mut ready, mut updated) = (0, 0, 0, 0, 0);
+    let by_node = pods_by_node(&pods);
     for node in nodes {
-        let here: Vec<&Arc<Value>> = pods.iter().filter(|p| target_node(p).as_deref() == Some(object::name_of(node))).collect();
+        let here: Vec<&Arc<Value>> = by_node.get(object::name_of(node)).cloned().unwrap_or_default();
         let should = node_should_run(&spec, node);
         if should {
             desired += 1;

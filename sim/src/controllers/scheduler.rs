@@ -123,11 +123,25 @@ impl Scheduler {
         let empty = NodeUsage::default();
         let mut failures: Vec<NodeFailure> = Vec::new();
         let mut feasible: Vec<(f64, usize, &Arc<Value>)> = Vec::new();
-        for node in nodes {
-            let used = usage.get(object::name_of(node)).unwrap_or(&empty);
-            match filter(spec, pod, node, used, &pv_nodes) {
-                Err(f) => failures.push(f),
-                Ok(score) => feasible.push((score, used.pods, node)),
+        // NodeAffinity's PreFilter: required `matchFields` on metadata.name (a DaemonSet pod's) name the
+        // only candidates, so the other nodes are never filtered (kube-scheduler's PreFilterResult.NodeNames).
+        // When none of them fits, every node is filtered, for the failure message's per-node reasons.
+        let named = pinned_nodes(spec);
+        let pinned: Vec<&Arc<Value>> = match &named {
+            Some(names) => nodes.iter().filter(|n| names.iter().any(|x| x == object::name_of(n))).collect(),
+            None => Vec::new(),
+        };
+        for pass in [pinned, nodes.iter().collect()] {
+            if !feasible.is_empty() || (named.is_none() && !failures.is_empty()) {
+                break;
+            }
+            failures.clear();
+            for node in pass {
+                let used = usage.get(object::name_of(node)).unwrap_or(&empty);
+                match filter(spec, pod, node, used, &pv_nodes) {
+                    Err(f) => failures.push(f),
+                    Ok(score) => feasible.push((score, used.pods, node)),
+                }
             }
         }
         // Claims already given a node wait there for their volume (the binder's PreBind wait).
@@ -370,4 +384,19 @@ mod tests {
         ];
         assert_eq!(fit_error(3, &f), "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.");
     }
+}
+
+/// The node names every required node-selector term pins the pod to through `matchFields`
+/// `metadata.name In [...]`, when each term has one (their union); None when any term does not.
+fn pinned_nodes(spec: &Value) -> Option<Vec<String>> {
+    let terms = spec.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
+    if terms.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for t in terms {
+        let f = t["matchFields"].as_array()?.iter().find(|f| f["key"] == "metadata.name" && f["operator"] == "In")?;
+        names.extend(f["values"].as_array()?.iter().filter_map(|v| v.as_str().map(String::from)));
+    }
+    Some(names)
 }

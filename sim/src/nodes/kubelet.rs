@@ -63,7 +63,8 @@ impl Kubelet {
     }
 
     fn on_node(&self, pod: &Value) -> bool {
-        object::str_at(pod, "/spec/nodeName") == Some(self.node.as_str())
+        // Every kubelet asks this of every pod event: direct lookups, no pointer parsing.
+        pod.get("spec").and_then(|s| s.get("nodeName")).and_then(Value::as_str) == Some(self.node.as_str())
     }
 
     fn alloc_ip(&self) -> String {
