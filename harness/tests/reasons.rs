@@ -40,17 +40,24 @@ finally:
   - kubectl: { args: [delete, configmap, made-by-script, -n, default] }
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leftovers_made_by_steps_or_kubectl_are_not_blamed_on_helm() {
+/// Run `yaml` from a file on the embedded cluster and check it passed; None (after saying why) without
+/// kubectl, which the `kubectl` steps need.
+async fn run_passing(yaml: &str) -> Option<cleanroom::runner::ScenarioResult> {
     if cleanroom::providers::process::which("kubectl").is_none() {
         eprintln!("skipped: kubectl is not on PATH (the kubectl step needs the real binary)");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("made-here.yaml");
-    std::fs::write(&file, SCENARIO).unwrap();
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, yaml).unwrap();
     let r = common::run_file(&file).await;
     common::assert_passed(&r);
+    Some(r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_made_by_steps_or_kubectl_are_not_blamed_on_helm() {
+    let Some(r) = run_passing(SCENARIO).await else { return };
     let text: Vec<String> = r.leftovers.iter().map(|l| l.line()).collect();
     assert!(!text.iter().any(|l| l.contains("crds/ directory") || l.contains("helm uninstall never") || l.ends_with(": unknown")), "{text:#?}");
 }
@@ -67,15 +74,7 @@ steps:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_removes_what_command_steps_made() {
-    if cleanroom::providers::process::which("kubectl").is_none() {
-        eprintln!("skipped: kubectl is not on PATH (the kubectl step needs the real binary)");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("made-by-commands.yaml");
-    std::fs::write(&file, MADE_BY_COMMANDS).unwrap();
-    let r = common::run_file(&file).await;
-    common::assert_passed(&r);
+    let Some(r) = run_passing(MADE_BY_COMMANDS).await else { return };
     let td = r.steps.iter().find(|s| s.section == "teardown").expect("teardown step");
     assert_eq!(td.detail.as_deref(), Some("removed 2 object(s)"), "{td:?}");
     let findings: Vec<&str> = r.findings.iter().map(|f| f.text.as_str()).collect();
