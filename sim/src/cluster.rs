@@ -233,7 +233,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         Arc::new(DefaultStorageClass),
         Arc::new(StorageObjectInUseProtection),
         webhooks.clone(),
-        Arc::new(crate::admission::quota::ResourceQuotaAdmission),
+        Arc::new(crate::server::quota::ResourceQuotaAdmission),
     ];
     for plugin in plugins {
         server.add_admission(plugin);

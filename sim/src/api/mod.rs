@@ -7,6 +7,7 @@ pub mod decode;
 pub mod errors;
 pub mod object;
 pub mod patch;
+pub mod quantity;
 pub mod ssa;
 pub mod selectors;
 pub mod protobuf;

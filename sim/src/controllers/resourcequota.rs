@@ -1,6 +1,6 @@
 //! kube-controller-manager's resourcequota controller: every ResourceQuota's `status.hard` (its
 //! spec) and `status.used` (what its namespace holds now), recomputed when the quota or an object it
-//! counts changes. Enforcement is the admission plugin's ([`crate::admission::quota`]).
+//! counts changes. Enforcement is the admission plugin's ([`crate::server::quota`]).
 
 use std::collections::BTreeSet;
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Controller;
 use super::util;
-use crate::admission::quota::{self, QUOTAS};
+use crate::server::quota::{self, QUOTAS};
 use crate::api::object;
 use crate::server::ApiServer;
 use crate::store::StoreEvent;

@@ -17,6 +17,7 @@ pub mod retention;
 pub mod storm;
 mod write;
 pub mod subresources;
+pub mod quota;
 
 pub use admission::{AdmissionPlugin, AdmissionRequest, NamespaceLifecycle, Operation};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};

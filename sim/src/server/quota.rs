@@ -3,7 +3,8 @@
 //! pkg/quota/v1/evaluator/core): a create that would take a namespace's usage past a quota's `hard`
 //! is forbidden with `exceeded quota: <q>, requested: …, used: …, limited: …`; a pod without the
 //! requests or limits a quota tracks is forbidden with `failed quota: <q>: must specify …`; the
-//! controller keeps `status.hard` and `status.used`, which `kubectl get quota` prints.
+//! controller (`crate::controllers::resourcequota`) keeps `status.hard` and `status.used`, which `kubectl get
+//! quota` prints. Here, at the server's level, so that both the plugin and the controller use it.
 //!
 //! Tracked: `pods`, `count/<resource>[.<group>]`, `configmaps`, `secrets`, `services`,
 //! `services.nodeports`, `services.loadbalancers`, `persistentvolumeclaims`, `requests.storage`,
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::api::errors::{ApiError, ApiResult};
 use crate::api::object;
-use crate::controllers::util::parse_quantity;
+use crate::api::quantity::parse_quantity;
 use crate::server::{AdmissionPlugin, AdmissionRequest, ApiServer, Operation};
 
 pub const QUOTAS: &str = "resourcequotas";
