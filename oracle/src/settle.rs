@@ -25,9 +25,15 @@ pub struct SettleOptions {
     pub quiet: Duration,
 }
 
+/// The default settle. kube-controller-manager's garbage collector learns of new resource types (a
+/// chart's CRDs) on a 30 s discovery resync, so dependents of custom resources deleted soon after their
+/// CRDs appeared can take longer than 30 s to go on a real cluster (seen on kwok under load); 50 s still
+/// fits in a step's default 60 s.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(50);
+
 impl Default for SettleOptions {
     fn default() -> Self {
-        SettleOptions { timeout: Duration::from_secs(30), quiet: Duration::from_secs(2) }
+        SettleOptions { timeout: DEFAULT_SETTLE, quiet: Duration::from_secs(2) }
     }
 }
 

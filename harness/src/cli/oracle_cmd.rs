@@ -45,7 +45,7 @@ pub struct DiffArgs {
     json: bool,
     /// Against a live cluster: wait up to this long (by watching) until nothing is in flight before
     /// deciding (`0s` looks once).
-    #[arg(long, default_value = "30s", value_parser = crate::core::duration::parse_duration)]
+    #[arg(long, default_value = "50s", value_parser = crate::core::duration::parse_duration)]
     settle: std::time::Duration,
 }
 

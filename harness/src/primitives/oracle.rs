@@ -52,7 +52,7 @@ pub struct AssertClean {
     pub default_churn: bool,
     /// Wait up to this long, by watching, until nothing is in flight (terminating objects, Delete-policy
     /// volumes being reclaimed, dependents awaiting the garbage collector) before deciding; `0s` looks once.
-    /// Default 30s.
+    /// Default 50s (kube-controller-manager's garbage collector learns of new CRD types every 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle: Option<StepTimeout>,
 }
