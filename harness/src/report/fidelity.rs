@@ -54,8 +54,9 @@ impl Normaliser {
             rule(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", "<time>"),
             rule(r#"(resourceVersion|generation|observedGeneration)"?:\s*"?\d+"?"#, "$1: <n>"),
             rule(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(/\d+)?\b", "<ip>"),
-            // ReplicaSet pod-template hashes and generated names (`web-5d4f8c7b9-x7k2p`, `job-abcde`).
-            rule(r"-[bcdfghjklmnpqrstvwxz2-9]{8,10}\b", "-<hash>"),
+            // ReplicaSet pod-template hashes and generated names (`web-5d4f8c7b9-x7k2p`, `job-abcde`). A
+            // hash is a uint32's decimal digits, one letter each: usually 9 or 10, sometimes fewer (`c4f9586`).
+            rule(r"-[bcdfghjklmnpqrstvwxz2-9]{6,10}\b", "-<hash>"),
             rule(r"-[bcdfghjklmnpqrstvwxz2-9]{5}\b", "-<sfx>"),
             // kubectl's AGE column and durations: `5s`, `2m3s`, `<invalid>`.
             rule(r"\b(\d+[smhd])+\b|<invalid>", "<age>"),
@@ -159,6 +160,8 @@ mod tests {
             "pod/web-<hash>-<sfx> 1/1 Running 0 <age> <ip> <cluster>-worker\nuid: <uid> resourceVersion: <n> ns smoke-<run> at <time>"
         );
         assert_eq!(n.apply("Waiting for deployment \"web\" rollout to finish: 1 of 2\ndeployment \"web\" successfully rolled out"), "deployment \"web\" successfully rolled out");
+        // A short pod-template hash (a small uint32) is a hash too.
+        assert_eq!(n.apply("pod/web-c4f9586-x7k2p"), "pod/web-<hash>-<sfx>");
         // Words that merely look alike are kept.
         assert_eq!(n.apply("deployment.apps/web condition met"), "deployment.apps/web condition met");
     }
