@@ -17,6 +17,8 @@ use crate::store::StoreEvent;
 pub struct ResourceQuotaController {
     /// Namespaces to recount.
     dirty: parking_lot::Mutex<BTreeSet<String>>,
+    /// Namespaces that hold a quota, kept from quota events, so other events cost a set lookup.
+    with_quotas: parking_lot::Mutex<BTreeSet<String>>,
 }
 
 impl Controller for ResourceQuotaController {
@@ -25,7 +27,18 @@ impl Controller for ResourceQuotaController {
     }
 
     fn observe(&self, server: &ApiServer, ev: &StoreEvent) -> bool {
-        if ev.namespace.is_empty() || (&*ev.key != QUOTAS && server.store.list(QUOTAS, Some(&ev.namespace)).0.is_empty()) {
+        if ev.namespace.is_empty() {
+            return false;
+        }
+        if &*ev.key == QUOTAS {
+            let any = !server.store.list(QUOTAS, Some(&ev.namespace)).0.is_empty();
+            let mut with = self.with_quotas.lock();
+            if any {
+                with.insert(ev.namespace.clone());
+            } else {
+                with.remove(&ev.namespace);
+            }
+        } else if !self.with_quotas.lock().contains(&ev.namespace) {
             return false;
         }
         // A quota's own status write changes nothing it counts.
