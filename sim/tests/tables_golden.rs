@@ -107,6 +107,16 @@ async fn load(api: &Api, path: &str, obj: &Value) -> Result<(), String> {
         return Ok(());
     }
     let sub = if o["kind"] == "CertificateSigningRequest" { "approval" } else { "status" };
+    // The resourcequota controller writes a new quota's status once: let it, then write the captured one
+    // over it (a status-only write does not make it recount), so it cannot overwrite the captured one.
+    if o["kind"] == "ResourceQuota" {
+        for _ in 0..200 {
+            if api.send("GET", path, "application/json", None).await?.pointer("/status/used").is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     // The sim's controllers write some of these statuses too: retry on a conflict.
     let mut last = String::new();
     for _ in 0..5 {
