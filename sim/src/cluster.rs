@@ -15,6 +15,7 @@ use crate::admission::serviceaccount::ServiceAccountAdmission;
 use crate::admission::WebhookAdmission;
 use crate::controllers::clock::{Clock, Timing};
 use crate::controllers::{self as ctl, Controller};
+use crate::nodes::fleet::KubeletFleet;
 use crate::nodes::kubelet::Kubelet;
 use crate::operators::{certgen::Certgen, prometheus::PrometheusOperator, EmulatedOperator, OperatorController};
 use crate::server::{AdmissionPlugin, ApiServer, NamespaceLifecycle};
@@ -277,9 +278,8 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         Arc::new(ctl::serviceaccount::ServiceAccountController::default()),
         Arc::new(ctl::disruption::DisruptionController::default()),
     ];
-    for spec in &specs {
-        controllers.push(Arc::new(Kubelet::new(spec, root, clock.clone(), timing)));
-    }
+    let kubelets = specs.iter().map(|spec| Kubelet::new(spec, root, clock.clone(), timing));
+    controllers.push(Arc::new(KubeletFleet::new(kubelets, clock.clone())));
     let mut tasks: Vec<JoinHandle<()>> = controllers.into_iter().map(spawn).collect();
     tasks.extend(late);
     tasks

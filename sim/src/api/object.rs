@@ -4,14 +4,42 @@
 
 use serde_json::{json, Map, Value};
 
+/// `Value::pointer` without its per-segment allocation (segments are unescaped only when
+/// they hold a `~`): these helpers run on every object every controller pass looks at.
+pub fn at<'a>(obj: &'a Value, ptr: &str) -> Option<&'a Value> {
+    if ptr.is_empty() {
+        return Some(obj);
+    }
+    let rest = ptr.strip_prefix('/')?;
+    if rest.contains('~') {
+        return obj.pointer(ptr);
+    }
+    rest.split('/').try_fold(obj, |v, seg| match v {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().filter(|_| !seg.starts_with('+') && (seg == "0" || !seg.starts_with('0'))).and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// `at` as a method, for call sites that read like `obj.pointer(...)`.
+pub trait At {
+    fn at(&self, ptr: &str) -> Option<&Value>;
+}
+
+impl At for Value {
+    fn at(&self, ptr: &str) -> Option<&Value> {
+        at(self, ptr)
+    }
+}
+
 /// The string at a JSON pointer, if it is a string.
 pub fn str_at<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
-    obj.pointer(ptr).and_then(|v| v.as_str())
+    at(obj, ptr).and_then(|v| v.as_str())
 }
 
 /// An integer at a JSON pointer, or `default`.
 pub fn int_at(obj: &Value, ptr: &str, default: i64) -> i64 {
-    obj.pointer(ptr).and_then(|v| v.as_i64()).unwrap_or(default)
+    at(obj, ptr).and_then(|v| v.as_i64()).unwrap_or(default)
 }
 
 /// `metadata` as a map, created when missing (or not an object).
@@ -39,19 +67,19 @@ pub fn rv_of(obj: &Value) -> Option<u64> {
 }
 
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
+    at(obj, "/metadata/finalizers")
         .and_then(|f| f.as_array())
         .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    at(obj, "/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 /// Label map of an object (None when absent).
 pub fn labels(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.pointer("/metadata/labels").and_then(|l| l.as_object())
+    at(obj, "/metadata/labels").and_then(|l| l.as_object())
 }
 
 /// Label map of an object as an owned map (empty when absent).
@@ -83,7 +111,7 @@ pub fn controller_ref(owner: &Value) -> Value {
 }
 
 pub fn owner_refs(obj: &Value) -> &[Value] {
-    obj.pointer("/metadata/ownerReferences").and_then(|o| o.as_array()).map(|a| a.as_slice()).unwrap_or(&[])
+    at(obj, "/metadata/ownerReferences").and_then(|o| o.as_array()).map(|a| a.as_slice()).unwrap_or(&[])
 }
 
 /// The uid of the controlling owner, if any.
@@ -112,7 +140,7 @@ pub fn is_active(pod: &Value) -> bool {
 
 /// The status condition of type `ty`, if present.
 pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions").and_then(|c| c.as_array())?.iter().find(|c| c["type"] == ty)
+    at(obj, "/status/conditions").and_then(|c| c.as_array())?.iter().find(|c| c["type"] == ty)
 }
 
 /// Running with condition Ready=True.
@@ -128,6 +156,14 @@ pub fn pod_running_ready(pod: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn at_reads_what_pointer_reads() {
+        let v = serde_json::json!({"a": {"b/c": 1, "m~n": 2, "l": [10, 11], "": 3}, "x": null});
+        for p in ["", "/a", "/a/b~1c", "/a/m~0n", "/a/l/0", "/a/l/1", "/a/l/01", "/a/l/+1", "/a/l/2", "/a/", "/x", "/x/y", "a", "/missing/deeper"] {
+            assert_eq!(at(&v, p), v.pointer(p), "{p}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -2,6 +2,7 @@
 //! a `metadata.name` matchFields affinity, the auto-added tolerations), ControllerRevisions,
 //! rolling replacement of old-revision pods, and the status counters.
 
+use crate::api::object::At;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -76,7 +77,7 @@ fn target_node(pod: &Value) -> Option<String> {
     if let Some(n) = object::str_at(pod, "/spec/nodeName").filter(|n| !n.is_empty()) {
         return Some(n.to_string());
     }
-    let terms = pod.pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
+    let terms = pod.at("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
     terms.iter().flat_map(|t| t["matchFields"].as_array().cloned().unwrap_or_default())
         .find(|f| f["key"] == "metadata.name")
         .and_then(|f| f["values"][0].as_str().map(String::from))
@@ -97,13 +98,13 @@ fn pods_by_node(pods: &[Arc<Value>]) -> std::collections::HashMap<String, Vec<&A
 pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (String, String) {
     let ns = object::ns_of(owner);
     // The controllers always hash a collision count (0 when unset).
-    let collision = Some(owner.pointer("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0));
+    let collision = Some(owner.at("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0));
     let hash = util::compute_hash(template, collision);
     let name = format!("{}-{hash}", object::name_of(owner));
     if server.store.get("apps/controllerrevisions", ns, &name).is_none() {
         let existing = util::owned(server, "apps/controllerrevisions", ns, object::uid_of(owner));
         let rev = existing.iter().map(|r| r["revision"].as_i64().unwrap_or(0)).max().unwrap_or(0) + 1;
-        let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        let mut labels = template.at("/metadata/labels").cloned().unwrap_or(json!({}));
         labels["controller.kubernetes.io/hash"] = json!(hash);
         let mut t = template.clone();
         t["$patch"] = json!("replace");
@@ -117,30 +118,38 @@ pub fn ensure_revision(server: &ApiServer, owner: &Value, template: &Value) -> (
     (name, hash)
 }
 
-fn node_should_run(spec: &Value, node: &Value) -> bool {
+/// The template's pod spec as the controller checks it against nodes: with the daemon
+/// tolerations added (once per pass, not once per node).
+fn daemon_spec(spec: &Value) -> Value {
     let mut spec = spec.clone();
     add_daemon_tolerations(&mut spec);
-    placement::matches_node_affinity(&spec, node) && placement::untolerated_taint(&spec, node).is_none()
+    spec
+}
+
+/// `spec` from `daemon_spec`.
+fn node_should_run(spec: &Value, node: &Value) -> bool {
+    placement::matches_node_affinity(spec, node) && placement::untolerated_taint(spec, node).is_none()
 }
 
 fn sync(server: &ApiServer, ds: &Arc<Value>) {
     let ns = object::ns_of(ds).to_string();
     let name = object::name_of(ds).to_string();
-    let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = ds.at("/spec/template").cloned().unwrap_or(json!({}));
     let pods_rt = util::rt(server, "", "v1", "pods");
     let nodes = server.store.list("nodes", None).0;
     let deleting = object::is_deleting(ds);
     let (_, hash) = if deleting { (String::new(), String::new()) } else { ensure_revision(server, ds, &template) };
-    let generation = ds.pointer("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(1);
+    let generation = ds.at("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(1);
     let owned: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(ds)).into_iter().filter(|p| object::is_active(p)).collect();
     if !deleting {
         let all_ready = owned.iter().all(|p| object::is_ready(p));
         let mut replaced = false;
         let by_node = pods_by_node(&owned);
+        let eligible = daemon_spec(&template["spec"]);
         for node in &nodes {
             let node_name = object::name_of(node);
             let here: Vec<&Arc<Value>> = by_node.get(node_name).cloned().unwrap_or_default();
-            let should = node_should_run(&template["spec"], node);
+            let should = node_should_run(&eligible, node);
             if should && here.is_empty() {
                 let mut pod = util::pod_from_template(&template, ds, &format!("{name}-"));
                 pod["metadata"]["labels"][REVISION_HASH] = json!(hash);
@@ -163,7 +172,7 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
                 let extra: Vec<&&Arc<Value>> = if should { here.iter().skip(1).collect() } else { here.iter().collect() };
                 let mut doomed: Vec<&Arc<Value>> = extra.into_iter().copied().collect();
                 // RollingUpdate, maxUnavailable 1: replace one old-revision pod at a time.
-                if should && !replaced && all_ready && ds.pointer("/spec/updateStrategy/type") != Some(&json!("OnDelete"))
+                if should && !replaced && all_ready && ds.at("/spec/updateStrategy/type") != Some(&json!("OnDelete"))
                     && let Some(old) = here.first().filter(|p| object::str_at(p, &format!("/metadata/labels/{REVISION_HASH}")) != Some(hash.as_str())) {
                         doomed.push(old);
                         replaced = true;
@@ -176,15 +185,16 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
             }
         }
     }
-    write_status(server, ds, &nodes, &hash);
+    // From the snapshot this pass began with, as the real controller's informer cache
+    // would show it: what this pass created or deleted is counted once its events arrive.
+    write_status(server, ds, &nodes, &hash, &owned);
 }
 
-fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str) {
+fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str, pods: &[Arc<Value>]) {
     let ns = object::ns_of(ds).to_string();
-    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(ds)).into_iter().filter(|p| object::is_active(p)).collect();
-    let spec = ds.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
+    let spec = daemon_spec(ds.at("/spec/template/spec").unwrap_or(&json!({})));
     let (mut desired, mut current, mut mis, mut ready, mut updated) = (0, 0, 0, 0, 0);
-    let by_node = pods_by_node(&pods);
+    let by_node = pods_by_node(pods);
     for node in nodes {
         let here: Vec<&Arc<Value>> = by_node.get(object::name_of(node)).cloned().unwrap_or_default();
         let should = node_should_run(&spec, node);
@@ -209,7 +219,7 @@ fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str
     let _ = util::write_status(server, &dsrt, &ns, object::name_of(ds), |cur| {
         let mut st = json!({
             "currentNumberScheduled": current, "desiredNumberScheduled": desired, "numberMisscheduled": mis,
-            "numberReady": ready, "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+            "numberReady": ready, "observedGeneration": cur.at("/metadata/generation").cloned().unwrap_or(json!(1)),
         });
         if ready > 0 {
             st["numberAvailable"] = json!(ready);

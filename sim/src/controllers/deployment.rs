@@ -2,6 +2,7 @@
 //! rollouts that scale the new ReplicaSet up and old ones down once it is available, and
 //! the Available/Progressing conditions with the real reasons and messages.
 
+use crate::api::object::At;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -72,26 +73,26 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
     let rsrt = util::rt(server, "apps", "v1", "replicasets");
     let drt = util::rt(server, "apps", "v1", "deployments");
     let replicas = object::int_at(d, "/spec/replicas", 1);
-    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = d.at("/spec/template").cloned().unwrap_or(json!({}));
     let owned = util::owned(server, RS_KEY, &ns, &uid);
-    let mut new_rs = owned.iter().find(|rs| strip_hash(rs.pointer("/spec/template").unwrap_or(&Value::Null)) == strip_hash(&template)).cloned();
+    let mut new_rs = owned.iter().find(|rs| strip_hash(rs.at("/spec/template").unwrap_or(&Value::Null)) == strip_hash(&template)).cloned();
     let mut created = false;
     if object::is_deleting(d) {
         return;
     }
-    let paused = d.pointer("/spec/paused") == Some(&json!(true));
+    let paused = d.at("/spec/paused") == Some(&json!(true));
     if new_rs.is_none() && !paused {
-        let collision = d.pointer("/status/collisionCount").and_then(|c| c.as_i64());
+        let collision = d.at("/status/collisionCount").and_then(|c| c.as_i64());
         let hash = util::compute_hash(&template, collision);
         let name = format!("{}-{hash}", object::name_of(d));
         let rev = owned.iter().map(|r| revision(r)).max().unwrap_or(0) + 1;
         let mut t = template.clone();
         t["metadata"]["labels"][HASH_LABEL] = json!(hash);
-        let mut sel = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+        let mut sel = d.at("/spec/selector").cloned().unwrap_or(json!({}));
         sel["matchLabels"][HASH_LABEL] = json!(hash);
         let surge = max_surge(d, replicas);
         let mut ann = serde_json::Map::new();
-        for (k, v) in d.pointer("/metadata/annotations").and_then(|a| a.as_object()).into_iter().flatten() {
+        for (k, v) in d.at("/metadata/annotations").and_then(|a| a.as_object()).into_iter().flatten() {
             if !k.starts_with("deployment.kubernetes.io/") && k != "kubectl.kubernetes.io/last-applied-configuration" {
                 ann.insert(k.clone(), v.clone());
             }
@@ -102,7 +103,7 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
         let rs = json!({
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": name, "namespace": ns, "labels": t["metadata"]["labels"], "annotations": ann, "ownerReferences": [object::controller_ref(d)]},
-            "spec": {"replicas": 0, "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)), "selector": sel, "template": t},
+            "spec": {"replicas": 0, "minReadySeconds": d.at("/spec/minReadySeconds").cloned().unwrap_or(json!(0)), "selector": sel, "template": t},
         });
         match server.create(&rsrt, Some(&ns), rs, &util::opts(KCM)) {
             Ok(rs) => {
@@ -116,7 +117,7 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
                     if !st.is_object() {
                         st = json!({});
                     }
-                    st["collisionCount"] = json!(cur.pointer("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0) + 1);
+                    st["collisionCount"] = json!(cur.at("/status/collisionCount").and_then(|c| c.as_i64()).unwrap_or(0) + 1);
                     Some(st)
                 });
                 return;
@@ -144,7 +145,7 @@ fn sync(server: &ApiServer, d: &Arc<Value>) {
             None => return,
         }
     }
-    let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
+    let recreate = d.at("/spec/strategy/type") == Some(&json!("Recreate"));
     if !paused {
         // Revision of the deployment follows its newest ReplicaSet.
         let rev = revision(&new_rs).to_string();
@@ -248,18 +249,18 @@ fn plan_rolling(d: &Value, new_rs: &Value, old: &[&Arc<Value>], replicas: i64) -
 
 /// maxUnavailable rounds down; with maxSurge also zero it becomes 1 (so a rollout can move).
 fn max_unavailable(d: &Value, replicas: i64) -> i64 {
-    if d.pointer("/spec/strategy/type") == Some(&json!("Recreate")) {
+    if d.at("/spec/strategy/type") == Some(&json!("Recreate")) {
         return replicas;
     }
-    let u = util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0);
+    let u = util::int_or_percent(d.at("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0);
     if u == 0 && max_surge(d, replicas) == 0 { 1 } else { u.min(replicas) }
 }
 
 fn max_surge(d: &Value, replicas: i64) -> i64 {
-    if d.pointer("/spec/strategy/type") == Some(&json!("Recreate")) {
+    if d.at("/spec/strategy/type") == Some(&json!("Recreate")) {
         return 0;
     }
-    util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), replicas, true, 1)
+    util::int_or_percent(d.at("/spec/strategy/rollingUpdate/maxSurge"), replicas, true, 1)
 }
 
 /// Old ReplicaSets beyond revisionHistoryLimit (scaled to zero) are deleted, oldest first.
@@ -289,13 +290,13 @@ fn write_deployment_status(server: &ApiServer, d: &Value, new_rs: &Value, create
     let new_name = object::name_of(new_rs).to_string();
     let new_now = rss.iter().find(|r| object::name_of(r) == new_name);
     let updated = new_now.map(|r| object::int_at(r, "/status/replicas", 0)).unwrap_or(0);
-    let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
-    let max_unavailable = if recreate { 0 } else { util::int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0) };
+    let recreate = d.at("/spec/strategy/type") == Some(&json!("Recreate"));
+    let max_unavailable = if recreate { 0 } else { util::int_or_percent(d.at("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0) };
     let complete = updated == replicas && available == replicas && total == replicas;
     let _ = util::write_status(server, &drt, &ns, object::name_of(d), |cur| {
         let mut st = cur.get("status").cloned().filter(|s| s.is_object()).unwrap_or(json!({}));
         let m = st.as_object_mut().unwrap();
-        m.insert("observedGeneration".into(), cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)));
+        m.insert("observedGeneration".into(), cur.at("/metadata/generation").cloned().unwrap_or(json!(1)));
         m.insert("replicas".into(), json!(total));
         m.insert("updatedReplicas".into(), json!(updated));
         for (k, v) in [("readyReplicas", ready), ("availableReplicas", available), ("unavailableReplicas", (replicas - available).max(0))] {

@@ -2,6 +2,7 @@
 //! Endpoints object of the same name and an EndpointSlice `<svc>-<5 chars>` built from the
 //! matching pods that have an IP.
 
+use crate::api::object::At;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -27,7 +28,7 @@ pub struct EndpointsController {
 }
 
 fn svc_selector(svc: &Value) -> Option<selectors::LabelSelector> {
-    let m = svc.pointer("/spec/selector")?.as_object()?;
+    let m = svc.at("/spec/selector")?.as_object()?;
     if m.is_empty() {
         return None;
     }
@@ -84,7 +85,7 @@ impl Controller for EndpointsController {
 fn target_port(port: &Value, pod: &Value) -> Option<i64> {
     match &port["targetPort"] {
         Value::Number(n) => n.as_i64(),
-        Value::String(name) => pod.pointer("/spec/containers")?.as_array()?.iter()
+        Value::String(name) => pod.at("/spec/containers")?.as_array()?.iter()
             .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
             .find(|p| p["name"] == name.as_str())
             .and_then(|p| p["containerPort"].as_i64()),
@@ -99,16 +100,16 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     }
     let ns = object::ns_of(svc).to_string();
     let name = object::name_of(svc).to_string();
-    let publish_not_ready = svc.pointer("/spec/publishNotReadyAddresses") == Some(&json!(true));
+    let publish_not_ready = svc.at("/spec/publishNotReadyAddresses") == Some(&json!(true));
     let mut pods: Vec<Arc<Value>> = util::pods(server, Some(&ns)).into_iter()
         .filter(|p| sel.matches(object::labels(p)) && !object::is_terminal(p))
         .filter(|p| object::str_at(p, "/status/podIP").is_some_and(|ip| !ip.is_empty()))
         .collect();
     pods.sort_by(|a, b| object::str_at(a, "/status/podIP").cmp(&object::str_at(b, "/status/podIP")));
-    let ports: Vec<Value> = svc.pointer("/spec/ports").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+    let ports: Vec<Value> = svc.at("/spec/ports").and_then(|p| p.as_array()).cloned().unwrap_or_default();
     let target = |p: &Value| json!({"kind": "Pod", "name": object::name_of(p), "namespace": ns, "uid": object::uid_of(p)});
-    let mut labels = svc.pointer("/metadata/labels").cloned().filter(|l| l.is_object()).unwrap_or(json!({}));
-    if svc.pointer("/spec/clusterIP") == Some(&json!("None")) {
+    let mut labels = svc.at("/metadata/labels").cloned().filter(|l| l.is_object()).unwrap_or(json!({}));
+    if svc.at("/spec/clusterIP") == Some(&json!("None")) {
         labels["service.kubernetes.io/headless"] = json!("");
     }
     // Endpoints (endpoints_controller.go labels them as its own).
@@ -139,7 +140,7 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     if let Some(s) = &subsets {
         ep["subsets"] = s.clone();
     }
-    upsert(server, "", "endpoints", &ns, &name, ep, |cur, want| cur.get("subsets") == want.get("subsets") && cur.pointer("/metadata/labels") == want.pointer("/metadata/labels"));
+    upsert(server, "", "endpoints", &ns, &name, ep, |cur, want| cur.get("subsets") == want.get("subsets") && cur.at("/metadata/labels") == want.at("/metadata/labels"));
     // EndpointSlice.
     let endpoints: Vec<Value> = pods.iter().map(|p| {
         let terminating = object::is_deleting(p);
@@ -166,7 +167,7 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     match existing {
         Some(cur) => {
             slice["metadata"]["name"] = json!(object::name_of(&cur));
-            upsert(server, "discovery.k8s.io", "endpointslices", &ns, object::name_of(&cur), slice, |c, w| c["endpoints"] == w["endpoints"] && c["ports"] == w["ports"] && c.pointer("/metadata/labels") == w.pointer("/metadata/labels"));
+            upsert(server, "discovery.k8s.io", "endpointslices", &ns, object::name_of(&cur), slice, |c, w| c["endpoints"] == w["endpoints"] && c["ports"] == w["ports"] && c.at("/metadata/labels") == w.at("/metadata/labels"));
         }
         None => {
             let _ = server.create_internal("discovery.k8s.io", "v1", "endpointslices", Some(&ns), slice);

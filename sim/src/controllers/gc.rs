@@ -2,6 +2,7 @@
 //! whose owners are all gone are deleted (background), deleting owners with
 //! `foregroundDeletion` wait for their blocking dependents, `orphan` strips ownerRefs.
 
+use crate::api::object::At;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -223,7 +224,7 @@ impl GarbageCollector {
                     if refs.is_empty() {
                         o["metadata"].as_object_mut().map(|m| m.remove("ownerReferences"));
                     }
-                    before != o.pointer("/metadata/ownerReferences").and_then(|r| r.as_array()).map(|a| a.len()).unwrap_or(0)
+                    before != o.at("/metadata/ownerReferences").and_then(|r| r.as_array()).map(|a| a.len()).unwrap_or(0)
                 });
             }
             let _ = server.remove_finalizer(&rt, ns, &k.2, ORPHAN);

@@ -41,6 +41,8 @@ pub trait Controller: Send + Sync + 'static {
     /// Do the work; called once at start, after every burst of interesting events and when
     /// `next_wake` comes.
     fn reconcile(&self, server: &ApiServer);
+    /// Events were missed (the receiver lagged): what was kept from events may be stale.
+    fn lagged(&self) {}
     /// When something this controller waits for falls due on the cluster's clock (a back-off,
     /// a schedule, a latency), so the loop reconciles then even if nothing else happens.
     fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -67,14 +69,20 @@ pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, clock: clock::Clo
             };
             let mut dirty = match first {
                 Ok(ev) => ctl.observe(&server, &ev),
-                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Lagged(_)) => {
+                    ctl.lagged();
+                    true
+                }
                 Err(RecvError::Closed) => return,
             };
             // Drain the burst without waiting.
             loop {
                 match rx.try_recv() {
                     Ok(ev) => dirty |= ctl.observe(&server, &ev),
-                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                        ctl.lagged();
+                        dirty = true;
+                    }
                     Err(_) => break,
                 }
             }

@@ -1,6 +1,7 @@
 //! Node eligibility shared by the scheduler and the DaemonSet controller: taints and
 //! tolerations, nodeSelector, required node affinity (component-helpers' nodeaffinity).
 
+use crate::api::object::At;
 use serde_json::{Map, Value};
 
 use crate::api::object;
@@ -29,7 +30,7 @@ pub fn tolerations(pod_spec: &Value) -> &[Value] {
 /// The first NoSchedule/NoExecute taint of `node` the pod does not tolerate.
 pub fn untolerated_taint<'a>(pod_spec: &Value, node: &'a Value) -> Option<&'a Value> {
     let tols = tolerations(pod_spec);
-    node.pointer("/spec/taints").and_then(|t| t.as_array()).into_iter().flatten().find(|taint| {
+    node.at("/spec/taints").and_then(|t| t.as_array()).into_iter().flatten().find(|taint| {
         matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute")) && !tols.iter().any(|t| tolerates(t, taint))
     })
 }
@@ -79,7 +80,7 @@ pub fn matches_node_affinity(pod_spec: &Value, node: &Value) -> bool {
         && !sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
             return false;
         }
-    match pod_spec.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution") {
+    match pod_spec.at("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution") {
         Some(req) if !req.is_null() => node_selector_matches(req, node),
         _ => true,
     }

@@ -1,6 +1,7 @@
 //! The ReplicaSet controller: keeps `spec.replicas` active pods (`<rs>-<5 chars>`), adopts
 //! matching orphans, and reports replicas/readyReplicas/availableReplicas.
 
+use crate::api::object::At;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -69,7 +70,7 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
     let want = object::int_at(rs, "/spec/replicas", 1).max(0) as usize;
     if !object::is_deleting(rs) {
         if active.len() < want {
-            let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            let template = rs.at("/spec/template").cloned().unwrap_or(json!({}));
             for _ in 0..(want - active.len()).min(BURST) {
                 let pod = util::pod_from_template(&template, rs, &format!("{name}-"));
                 match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
@@ -91,7 +92,7 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
     }
     let rsrt = util::rt(server, "apps", "v1", "replicasets");
     let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| object::is_active(p)).collect();
-    let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
+    let template_labels = rs.at("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
     let fully = pods.iter().filter(|p| template_labels.iter().all(|(k, v)| object::labels(p).and_then(|l| l.get(k)) == Some(v))).count();
     let ready = pods.iter().filter(|p| object::is_ready(p)).count();
     let _ = util::write_status(server, &rsrt, &ns, &name, |cur| {
@@ -103,7 +104,7 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
             st["readyReplicas"] = json!(ready);
             st["availableReplicas"] = json!(ready);
         }
-        st["observedGeneration"] = cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+        st["observedGeneration"] = cur.at("/metadata/generation").cloned().unwrap_or(json!(1));
         Some(st)
     });
 }

@@ -3,7 +3,8 @@
 //! scoring is least-allocated with the scheduler's non-zero default requests. Failures are
 //! reported with `FitError`'s exact text and a PodScheduled=False condition.
 
-use std::collections::{BTreeMap, HashSet};
+use crate::api::object::At;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -23,10 +24,62 @@ pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 const DEFAULT_MILLI_CPU: f64 = 0.1;
 const DEFAULT_MEMORY: f64 = 200.0 * 1024.0 * 1024.0;
 
+/// kube-scheduler's floor: clusters smaller than this are always searched whole.
+const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
+
 #[derive(Default)]
 pub struct Scheduler {
     /// Pods to (re)try; `all` after cluster changes that may make pending pods fit.
     queue: Mutex<(HashSet<(String, String)>, bool)>,
+    /// The scheduler cache, kept from pod events: what each bound pod requests, where.
+    cache: Mutex<Cache>,
+    /// Where the next search for feasible nodes starts (`nextStartNodeIndex`).
+    next_start: std::sync::atomic::AtomicUsize,
+}
+
+/// What bound pods use per node, and the pods still waiting for one.
+#[derive(Default)]
+struct Cache {
+    synced: bool,
+    /// uid → (node, what it counts there).
+    bound: HashMap<String, (String, Requests)>,
+    used: HashMap<String, NodeUsage>,
+    /// Pods with no node yet (not deleting, not terminal), by (namespace, name).
+    unscheduled: HashSet<(String, String)>,
+}
+
+impl Cache {
+    /// Bring one pod's entry up to date with its current object (None: gone).
+    fn apply(&mut self, key: (String, String), uid: &str, pod: Option<&Value>) {
+        if let Some((node, r)) = self.bound.remove(uid)
+            && let Some(u) = self.used.get_mut(&node) {
+                u.sub(&r);
+            }
+        self.unscheduled.remove(&key);
+        let Some(pod) = pod else { return };
+        if is_terminal(pod) {
+            return;
+        }
+        match object::str_at(pod, "/spec/nodeName").filter(|n| !n.is_empty()) {
+            Some(node) => {
+                let r = Requests::of(pod);
+                self.used.entry(node.to_string()).or_default().add(&r);
+                self.bound.insert(uid.to_string(), (node.to_string(), r));
+            }
+            None if !object::is_deleting(pod) => {
+                self.unscheduled.insert(key);
+            }
+            None => {}
+        }
+    }
+
+    fn resync(&mut self, server: &ApiServer) {
+        *self = Cache { synced: true, ..Default::default() };
+        for p in util::pods(server, None) {
+            self.apply((object::ns_of(&p).to_string(), object::name_of(&p).to_string()), object::uid_of(&p), Some(&p));
+        }
+    }
 }
 
 /// Why one node was rejected, and whether preemption could help (resource shortage).
@@ -50,15 +103,22 @@ impl Controller for Scheduler {
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
         match &*ev.key {
             "pods" => {
-                let unbound = ev.object.pointer("/spec/nodeName").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty());
+                let key = (ev.namespace.clone(), ev.name.clone());
+                let live = (ev.kind != Ev::Deleted).then_some(&*ev.object);
+                let mut cache = self.cache.lock();
+                if cache.synced {
+                    cache.apply(key.clone(), object::uid_of(&ev.object), live);
+                }
+                let unbound = cache.unscheduled.contains(&key);
+                drop(cache);
                 let mut q = self.queue.lock();
                 if ev.kind == Ev::Deleted || (is_terminal(&ev.object) && ev.prev.as_ref().is_some_and(|p| !is_terminal(p))) {
                     // Freed capacity may let pending pods fit.
                     q.1 = true;
                     return true;
                 }
-                if unbound {
-                    q.0.insert((ev.namespace.clone(), ev.name.clone()));
+                if unbound || ev.object.at("/spec/nodeName").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty()) {
+                    q.0.insert(key);
                     return true;
                 }
                 false
@@ -71,41 +131,46 @@ impl Controller for Scheduler {
         }
     }
 
+    fn lagged(&self) {
+        self.cache.lock().synced = false;
+    }
+
     fn reconcile(&self, server: &ApiServer) {
         let (wanted, all) = {
             let mut q = self.queue.lock();
             (std::mem::take(&mut q.0), std::mem::replace(&mut q.1, false))
         };
-        let pending: Vec<Arc<Value>> = util::pods(server, None)
-            .into_iter()
+        let candidates: Vec<(String, String)> = {
+            let mut cache = self.cache.lock();
+            if !cache.synced {
+                cache.resync(server);
+            }
+            let mut c: Vec<_> = if all { cache.unscheduled.iter().cloned().collect() } else { wanted.into_iter().filter(|k| cache.unscheduled.contains(k)).collect() };
+            c.sort();
+            c
+        };
+        let pending: Vec<Arc<Value>> = candidates
+            .iter()
+            .filter_map(|(ns, name)| server.store.get("pods", ns, name))
             .filter(|p| object::str_at(p, "/spec/nodeName").is_none_or(|n| n.is_empty()))
             .filter(|p| !object::is_deleting(p) && !is_terminal(p))
             .filter(|p| object::str_at(p, "/spec/schedulerName").unwrap_or("default-scheduler") == "default-scheduler")
-            .filter(|p| all || wanted.contains(&(object::ns_of(p).to_string(), object::name_of(p).to_string())))
             .collect();
         if pending.is_empty() {
             return;
         }
-        let nodes = server.store.list("nodes", None).0;
-        // What each node already runs, summed once per pass and kept current as pods bind
-        // (the scheduler cache's NodeInfo), so a pass costs pods + pending × nodes.
-        let mut usage: std::collections::HashMap<String, NodeUsage> = std::collections::HashMap::new();
-        for p in util::pods(server, None).iter().filter(|p| !is_terminal(p)) {
-            if let Some(n) = object::str_at(p, "/spec/nodeName").filter(|n| !n.is_empty()) {
-                usage.entry(n.to_string()).or_default().add(p);
-            }
-        }
+        let node_objs = server.store.list("nodes", None).0;
+        let nodes: Vec<NodeInfo> = node_objs.iter().map(NodeInfo::of).collect();
         for pod in pending {
-            if let Some(node) = self.schedule_one(server, &pod, &nodes, &usage) {
-                usage.entry(node).or_default().add(&pod);
-            }
+            self.schedule_one(server, &pod, &nodes);
         }
     }
 }
 
 impl Scheduler {
-    /// Place one pod; returns the node it was bound to.
-    fn schedule_one(&self, server: &ApiServer, pod: &Arc<Value>, nodes: &[Arc<Value>], usage: &std::collections::HashMap<String, NodeUsage>) -> Option<String> {
+    /// Place one pod; returns the node it was bound to. Binding updates the cache through
+    /// the pod's event, as the scheduler's assume step does.
+    fn schedule_one(&self, server: &ApiServer, pod: &Arc<Value>, nodes: &[NodeInfo]) -> Option<String> {
         let n = nodes.len();
         if n == 0 {
             self.fail(server, pod, "no nodes available to schedule pods".into());
@@ -119,42 +184,34 @@ impl Scheduler {
             }
             Volumes::Ok { pv_nodes, delayed } => (pv_nodes, delayed),
         };
+        let want = Requests::of(pod);
         let spec = &pod["spec"];
-        let empty = NodeUsage::default();
-        let mut failures: Vec<NodeFailure> = Vec::new();
-        let mut feasible: Vec<(f64, usize, &Arc<Value>)> = Vec::new();
         // NodeAffinity's PreFilter: required `matchFields` on metadata.name (a DaemonSet pod's) name the
         // only candidates, so the other nodes are never filtered (kube-scheduler's PreFilterResult.NodeNames).
         // When none of them fits, every node is filtered, for the failure message's per-node reasons.
         let named = pinned_nodes(spec);
-        let pinned: Vec<&Arc<Value>> = match &named {
-            Some(names) => nodes.iter().filter(|n| names.iter().any(|x| x == object::name_of(n))).collect(),
-            None => Vec::new(),
-        };
-        for pass in [pinned, nodes.iter().collect()] {
-            if !feasible.is_empty() || (named.is_none() && !failures.is_empty()) {
-                break;
-            }
-            failures.clear();
-            for node in pass {
-                let used = usage.get(object::name_of(node)).unwrap_or(&empty);
-                match filter(spec, pod, node, used, &pv_nodes) {
-                    Err(f) => failures.push(f),
-                    Ok(score) => feasible.push((score, used.pods, node)),
-                }
+        let (mut feasible, mut failures) = (Vec::new(), Vec::new());
+        if let Some(names) = &named {
+            let pinned: Vec<&NodeInfo> = names.iter().filter_map(|x| nodes.binary_search_by(|n| n.name.cmp(x)).ok().map(|i| &nodes[i])).collect();
+            (feasible, _) = self.find_feasible(spec, &want, &pinned, &pv_nodes);
+        }
+        if feasible.is_empty() {
+            let all: Vec<&NodeInfo> = nodes.iter().collect();
+            (feasible, failures) = self.find_feasible(spec, &want, &all, &pv_nodes);
+            if named.is_some() {
+                feasible.clear();
             }
         }
         // Claims already given a node wait there for their volume (the binder's PreBind wait).
         let selected: Vec<&str> = delayed.iter().filter_map(|c| object::str_at(c, &format!("/metadata/annotations/{}", SELECTED_NODE.replace('/', "~1")))).collect();
-        if !selected.is_empty()
-            && feasible.iter().any(|(_, _, node)| selected.contains(&object::name_of(node))) {
-                return None;
-            }
-        let Some(best) = feasible.iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1))).map(|(_, _, node)| (*node).clone()) else {
+        if !selected.is_empty() && feasible.iter().any(|(_, _, node)| selected.contains(&node.as_str())) {
+            return None;
+        }
+        // Best score, then fewer pods; exact ties go to the last node by name, wherever the search began.
+        let Some(node_name) = feasible.iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2))).map(|(_, _, node)| node.clone()) else {
             self.fail(server, pod, fit_error(n, &failures));
             return None;
         };
-        let node_name = object::name_of(&best).to_string();
         if !delayed.is_empty() {
             // WaitForFirstConsumer: tell the provisioner where, bind the pod once the claims are Bound.
             let pvcs = util::rt(server, "", "v1", "persistentvolumeclaims");
@@ -174,14 +231,44 @@ impl Scheduler {
         self.bind(server, pod, &node_name).then_some(node_name)
     }
 
+    /// `findNodesThatPassFilters`: filter `nodes` from where the last search stopped until
+    /// `numFeasibleNodesToFind` fit (all of them below 100 nodes); the feasible ones with their
+    /// scores and pod counts, and every rejected node's failure.
+    fn find_feasible(&self, spec: &Value, want: &Requests, nodes: &[&NodeInfo], pv_nodes: &[Value]) -> (Vec<(f64, usize, String)>, Vec<NodeFailure>) {
+        let (mut feasible, mut failures) = (Vec::new(), Vec::new());
+        let total = nodes.len();
+        if total == 0 {
+            return (feasible, failures);
+        }
+        let to_find = feasible_nodes_to_find(total);
+        let start = self.next_start.load(std::sync::atomic::Ordering::Relaxed) % total;
+        let cache = self.cache.lock();
+        let empty = NodeUsage::default();
+        let mut processed = 0;
+        for i in 0..total {
+            if feasible.len() >= to_find {
+                break;
+            }
+            processed += 1;
+            let node = nodes[(start + i) % total];
+            let used = cache.used.get(node.name).unwrap_or(&empty);
+            match filter(spec, want, node, used, pv_nodes) {
+                Err(f) => failures.push(f),
+                Ok(score) => feasible.push((score, used.pods, node.name.to_string())),
+            }
+        }
+        self.next_start.store((start + processed) % total, std::sync::atomic::Ordering::Relaxed);
+        (feasible, failures)
+    }
+
     /// VolumeBinding's PreFilter: claims exist, are not deleting, are bound or delay-bindable.
     fn check_volumes(&self, server: &ApiServer, pod: &Value) -> Volumes {
         let ns = object::ns_of(pod);
         let mut pv_nodes = Vec::new();
         let mut delayed = Vec::new();
         let mut immediate_unbound = false;
-        for vol in pod.pointer("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
-            let Some(claim) = vol.pointer("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) else { continue };
+        for vol in pod.at("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+            let Some(claim) = vol.at("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) else { continue };
             let Some(pvc) = server.store.get("persistentvolumeclaims", ns, claim) else {
                 return Volumes::Fail(format!("persistentvolumeclaim \"{claim}\" not found"));
             };
@@ -191,7 +278,7 @@ impl Scheduler {
             if let Some(pv_name) = object::str_at(&pvc, "/spec/volumeName").filter(|v| !v.is_empty()) {
                 match server.store.get("persistentvolumes", "", pv_name) {
                     Some(pv) => {
-                        if let Some(req) = pv.pointer("/spec/nodeAffinity/required") {
+                        if let Some(req) = pv.at("/spec/nodeAffinity/required") {
                             pv_nodes.push(req.clone());
                         }
                     }
@@ -231,6 +318,12 @@ impl Scheduler {
         });
         if let Ok(Ok(bound)) = r
             && object::str_at(&bound, "/spec/nodeName") == Some(node) {
+                // Assume: later pods of this pass see the node's usage with this one on it.
+                let mut cache = self.cache.lock();
+                if cache.synced {
+                    cache.apply((object::ns_of(&bound).to_string(), object::name_of(&bound).to_string()), &uid, Some(&bound));
+                }
+                drop(cache);
                 let msg = format!("Successfully assigned {}/{} to {node}", object::ns_of(pod), object::name_of(pod));
                 events::record(server, &bound, EventType::Normal, "Scheduled", &msg, COMPONENT, None);
                 return true;
@@ -258,7 +351,7 @@ impl Scheduler {
 }
 
 fn set_pod_scheduled(pod: &mut Value, mut cond: Value) {
-    if let Some(g) = pod.pointer("/metadata/generation").cloned() {
+    if let Some(g) = pod.at("/metadata/generation").cloned() {
         cond["observedGeneration"] = g;
     }
     if !pod["status"].is_object() {
@@ -272,47 +365,97 @@ fn set_pod_scheduled(pod: &mut Value, mut cond: Value) {
     }
 }
 
-/// Run the filters for one node; Ok(score) when it fits.
-/// A node's running pods, summed (requests, and requests at the scheduler's non-zero defaults
-/// for scoring).
+/// `numFeasibleNodesToFind` with the default `percentageOfNodesToScore` (adaptive).
+fn feasible_nodes_to_find(all: usize) -> usize {
+    if all < MIN_FEASIBLE_NODES_TO_FIND {
+        return all;
+    }
+    let percentage = 50usize.saturating_sub(all / 125).max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
+    (all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// What a pod asks of a node, in the scheduler's integer units (millicores, bytes), and its
+/// requests at the scheduler's non-zero defaults (for scoring only).
+#[derive(Default, Clone)]
+struct Requests {
+    cpu: i64,
+    memory: i64,
+    ephemeral: i64,
+    nonzero_cpu: i64,
+    nonzero_memory: i64,
+}
+
+impl Requests {
+    fn of(p: &Value) -> Requests {
+        let milli = |v: f64| (v * 1000.0).round() as i64;
+        Requests {
+            cpu: milli(pod_request(p, "cpu")),
+            memory: pod_request(p, "memory").round() as i64,
+            ephemeral: pod_request(p, "ephemeral-storage").round() as i64,
+            nonzero_cpu: milli(nonzero(p, "cpu", DEFAULT_MILLI_CPU)),
+            nonzero_memory: nonzero(p, "memory", DEFAULT_MEMORY).round() as i64,
+        }
+    }
+}
+
+/// A node's bound pods, summed (the scheduler cache's NodeInfo).
 #[derive(Default)]
 struct NodeUsage {
     pods: usize,
-    cpu: f64,
-    memory: f64,
-    ephemeral: f64,
-    nonzero_cpu: f64,
-    nonzero_memory: f64,
+    sum: Requests,
 }
 
 impl NodeUsage {
-    fn add(&mut self, p: &Value) {
+    fn add(&mut self, r: &Requests) {
         self.pods += 1;
-        self.cpu += pod_request(p, "cpu");
-        self.memory += pod_request(p, "memory");
-        self.ephemeral += pod_request(p, "ephemeral-storage");
-        self.nonzero_cpu += nonzero(p, "cpu", DEFAULT_MILLI_CPU);
-        self.nonzero_memory += nonzero(p, "memory", DEFAULT_MEMORY);
+        self.sum.cpu += r.cpu;
+        self.sum.memory += r.memory;
+        self.sum.ephemeral += r.ephemeral;
+        self.sum.nonzero_cpu += r.nonzero_cpu;
+        self.sum.nonzero_memory += r.nonzero_memory;
     }
-    fn requested(&self, r: &str) -> f64 {
-        match r {
-            "cpu" => self.cpu,
-            "memory" => self.memory,
-            _ => self.ephemeral,
+    fn sub(&mut self, r: &Requests) {
+        self.pods = self.pods.saturating_sub(1);
+        self.sum.cpu -= r.cpu;
+        self.sum.memory -= r.memory;
+        self.sum.ephemeral -= r.ephemeral;
+        self.sum.nonzero_cpu -= r.nonzero_cpu;
+        self.sum.nonzero_memory -= r.nonzero_memory;
+    }
+}
+
+/// A node as one scheduling pass sees it: its allocatable parsed once, not per pod.
+struct NodeInfo<'a> {
+    node: &'a Value,
+    name: &'a str,
+    pods: i64,
+    alloc: Requests,
+}
+
+impl<'a> NodeInfo<'a> {
+    fn of(node: &'a Arc<Value>) -> NodeInfo<'a> {
+        let alloc = |r: &str| node.at(&format!("/status/allocatable/{r}")).map(util::parse_quantity).unwrap_or(0.0);
+        NodeInfo {
+            node,
+            name: object::name_of(node),
+            pods: alloc("pods") as i64,
+            alloc: Requests { cpu: (alloc("cpu") * 1000.0).round() as i64, memory: alloc("memory").round() as i64, ephemeral: alloc("ephemeral-storage").round() as i64, ..Default::default() },
         }
     }
 }
 
 /// A pod's request for `r`, or the scheduler's default per container when it sets none.
 fn nonzero(p: &Value, r: &str, default: f64) -> f64 {
-    let n = p.pointer("/spec/containers").and_then(|c| c.as_array()).map(|c| c.len()).unwrap_or(1) as f64;
+    let n = p.at("/spec/containers").and_then(|c| c.as_array()).map(|c| c.len()).unwrap_or(1) as f64;
     let v = pod_request(p, r);
     if v > 0.0 { v } else { default * n }
 }
 
-fn filter(spec: &Value, pod: &Value, node: &Value, used: &NodeUsage, pv_nodes: &[Value]) -> Result<f64, NodeFailure> {
+/// Run the filters for one node; Ok(score) when it fits.
+fn filter(spec: &Value, want: &Requests, info: &NodeInfo, used: &NodeUsage, pv_nodes: &[Value]) -> Result<f64, NodeFailure> {
+    let node = info.node;
     let hard = |r: &str| NodeFailure { reasons: vec![r.to_string()], resolvable: false };
-    if node.pointer("/spec/unschedulable") == Some(&json!(true)) {
+    if node.at("/spec/unschedulable") == Some(&json!(true)) {
         let taint = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
         if !placement::tolerations(spec).iter().any(|t| placement::tolerates(t, &taint)) {
             return Err(hard("node(s) were unschedulable"));
@@ -324,14 +467,16 @@ fn filter(spec: &Value, pod: &Value, node: &Value, used: &NodeUsage, pv_nodes: &
     if !placement::matches_node_affinity(spec, node) {
         return Err(hard("node(s) didn't match Pod's node affinity/selector"));
     }
-    let alloc = |r: &str| node.pointer(&format!("/status/allocatable/{r}")).map(util::parse_quantity).unwrap_or(0.0);
     let mut reasons = Vec::new();
-    if used.pods as f64 + 1.0 > alloc("pods") {
+    if used.pods as i64 + 1 > info.pods {
         reasons.push("Too many pods".to_string());
     }
-    for r in ["cpu", "memory", "ephemeral-storage"] {
-        let want = pod_request(pod, r);
-        if want > 0.0 && used.requested(r) + want > alloc(r) {
+    for (r, want, used, alloc) in [
+        ("cpu", want.cpu, used.sum.cpu, info.alloc.cpu),
+        ("memory", want.memory, used.sum.memory, info.alloc.memory),
+        ("ephemeral-storage", want.ephemeral, used.sum.ephemeral, info.alloc.ephemeral),
+    ] {
+        if want > 0 && used + want > alloc {
             reasons.push(format!("Insufficient {r}"));
         }
     }
@@ -342,10 +487,10 @@ fn filter(spec: &Value, pod: &Value, node: &Value, used: &NodeUsage, pv_nodes: &
         return Err(hard("node(s) had volume node affinity conflict"));
     }
     // Least allocated, counting containers without requests at the scheduler's defaults.
-    let cpu = used.nonzero_cpu + nonzero(pod, "cpu", DEFAULT_MILLI_CPU);
-    let mem = used.nonzero_memory + nonzero(pod, "memory", DEFAULT_MEMORY);
-    let free = |u: f64, a: f64| if a <= 0.0 { 0.0 } else { ((a - u) / a).max(0.0) };
-    Ok((free(cpu, alloc("cpu")) + free(mem, alloc("memory"))) / 2.0)
+    let free = |u: i64, a: i64| if a <= 0 { 0.0 } else { ((a - u) as f64 / a as f64).max(0.0) };
+    let cpu = free(used.sum.nonzero_cpu + want.nonzero_cpu, info.alloc.cpu);
+    let mem = free(used.sum.nonzero_memory + want.nonzero_memory, info.alloc.memory);
+    Ok((cpu + mem) / 2.0)
 }
 
 /// `FitError.Error()`: sorted "<count> <reason>" histogram, then the preemption verdict.
@@ -389,7 +534,7 @@ mod tests {
 /// The node names every required node-selector term pins the pod to through `matchFields`
 /// `metadata.name In [...]`, when each term has one (their union); None when any term does not.
 fn pinned_nodes(spec: &Value) -> Option<Vec<String>> {
-    let terms = spec.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
+    let terms = spec.at("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
     if terms.is_empty() {
         return None;
     }

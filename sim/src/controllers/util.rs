@@ -2,12 +2,13 @@
 //! status writes, conditions, the pod-template hash, quantities and the dirty set.
 //! (Reading object fields, owner references and pod readiness: `crate::api::object`.)
 
+use crate::api::object::At;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::api::errors::ApiResult;
-use crate::api::object::{self, controller_ref, controller_uid, is_ready, ns_of, owner_refs, phase, uid_of};
+use crate::api::object::{self, controller_ref, is_ready, ns_of, owner_refs, phase, uid_of};
 use crate::api::selectors::{self, LabelSelector};
 use crate::registry::ResourceType;
 use crate::server::{meta, ApiServer, DeleteOptions, Operation, WriteOptions};
@@ -25,11 +26,11 @@ pub fn rt(server: &ApiServer, group: &str, version: &str, plural: &str) -> Arc<R
 
 /// Objects of `key` in `ns` whose controller is `owner`.
 pub fn owned(server: &ApiServer, key: &str, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
-    server.store.list(key, Some(ns)).0.into_iter().filter(|o| controller_uid(o) == Some(owner_uid)).collect()
+    server.store.controlled_by(key, ns, owner_uid)
 }
 
 pub fn selector(obj: &Value) -> LabelSelector {
-    match obj.pointer("/spec/selector") {
+    match obj.at("/spec/selector") {
         Some(s) => selectors::from_label_selector_json(s).unwrap_or_else(|_| LabelSelector::nothing()),
         None => LabelSelector::nothing(),
     }
@@ -170,8 +171,8 @@ pub use crate::api::quantity::parse_quantity;
 /// The pod's effective request for `res` (sum of containers, at least the largest init container).
 pub fn pod_request(pod: &Value, res: &str) -> f64 {
     let sum_of = |key: &str| -> Vec<f64> {
-        pod.pointer(&format!("/spec/{key}")).and_then(|c| c.as_array()).into_iter().flatten()
-            .map(|c| c.pointer(&format!("/resources/requests/{res}")).map(parse_quantity).unwrap_or(0.0)).collect()
+        pod.at(&format!("/spec/{key}")).and_then(|c| c.as_array()).into_iter().flatten()
+            .map(|c| c.at(&format!("/resources/requests/{res}")).map(parse_quantity).unwrap_or(0.0)).collect()
     };
     let main: f64 = sum_of("containers").iter().sum();
     let init = sum_of("initContainers").into_iter().fold(0.0, f64::max);
@@ -237,7 +238,7 @@ pub fn pod_from_template(template: &Value, owner: &Value, generate_name: &str) -
     md.insert("generateName".into(), json!(generate_name));
     md.insert("namespace".into(), json!(ns_of(owner)));
     for k in ["labels", "annotations", "finalizers"] {
-        if let Some(v) = template.pointer(&format!("/metadata/{k}")) {
+        if let Some(v) = template.at(&format!("/metadata/{k}")) {
             md.insert(k.into(), v.clone());
         }
     }

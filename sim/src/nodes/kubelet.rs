@@ -1,6 +1,7 @@
 //! One emulated kubelet (plus containerd) per node: starts the pods bound to its node,
 //! completes Job pods, finishes graceful deletions and cleans what a real kubelet cleans.
 
+use crate::api::object::At;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,6 @@ use super::fs::{self, MountEntry};
 use super::pod_status::{self as ps, Started, MSG_CREATED, MSG_STARTED};
 use crate::api::object::{self, is_terminal};
 use crate::controllers::clock::{Clock, Deadlines, Latency, Timing};
-use crate::controllers::util;
 use crate::controllers::Controller;
 
 mod crashloop;
@@ -62,9 +62,17 @@ impl Kubelet {
         }
     }
 
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The node a pod is bound to (direct lookups: asked of every pod event).
+    pub fn node_of(pod: &Value) -> Option<&str> {
+        pod.get("spec")?.get("nodeName")?.as_str()
+    }
+
     fn on_node(&self, pod: &Value) -> bool {
-        // Every kubelet asks this of every pod event: direct lookups, no pointer parsing.
-        pod.get("spec").and_then(|s| s.get("nodeName")).and_then(Value::as_str) == Some(self.node.as_str())
+        Self::node_of(pod) == Some(self.node.as_str())
     }
 
     fn alloc_ip(&self) -> String {
@@ -76,8 +84,8 @@ impl Kubelet {
 /// Pods the emulated runtime runs to completion: Job pods and local-path helper pods.
 /// An ephemeral container without a status yet.
 fn unstarted_ephemeral(pod: &Value) -> bool {
-    let statuses = pod.pointer("/status/ephemeralContainerStatuses").and_then(|s| s.as_array()).map(|a| a.len()).unwrap_or(0);
-    pod.pointer("/spec/ephemeralContainers").and_then(|c| c.as_array()).is_some_and(|a| a.len() > statuses)
+    let statuses = pod.at("/status/ephemeralContainerStatuses").and_then(|s| s.as_array()).map(|a| a.len()).unwrap_or(0);
+    pod.at("/spec/ephemeralContainers").and_then(|c| c.as_array()).is_some_and(|a| a.len() > statuses)
 }
 
 pub fn completes(pod: &Value) -> bool {
@@ -115,9 +123,9 @@ impl Controller for Kubelet {
     }
 
     fn reconcile(&self, server: &ApiServer) {
-        let pods: Vec<Arc<Value>> = util::pods(server, None).into_iter().filter(|p| self.on_node(p)).collect();
+        let pods: Vec<Arc<Value>> = server.store.pods_on_node(&self.node);
         let now = self.clock.now();
-        let live = || -> Vec<String> { util::pods(server, None).iter().filter(|p| self.on_node(p)).map(|p| object::uid_of(p).to_string()).collect() };
+        let live = || -> Vec<String> { server.store.pods_on_node(&self.node).iter().map(|p| object::uid_of(p).to_string()).collect() };
         // First, so whatever this pass writes shows the GC that was due has run.
         if let Some(period) = self.timing.log_gc_period() {
             let period = chrono::Duration::from_std(period).unwrap_or_default();
@@ -210,10 +218,10 @@ impl Kubelet {
         let mut dirs = Vec::new();
         let mut mounts = Vec::new();
         let mut files = Vec::new();
-        for v in pod.pointer("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+        for v in pod.at("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
             let name = v["name"].as_str().unwrap_or("").to_string();
             let tmpfs = |plugin: &str| MountEntry { source: "tmpfs".into(), target: fs::volume_dir(uid, plugin, &name), fstype: "tmpfs".into(), options: "rw,relatime,size=16318496k".into() };
-            if let Some(claim) = v.pointer("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) {
+            if let Some(claim) = v.at("/persistentVolumeClaim/claimName").and_then(|c| c.as_str()) {
                 let pvc = server.store.get("persistentvolumeclaims", ns, claim)?;
                 if object::phase(&pvc) != "Bound" {
                     return None;
@@ -221,21 +229,21 @@ impl Kubelet {
                 let pv_name = object::str_at(&pvc, "/spec/volumeName").unwrap_or("").to_string();
                 let pv = server.store.get("persistentvolumes", "", &pv_name);
                 let (plugin, source) = match pv.as_deref() {
-                    Some(pv) if pv.pointer("/spec/local").is_some() => ("local-volume", object::str_at(pv, "/spec/local/path").unwrap_or("").to_string()),
-                    Some(pv) if pv.pointer("/spec/csi").is_some() => ("csi", object::str_at(pv, "/spec/csi/volumeHandle").unwrap_or("").to_string()),
+                    Some(pv) if pv.at("/spec/local").is_some() => ("local-volume", object::str_at(pv, "/spec/local/path").unwrap_or("").to_string()),
+                    Some(pv) if pv.at("/spec/csi").is_some() => ("csi", object::str_at(pv, "/spec/csi/volumeHandle").unwrap_or("").to_string()),
                     Some(pv) => ("host-path", object::str_at(pv, "/spec/hostPath/path").unwrap_or("").to_string()),
                     None => ("host-path", String::new()),
                 };
                 dirs.push((plugin.to_string(), pv_name.clone()));
                 mounts.push(MountEntry { source, target: fs::volume_dir(uid, plugin, &pv_name), fstype: "none".into(), options: "rw,bind".into() });
-            } else if let Some(cm) = v.pointer("/configMap/name").and_then(|c| c.as_str()) {
+            } else if let Some(cm) = v.at("/configMap/name").and_then(|c| c.as_str()) {
                 dirs.push(("configmap".into(), name.clone()));
                 let data: Vec<(String, Vec<u8>)> = server.store.get("configmaps", ns, cm)
                     .and_then(|c| c["data"].as_object().cloned())
                     .map(|d| d.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or("").as_bytes().to_vec())).collect())
                     .unwrap_or_default();
                 files.push((fs::volume_dir(uid, "configmap", &name), data));
-            } else if let Some(sec) = v.pointer("/secret/secretName").and_then(|c| c.as_str()) {
+            } else if let Some(sec) = v.at("/secret/secretName").and_then(|c| c.as_str()) {
                 dirs.push(("secret".into(), name.clone()));
                 mounts.push(tmpfs("secret"));
                 let data: Vec<(String, Vec<u8>)> = server.store.get("secrets", ns, sec)
@@ -248,7 +256,7 @@ impl Kubelet {
                 mounts.push(tmpfs("projected"));
             } else if v.get("emptyDir").is_some() {
                 dirs.push(("empty-dir".into(), name.clone()));
-                if v.pointer("/emptyDir/medium") == Some(&json!("Memory")) {
+                if v.at("/emptyDir/medium") == Some(&json!("Memory")) {
                     mounts.push(tmpfs("empty-dir"));
                 }
             } else if v.get("downwardAPI").is_some() {
@@ -280,9 +288,9 @@ impl Kubelet {
         let ns = object::ns_of(pod).to_string();
         let name = object::name_of(pod).to_string();
         let now = meta::now_rfc3339();
-        let host_network = pod.pointer("/spec/hostNetwork") == Some(&json!(true));
+        let host_network = pod.at("/spec/hostNetwork") == Some(&json!(true));
         let pod_ip = if host_network { self.ip.clone() } else { self.alloc_ip() };
-        let spec_list = |k: &str| pod.pointer(&format!("/spec/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
+        let spec_list = |k: &str| pod.at(&format!("/spec/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
         let (inits, containers) = (spec_list("initContainers"), spec_list("containers"));
         let names: Vec<String> = inits.iter().chain(&containers).filter_map(|c| c["name"].as_str().map(String::from)).collect();
         fs::create_pod_dirs(&self.root, &uid, &dirs, &names, &name, &pod_ip);
@@ -331,10 +339,10 @@ impl Kubelet {
                 ps::cond(cur, "ContainersReady", ready, reason, msg, &now),
             ];
             let mut st = json!({
-                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "observedGeneration": cur.at("/metadata/generation").cloned().unwrap_or(json!(1)),
                 "phase": "Running", "conditions": ps::merge_conditions(cur, conds),
                 "hostIP": self.ip, "hostIPs": [{"ip": self.ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
-                "startTime": cur.pointer("/status/startTime").cloned().unwrap_or(json!(now)),
+                "startTime": cur.at("/status/startTime").cloned().unwrap_or(json!(now)),
                 "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
             });
             if !init_statuses.is_empty() {
@@ -347,7 +355,7 @@ impl Kubelet {
             if let Some(cur) = server.store.get("pods", &ns, &name) {
                 self.complete(server, &cur);
             }
-        } else if pod.pointer("/spec/restartPolicy").and_then(|p| p.as_str()).unwrap_or("Always") == "Always" {
+        } else if pod.at("/spec/restartPolicy").and_then(|p| p.as_str()).unwrap_or("Always") == "Always" {
             for c in &exited {
                 self.backoffs.exited(&uid, c, self.clock.now());
             }
@@ -372,7 +380,7 @@ impl Kubelet {
                 ps::container_event(server, pod, Some(&path), "Warning", "InspectFailed", &b.message, &self.node);
                 ps::container_event(server, pod, Some(&path), "Warning", "Failed", "Error: InvalidImageName", &self.node);
             } else {
-                if let Some(c) = pod.pointer("/spec/containers").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["name"] == cname.as_str())) {
+                if let Some(c) = pod.at("/spec/containers").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["name"] == cname.as_str())) {
                     ps::ensure_image(server, pod, c, &path, &self.node, &self.root);
                 }
                 ps::container_event(server, pod, Some(&path), "Warning", "Failed", &format!("Error: {}", b.message), &self.node);
@@ -380,20 +388,20 @@ impl Kubelet {
         }
         let now = meta::now_rfc3339();
         let uid = object::uid_of(pod).to_string();
-        let names: Vec<String> = pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+        let names: Vec<String> = pod.at("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
         let msg = format!("containers with unready status: [{}]", names.join(" "));
         let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
             if object::uid_of(cur) != uid || !matches!(object::phase(cur), "Pending" | "") {
                 return Ok(None);
             }
-            let statuses: Vec<Value> = cur.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| {
+            let statuses: Vec<Value> = cur.at("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| {
                 let waiting = match blocks.iter().find(|(n, _)| c["name"] == n.as_str()) {
                     Some((_, b)) => json!({"reason": b.reason, "message": b.message}),
                     None => json!({"reason": "ContainerCreating"}),
                 };
                 json!({"image": c["image"], "imageID": "", "lastState": {}, "name": c["name"], "ready": false, "restartCount": 0, "started": false, "state": {"waiting": waiting}})
             }).collect();
-            if cur.pointer("/status/containerStatuses") == Some(&json!(statuses)) {
+            if cur.at("/status/containerStatuses") == Some(&json!(statuses)) {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
@@ -404,9 +412,9 @@ impl Kubelet {
                 ps::cond(cur, "ContainersReady", false, Some("ContainersNotReady"), Some(&msg), &now),
             ];
             next["status"] = json!({
-                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "observedGeneration": cur.at("/metadata/generation").cloned().unwrap_or(json!(1)),
                 "phase": "Pending", "conditions": ps::merge_conditions(cur, conds), "hostIP": self.ip, "hostIPs": [{"ip": self.ip}],
-                "startTime": cur.pointer("/status/startTime").cloned().unwrap_or(json!(now)), "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
+                "startTime": cur.at("/status/startTime").cloned().unwrap_or(json!(now)), "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
             });
             Ok(Some(next))
         });
@@ -415,8 +423,8 @@ impl Kubelet {
     /// Ephemeral containers added through `pods/ephemeralcontainers` start (never ready).
     fn start_ephemeral(&self, server: &ApiServer, pod: &Arc<Value>) {
         let (uid, ns, name, now) = (object::uid_of(pod).to_string(), object::ns_of(pod).to_string(), object::name_of(pod).to_string(), meta::now_rfc3339());
-        let mut statuses: Vec<Value> = pod.pointer("/status/ephemeralContainerStatuses").and_then(|s| s.as_array()).cloned().unwrap_or_default();
-        for c in pod.pointer("/spec/ephemeralContainers").and_then(|c| c.as_array()).into_iter().flatten() {
+        let mut statuses: Vec<Value> = pod.at("/status/ephemeralContainerStatuses").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+        for c in pod.at("/spec/ephemeralContainers").and_then(|c| c.as_array()).into_iter().flatten() {
             let cname = c["name"].as_str().unwrap_or("");
             if statuses.iter().any(|s| s["name"] == cname) {
                 continue;
@@ -443,15 +451,15 @@ impl Kubelet {
 
     /// Bound to this node but a volume is not ready: ContainerCreating, as the kubelet reports.
     fn write_waiting(&self, server: &ApiServer, pod: &Arc<Value>) {
-        if pod.pointer("/status/containerStatuses").is_some() {
+        if pod.at("/status/containerStatuses").is_some() {
             return;
         }
         let now = meta::now_rfc3339();
         let uid = object::uid_of(pod).to_string();
-        let names: Vec<String> = pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+        let names: Vec<String> = pod.at("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
         let msg = format!("containers with unready status: [{}]", names.join(" "));
         let _ = server.store.modify::<()>("pods", object::ns_of(pod), object::name_of(pod), |cur| {
-            if object::uid_of(cur) != uid || cur.pointer("/status/containerStatuses").is_some() {
+            if object::uid_of(cur) != uid || cur.at("/status/containerStatuses").is_some() {
                 return Ok(None);
             }
             let mut next = (**cur).clone();
@@ -461,12 +469,12 @@ impl Kubelet {
                 ps::cond(cur, "Ready", false, Some("ContainersNotReady"), Some(&msg), &now),
                 ps::cond(cur, "ContainersReady", false, Some("ContainersNotReady"), Some(&msg), &now),
             ];
-            let statuses: Vec<Value> = cur.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| json!({
+            let statuses: Vec<Value> = cur.at("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten().map(|c| json!({
                 "image": c["image"], "imageID": "", "lastState": {}, "name": c["name"], "ready": false, "restartCount": 0, "started": false,
                 "state": {"waiting": {"reason": "ContainerCreating"}},
             })).collect();
             next["status"] = json!({
-                "observedGeneration": cur.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "observedGeneration": cur.at("/metadata/generation").cloned().unwrap_or(json!(1)),
                 "phase": "Pending", "conditions": ps::merge_conditions(cur, conds), "hostIP": self.ip, "hostIPs": [{"ip": self.ip}],
                 "startTime": now, "containerStatuses": statuses, "qosClass": ps::qos_class(cur),
             });
@@ -505,9 +513,9 @@ impl Kubelet {
     fn kill(&self, server: &ApiServer, pod: &Arc<Value>) {
         let uid = object::uid_of(pod).to_string();
         let running: Vec<(String, String)> = ["initContainerStatuses", "containerStatuses"].iter()
-            .flat_map(|k| pod.pointer(&format!("/status/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default())
-            .filter(|c| c.pointer("/state/running").is_some())
-            .map(|c| (c["name"].as_str().unwrap_or("").to_string(), if pod.pointer("/spec/initContainers").and_then(|i| i.as_array()).is_some_and(|i| i.iter().any(|x| x["name"] == c["name"])) { "initContainers" } else { "containers" }.to_string()))
+            .flat_map(|k| pod.at(&format!("/status/{k}")).and_then(|c| c.as_array()).cloned().unwrap_or_default())
+            .filter(|c| c.at("/state/running").is_some())
+            .map(|c| (c["name"].as_str().unwrap_or("").to_string(), if pod.at("/spec/initContainers").and_then(|i| i.as_array()).is_some_and(|i| i.iter().any(|x| x["name"] == c["name"])) { "initContainers" } else { "containers" }.to_string()))
             .collect();
         for (c, kind) in &running {
             ps::container_event(server, pod, Some(&format!("spec.{kind}{{{c}}}")), "Normal", "Killing", &format!("Stopping container {c}"), &self.node);
@@ -521,7 +529,7 @@ impl Kubelet {
                 let mut next = (**cur).clone();
                 for k in ["initContainerStatuses", "containerStatuses"] {
                     if let Some(cs) = next.pointer_mut(&format!("/status/{k}")).and_then(|c| c.as_array_mut()) {
-                        for c in cs.iter_mut().filter(|c| c.pointer("/state/running").is_some()) {
+                        for c in cs.iter_mut().filter(|c| c.at("/state/running").is_some()) {
                             ps::terminate(c, &now);
                             c["state"]["terminated"]["exitCode"] = json!(137);
                             c["state"]["terminated"]["reason"] = json!("Error");

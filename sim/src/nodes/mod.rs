@@ -3,6 +3,7 @@
 //! kube-system objects, the kubelet that runs each node's pods (and the pod status it
 //! reports), and node operations (cordon, drain, restarts).
 
+pub mod fleet;
 pub mod fs;
 pub mod kubelet;
 pub mod ops;

@@ -1,6 +1,7 @@
 //! The pod status a kubelet reports: conditions, container statuses, IPs; plus kubelet
 //! events about containers (with `involvedObject.fieldPath`, as the kubelet's recorder sets).
 
+use crate::api::object::At;
 use serde_json::{json, Value};
 
 use crate::api::object;
@@ -37,7 +38,7 @@ pub fn container_event(server: &ApiServer, pod: &Value, field_path: Option<&str>
 
 pub fn cond(pod: &Value, ty: &str, status: bool, reason: Option<&str>, message: Option<&str>, now: &str) -> Value {
     let mut c = json!({"type": ty, "status": if status { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now});
-    if let Some(g) = pod.pointer("/metadata/generation") {
+    if let Some(g) = pod.at("/metadata/generation") {
         c["observedGeneration"] = g.clone();
     }
     if let Some(r) = reason {
@@ -51,7 +52,7 @@ pub fn cond(pod: &Value, ty: &str, status: bool, reason: Option<&str>, message: 
 
 /// Keep a condition's lastTransitionTime when its status did not change.
 pub fn merge_conditions(old: &Value, new: Vec<Value>) -> Vec<Value> {
-    let prev = old.pointer("/status/conditions").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let prev = old.at("/status/conditions").and_then(|c| c.as_array()).cloned().unwrap_or_default();
     let mut out: Vec<Value> = new.into_iter().map(|mut c| {
         if let Some(p) = prev.iter().find(|p| p["type"] == c["type"] && p["status"] == c["status"]) {
             c["lastTransitionTime"] = p["lastTransitionTime"].clone();
@@ -111,7 +112,7 @@ pub fn terminated_status(container: &Value, s: &Started, restart: i64, started_a
 
 /// Terminate a running status in place (pod completion or kill).
 pub fn terminate(status: &mut Value, now: &str) {
-    let started = status.pointer("/state/running/startedAt").cloned().unwrap_or(json!(now));
+    let started = status.at("/state/running/startedAt").cloned().unwrap_or(json!(now));
     let cid = status["containerID"].clone();
     status["state"] = json!({"terminated": {"containerID": cid, "exitCode": 0, "finishedAt": now, "reason": "Completed", "startedAt": started}});
     status["ready"] = json!(false);
@@ -139,13 +140,13 @@ pub fn ensure_image(server: &ApiServer, pod: &Value, container: &Value, field_pa
 /// `v1qos.GetPodQOS`.
 pub fn qos_class(pod: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"].iter()
-        .flat_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(|c| c.as_array()).into_iter().flatten())
+        .flat_map(|k| pod.at(&format!("/spec/{k}")).and_then(|c| c.as_array()).into_iter().flatten())
         .collect();
     let mut any = false;
     let mut guaranteed = true;
     for c in &containers {
-        let req = c.pointer("/resources/requests").and_then(|r| r.as_object());
-        let lim = c.pointer("/resources/limits").and_then(|r| r.as_object());
+        let req = c.at("/resources/requests").and_then(|r| r.as_object());
+        let lim = c.at("/resources/limits").and_then(|r| r.as_object());
         any |= req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|r| !r.is_empty());
         for res in ["cpu", "memory"] {
             let l = lim.and_then(|l| l.get(res));

@@ -64,6 +64,57 @@ struct State {
     log: VecDeque<Arc<StoreEvent>>,
     /// Lowest rv still replayable (everything after it is in `log`).
     compacted_to: u64,
+    /// Pods by `spec.nodeName` (kube-apiserver's pod watch-cache index, which serves each
+    /// kubelet its own pods).
+    pods_by_node: HashMap<String, std::collections::BTreeSet<(String, String)>>,
+    /// Objects by their controller's uid, per type (the controllers' informer indexes: a
+    /// ReplicaSet's or DaemonSet's pods without scanning the namespace).
+    by_controller: HashMap<(Arc<str>, String), std::collections::BTreeSet<(String, String)>>,
+}
+
+fn controller_uid(obj: &Value) -> Option<&str> {
+    obj.get("metadata")?.get("ownerReferences")?.as_array()?.iter().find(|r| r.get("controller") == Some(&Value::Bool(true)))?.get("uid")?.as_str()
+}
+
+fn node_name_of(obj: &Value) -> Option<&str> {
+    obj.get("spec")?.get("nodeName")?.as_str().filter(|n| !n.is_empty())
+}
+
+impl State {
+    fn index(&mut self, key: &Arc<str>, k: &(String, String), old: Option<&Value>, new: Option<&Value>) {
+        let (was, now) = (old.and_then(controller_uid), new.and_then(controller_uid));
+        if was != now {
+            if let Some(uid) = was {
+                let ik = (key.clone(), uid.to_string());
+                if let Some(set) = self.by_controller.get_mut(&ik) {
+                    set.remove(k);
+                    if set.is_empty() {
+                        self.by_controller.remove(&ik);
+                    }
+                }
+            }
+            if let Some(uid) = now {
+                self.by_controller.entry((key.clone(), uid.to_string())).or_default().insert(k.clone());
+            }
+        }
+        if &**key != "pods" {
+            return;
+        }
+        let (was, now) = (old.and_then(node_name_of), new.and_then(node_name_of));
+        if was == now {
+            return;
+        }
+        if let Some(n) = was
+            && let Some(set) = self.pods_by_node.get_mut(n) {
+                set.remove(k);
+                if set.is_empty() {
+                    self.pods_by_node.remove(n);
+                }
+            }
+        if let Some(n) = now {
+            self.pods_by_node.entry(n.to_string()).or_default().insert(k.clone());
+        }
+    }
 }
 
 pub struct Store {
@@ -120,6 +171,22 @@ impl Store {
             },
         };
         (items, st.rv)
+    }
+
+    /// The pods bound to `node`, in (namespace, name) order: what a kubelet's
+    /// `spec.nodeName` field-selected watch sees, without scanning every pod.
+    pub fn pods_on_node(&self, node: &str) -> Vec<Arc<Value>> {
+        let st = self.state.lock();
+        let (Some(keys), Some(pods)) = (st.pods_by_node.get(node), st.objects.get("pods")) else { return Vec::new() };
+        keys.iter().filter_map(|k| pods.get(k).cloned()).collect()
+    }
+
+    /// The objects of `key` in `namespace` whose controller (ownerReference with
+    /// `controller: true`) has `uid`, in (namespace, name) order.
+    pub fn controlled_by(&self, key: &str, namespace: &str, uid: &str) -> Vec<Arc<Value>> {
+        let st = self.state.lock();
+        let (Some(keys), Some(objs)) = (st.by_controller.get(&(Arc::from(key), uid.to_string())), st.objects.get(key)) else { return Vec::new() };
+        keys.iter().filter(|(ns, _)| ns == namespace).filter_map(|k| objs.get(k).cloned()).collect()
     }
 
     /// Bound the watch history to `n` events (compacting what is beyond it now).
@@ -203,6 +270,7 @@ impl Store {
         let mut st = self.state.lock();
         let (key_arc, k, prev) = Self::current(&mut st, key, namespace, name, expected_rv)?;
         st.objects.get_mut(&key_arc).unwrap().remove(&k);
+        st.index(&key_arc, &k, Some(&prev), None);
         st.rv += 1;
         let rv = st.rv;
         let mut gone = (*prev).clone();
@@ -257,6 +325,7 @@ impl Store {
         set_rv(&mut obj, rv);
         let obj = Arc::new(obj);
         st.objects.get_mut(&key).unwrap().insert(k.clone(), obj.clone());
+        st.index(&key, &k, prev.as_deref(), Some(&obj));
         let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
         self.emit(st, key, &k.0, &k.1, kind, obj.clone(), prev);
         obj
@@ -324,6 +393,40 @@ mod tests {
         let (backlog, _rx) = s.watch_from(meta_rv(&a).unwrap()).unwrap();
         let kinds: Vec<_> = backlog.iter().map(|e| (e.name.clone(), e.kind)).collect();
         assert_eq!(kinds, vec![("b".to_string(), EventType::Added), ("a".to_string(), EventType::Deleted)]);
+    }
+
+    #[test]
+    fn pods_indexed_by_node() {
+        let s = Store::new();
+        let pod = |name: &str, node: &str| json!({"metadata": {"name": name, "namespace": "d"}, "spec": {"nodeName": node}});
+        s.create("pods", "d", "a", pod("a", "n1")).unwrap();
+        s.create("pods", "d", "b", pod("b", "")).unwrap();
+        s.update("pods", "d", "b", pod("b", "n1"), None).unwrap();
+        s.create("pods", "d", "c", pod("c", "n2")).unwrap();
+        let names = |n: &str| s.pods_on_node(n).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(names("n1"), ["a", "b"]);
+        s.remove("pods", "d", "a", None).unwrap();
+        s.update("pods", "d", "c", pod("c", "n1"), None).unwrap();
+        assert_eq!(names("n1"), ["b", "c"]);
+        assert!(names("n2").is_empty());
+    }
+
+    #[test]
+    fn objects_indexed_by_controller() {
+        let s = Store::new();
+        let owned = |name: &str, uid: &str, controller: bool| json!({"metadata": {"name": name, "namespace": "d", "ownerReferences": [{"uid": uid, "controller": controller}]}});
+        s.create("pods", "d", "a", owned("a", "u1", true)).unwrap();
+        s.create("pods", "d", "b", owned("b", "u1", false)).unwrap();
+        s.create("configmaps", "d", "c", owned("c", "u1", true)).unwrap();
+        let names = |key: &str, uid: &str| s.controlled_by(key, "d", uid).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(names("pods", "u1"), ["a"]);
+        s.update("pods", "d", "b", owned("b", "u1", true), None).unwrap();
+        s.update("pods", "d", "a", owned("a", "u2", true), None).unwrap();
+        assert_eq!(names("pods", "u1"), ["b"]);
+        assert_eq!(names("pods", "u2"), ["a"]);
+        s.remove("pods", "d", "b", None).unwrap();
+        assert!(names("pods", "u1").is_empty());
+        assert_eq!(names("configmaps", "u1"), ["c"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! after 10 s, 20 s, 40 s, ... up to 5 min (`kuberuntime_manager.go` `doBackOff`,
 //! `MaxContainerBackOff`).
 
+use crate::api::object::At;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -69,9 +70,9 @@ impl BackOffs {
 
 /// The kubelet's phase for a pod whose containers are all known to exit 0 at once.
 pub fn completes_at_once(pod: &Value) -> bool {
-    let policy = pod.pointer("/spec/restartPolicy").and_then(|p| p.as_str()).unwrap_or("Always");
+    let policy = pod.at("/spec/restartPolicy").and_then(|p| p.as_str()).unwrap_or("Always");
     policy != "Always"
-        && pod.pointer("/spec/containers").and_then(|c| c.as_array()).is_some_and(|cs| !cs.is_empty() && cs.iter().all(exits_at_once))
+        && pod.at("/spec/containers").and_then(|c| c.as_array()).is_some_and(|cs| !cs.is_empty() && cs.iter().all(exits_at_once))
 }
 
 impl Kubelet {
@@ -92,7 +93,7 @@ impl Kubelet {
     }
 
     fn restart_once(&self, server: &ApiServer, pod: &Value, cname: &str, backoff: Duration) {
-        let Some(spec) = pod.pointer("/spec/containers").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["name"] == cname)) else { return };
+        let Some(spec) = pod.at("/spec/containers").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["name"] == cname)) else { return };
         let path = format!("spec.containers{{{cname}}}");
         let (ns, name, uid) = (object::ns_of(pod), object::name_of(pod), object::uid_of(pod));
         let id = fs::new_container_id();

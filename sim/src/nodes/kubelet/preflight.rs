@@ -2,6 +2,7 @@
 //! anything: the image reference parses, ConfigMap/Secret volumes can be set up, and
 //! `env`/`envFrom` sources exist. The messages are the kubelet's.
 
+use crate::api::object::At;
 use serde_json::Value;
 
 use crate::api::object;
@@ -138,7 +139,7 @@ fn has_key(obj: &Value, key: &str) -> bool {
 /// `MountVolume.SetUp failed for volume "<volume>" : <error>` (`volume/configmap`, `volume/secret`).
 pub fn volume_error(server: &ApiServer, pod: &Value) -> Option<(String, String)> {
     let ns = object::ns_of(pod);
-    for v in pod.pointer("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+    for v in pod.at("/spec/volumes").and_then(|v| v.as_array()).into_iter().flatten() {
         let (kind, src, name) = if let Some(s) = v.get("configMap") {
             ("configmap", s, s["name"].as_str())
         } else if let Some(s) = v.get("secret") {
@@ -180,7 +181,7 @@ pub fn env_error(server: &ApiServer, pod: &Value, container: &Value) -> Option<S
     }
     for env in container["env"].as_array().into_iter().flatten() {
         for (field, kind, label) in [("configMapKeyRef", "configmap", "ConfigMap"), ("secretKeyRef", "secret", "Secret")] {
-            let Some(r) = env.pointer(&format!("/valueFrom/{field}")) else { continue };
+            let Some(r) = env.at(&format!("/valueFrom/{field}")) else { continue };
             if r["optional"] == true {
                 continue;
             }
@@ -198,7 +199,7 @@ pub fn env_error(server: &ApiServer, pod: &Value, container: &Value) -> Option<S
 /// The first reason each container cannot be created: invalid image, then its environment.
 pub fn container_blocks(server: &ApiServer, pod: &Value) -> Vec<(String, Blocked)> {
     let mut out = Vec::new();
-    for c in pod.pointer("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten() {
+    for c in pod.at("/spec/containers").and_then(|c| c.as_array()).into_iter().flatten() {
         let name = c["name"].as_str().unwrap_or("").to_string();
         if let Some(message) = invalid_image(c["image"].as_str().unwrap_or("")) {
             out.push((name, Blocked { reason: "InvalidImageName", message }));
