@@ -71,7 +71,7 @@ async fn until_running(server: &ApiServer, ns: &str, want: usize, limit: Duratio
 async fn main() {
     let nodes = env_or("SCALE_NODES", 1000).max(1);
     let pods = env_or("SCALE_PODS", 100_000);
-    let limit = Duration::from_secs(600);
+    let limit = Duration::from_secs(env_or("SCALE_LIMIT_SECS", 600) as u64);
 
     // Node filesystems on tmpfs when there is one: the figures are the cluster's, not the disk's
     // (on ext4, creating and deleting thousands of pod directories makes every run slower than
@@ -99,7 +99,19 @@ async fn main() {
     }).await;
     match ds_ready {
         Some(d) => println!("DaemonSet Ready on all {nodes} nodes: {:.0} ms (target < 2 s at 1,000)", d.as_secs_f64() * 1e3),
-        None => println!("DaemonSet not Ready on all {nodes} nodes within {limit:?}"),
+        None => {
+            let pods = server.store.list("pods", Some("ds")).0;
+            let bound = pods.iter().filter(|p| p.pointer("/spec/nodeName").is_some()).count();
+            println!("DaemonSet not Ready on all {nodes} nodes within {limit:?}: status {}, {} pods, {bound} bound, {} Running",
+                server.store.get("apps/daemonsets", "ds", "agent").map(|d| d["status"].to_string()).unwrap_or_default(), pods.len(), pods.iter().filter(|p| running(p)).count());
+            if let Ok((log, _)) = server.store.watch_from(0) {
+                let added = log.iter().filter(|e| &*e.key == "pods" && e.namespace == "ds" && e.kind == cleanroom_sim::store::EventType::Added).count();
+                println!("  history from 0: {} events, {added} ADDED ds pods", log.len());
+            }
+            if let Some(p) = pods.iter().find(|p| p.pointer("/spec/nodeName").is_none()) {
+                println!("  first unbound: {} {}", p["metadata"]["name"], p["status"]);
+            }
+        }
     }
 
     // M pods through one Deployment (ReplicaSet controller, scheduler, kubelets).
@@ -117,6 +129,18 @@ async fn main() {
             d.as_secs_f64(), pods as f64 / d.as_secs_f64(), at_peak - before),
         None => println!("only {} of {pods} pods Running after {:?}, RSS {at_peak:.0} MiB", running_pods(&server, "scale"), t1.elapsed()),
     }
+
+    // Where the memory is: objects per type, the watch history, a pod's JSON size.
+    let mut kinds: Vec<(String, usize, usize)> = ["pods", "events", "apps/replicasets", "coordination.k8s.io/leases"].iter().map(|k| {
+        let objs = server.store.list(k, None).0;
+        let bytes = objs.iter().map(|o| serde_json::to_vec(&**o).map(|v| v.len()).unwrap_or(0)).sum();
+        (k.to_string(), objs.len(), bytes)
+    }).collect();
+    kinds.sort();
+    for (k, n, b) in kinds {
+        println!("  {k}: {n} objects, {:.1} MiB as JSON", b as f64 / 1048576.0);
+    }
+    println!("  watch history: {} events; store: {} objects", server.store.history_len(), server.store.len());
 
     // Deleting gives memory back (bounded watch history, objects dropped).
     let t2 = Instant::now();

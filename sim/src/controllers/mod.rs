@@ -52,8 +52,10 @@ pub trait Controller: Send + Sync + 'static {
 
 /// Run one controller until shutdown.
 pub fn spawn(server: Arc<ApiServer>, ctl: Arc<dyn Controller>, clock: clock::Clock, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    // Subscribed before the task first runs: nothing written after the cluster is handed
+    // over can slip past a controller that has not been polled yet.
+    let mut rx = server.store.subscribe();
     tokio::spawn(async move {
-        let mut rx = server.store.subscribe();
         let name = ctl.name();
         crate::server::storm::with_actor(name, || ctl.reconcile(&server));
         loop {

@@ -136,14 +136,17 @@ impl Controller for Scheduler {
     }
 
     fn reconcile(&self, server: &ApiServer) {
-        let (wanted, all) = {
+        let (wanted, mut all) = {
             let mut q = self.queue.lock();
             (std::mem::take(&mut q.0), std::mem::replace(&mut q.1, false))
         };
         let candidates: Vec<(String, String)> = {
             let mut cache = self.cache.lock();
             if !cache.synced {
+                // The first pass (or one after missed events) tries every pending pod, as an
+                // informer's initial list delivers each of them.
                 cache.resync(server);
+                all = true;
             }
             let mut c: Vec<_> = if all { cache.unscheduled.iter().cloned().collect() } else { wanted.into_iter().filter(|k| cache.unscheduled.contains(k)).collect() };
             c.sort();
@@ -519,6 +522,35 @@ fn fit_error(n: usize, failures: &[NodeFailure]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_pass_schedules_pods_it_never_saw_an_event_for() {
+        // Pods written before the scheduler's loop first ran: its first pass must find them.
+        let s = ApiServer::new();
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+            "status": {"allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"}}});
+        s.create(&s.resource("", "v1", "nodes").unwrap(), None, node, &Default::default()).unwrap();
+        let pods = s.resource("", "v1", "pods").unwrap();
+        for name in ["a", "b"] {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}});
+            s.create(&pods, Some("default"), pod, &Default::default()).unwrap();
+        }
+        Scheduler::default().reconcile(&s);
+        for name in ["a", "b"] {
+            let pod = s.store.get("pods", "default", name).unwrap();
+            assert_eq!(pod["spec"]["nodeName"], "n1", "{name}: {}", pod["status"]);
+        }
+    }
+
+    #[test]
+    fn feasible_nodes_to_find_follows_kube_scheduler() {
+        assert_eq!(feasible_nodes_to_find(50), 50);
+        assert_eq!(feasible_nodes_to_find(100), 100);
+        assert_eq!(feasible_nodes_to_find(1000), 420);
+        assert_eq!(feasible_nodes_to_find(5000), 500);
+        assert_eq!(feasible_nodes_to_find(10_000), 500);
+    }
 
     #[test]
     fn fit_error_text() {
