@@ -49,6 +49,9 @@ pub struct SimOptions {
     /// How many past changes a watch can resume from (older resourceVersions get 410 Gone);
     /// the history holds the objects it carries, so this bounds what deleted objects keep.
     pub watch_history: usize,
+    /// Past changes older than this are dropped once the history holds more than
+    /// `store::HISTORY_FLOOR` (default 75 s, the watch cache's event freshness).
+    pub watch_history_fresh: std::time::Duration,
 }
 
 impl Default for SimOptions {
@@ -63,6 +66,7 @@ impl Default for SimOptions {
             write_storm_limit: None,
             event_ttl: crate::server::retention::DEFAULT_EVENT_TTL,
             watch_history: crate::store::EVENT_LOG_CAPACITY,
+            watch_history_fresh: crate::store::HISTORY_FRESH,
         }
     }
 }
@@ -113,11 +117,12 @@ impl SimCluster {
         let server = Arc::new(ApiServer::new());
         server.storm.set_limit(options.write_storm_limit.or_else(crate::server::storm::limit_from_env));
         server.store.set_history_capacity(options.watch_history);
+        server.store.set_history_freshness(options.watch_history_fresh);
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(crate::http::serve(listener, server.clone(), rx.clone())));
         tasks.extend(assemble(&server, &options, &root, rx.clone()));
-        tasks.push(tokio::spawn(expire_events(server.clone(), options.event_ttl, rx.clone())));
+        tasks.push(tokio::spawn(expire_events(server.clone(), options.event_ttl, options.watch_history_fresh, rx.clone())));
         Ok(SimCluster { addr, name: options.name, server, shutdown: tx, tasks, root, clock: options.clock, _tempdir: tempdir })
     }
     /// `http://127.0.0.1:PORT`
@@ -198,14 +203,31 @@ impl Drop for SimCluster {
     }
 }
 
-/// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most a minute).
-async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
-    let every = (ttl / 10).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(60));
+/// Return freed heap pages to the kernel. glibc keeps what a burst of deletes frees in its
+/// arenas, so without this a cluster's RSS never comes down after the objects are gone.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most a minute);
+/// the same sweep drops stale watch history when nothing is being written.
+async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, fresh: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+    let every = (ttl / 10).min(fresh / 2).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(60));
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = tick.tick() => { server.expire_events(ttl, chrono::Utc::now()); }
+            _ = tick.tick() => {
+                let expired = server.expire_events(ttl, chrono::Utc::now());
+                let dropped = server.store.compact_stale(std::time::Instant::now());
+                if expired + dropped >= 1_000 {
+                    give_back_freed_memory();
+                }
+            }
         }
     }
 }

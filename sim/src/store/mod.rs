@@ -11,6 +11,12 @@ use tokio::sync::broadcast;
 /// How many past events a watch can resume from by default; older versions get 410 Gone.
 /// The log holds the objects it carries, so it bounds what deleted objects keep alive.
 pub const EVENT_LOG_CAPACITY: usize = 200_000;
+/// Changes older than this are dropped from the history once it holds more than
+/// `HISTORY_FLOOR` of them (the watch cache's 75 s `eventFreshDuration`: what it sizes
+/// itself to keep), so memory held by deleted objects' past comes back.
+pub const HISTORY_FRESH: std::time::Duration = std::time::Duration::from_secs(75);
+/// History kept whatever its age (the watch cache's lower bound, 100 per resource).
+pub const HISTORY_FLOOR: usize = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -61,7 +67,8 @@ type Objects = BTreeMap<(String, String), Arc<Value>>;
 struct State {
     rv: u64,
     objects: HashMap<Arc<str>, Objects>,
-    log: VecDeque<Arc<StoreEvent>>,
+    /// Each change with when it was made (for the freshness bound).
+    log: VecDeque<(std::time::Instant, Arc<StoreEvent>)>,
     /// Lowest rv still replayable (everything after it is in `log`).
     compacted_to: u64,
     /// Pods by `spec.nodeName` (kube-apiserver's pod watch-cache index, which serves each
@@ -120,6 +127,7 @@ impl State {
 pub struct Store {
     state: Mutex<State>,
     capacity: std::sync::atomic::AtomicUsize,
+    fresh: Mutex<std::time::Duration>,
     tx: broadcast::Sender<Arc<StoreEvent>>,
 }
 
@@ -142,7 +150,7 @@ fn set_rv(obj: &mut Value, rv: u64) {
 impl Store {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(65_536);
-        Store { state: Mutex::new(State { rv: 1, ..Default::default() }), capacity: EVENT_LOG_CAPACITY.into(), tx }
+        Store { state: Mutex::new(State { rv: 1, ..Default::default() }), capacity: EVENT_LOG_CAPACITY.into(), fresh: Mutex::new(HISTORY_FRESH), tx }
     }
 
     /// The current (latest) resourceVersion.
@@ -201,11 +209,38 @@ impl Store {
         self.state.lock().log.len()
     }
 
+    /// How long a change stays replayable beyond the floor (default `HISTORY_FRESH`).
+    pub fn set_history_freshness(&self, d: std::time::Duration) {
+        *self.fresh.lock() = d;
+        let _ = self.compact_stale(std::time::Instant::now());
+    }
+
+    /// Drop changes older than the freshness bound while more than `HISTORY_FLOOR` remain
+    /// (called on every write, and by the cluster's periodic sweep for quiet times).
+    /// Returns how many changes went.
+    pub fn compact_stale(&self, now: std::time::Instant) -> usize {
+        let fresh = *self.fresh.lock();
+        let mut st = self.state.lock();
+        let before = st.log.len();
+        Self::compact_older(&mut st, now, fresh);
+        before - st.log.len()
+    }
+
+    fn compact_older(st: &mut State, now: std::time::Instant, fresh: std::time::Duration) {
+        while st.log.len() > HISTORY_FLOOR && st.log.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) > fresh) {
+            Self::pop_oldest(st);
+        }
+    }
+
+    fn pop_oldest(st: &mut State) {
+        if let Some((_, old)) = st.log.pop_front() {
+            st.compacted_to = old.rv;
+        }
+    }
+
     fn compact(st: &mut State, capacity: usize) {
         while st.log.len() > capacity {
-            if let Some(old) = st.log.pop_front() {
-                st.compacted_to = old.rv;
-            }
+            Self::pop_oldest(st);
         }
     }
 
@@ -288,8 +323,8 @@ impl Store {
             return Err(StoreError::Gone { requested: since, oldest: st.compacted_to });
         }
         let rx = self.tx.subscribe();
-        let start = st.log.partition_point(|e| e.rv <= since);
-        let backlog = st.log.iter().skip(start).cloned().collect();
+        let start = st.log.partition_point(|(_, e)| e.rv <= since);
+        let backlog = st.log.iter().skip(start).map(|(_, e)| e.clone()).collect();
         Ok((backlog, rx))
     }
 
@@ -355,8 +390,10 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     fn emit(&self, st: &mut State, key: Arc<str>, ns: &str, name: &str, kind: EventType, object: Arc<Value>, prev: Option<Arc<Value>>) {
         let ev = Arc::new(StoreEvent { rv: st.rv, key, namespace: ns.to_string(), name: name.to_string(), kind, object, prev });
-        st.log.push_back(ev.clone());
+        let now = std::time::Instant::now();
+        st.log.push_back((now, ev.clone()));
         Self::compact(st, self.capacity.load(std::sync::atomic::Ordering::Relaxed));
+        Self::compact_older(st, now, *self.fresh.lock());
         // No receivers is fine; lagging receivers are told by `RecvError::Lagged`.
         let _ = self.tx.send(ev);
     }
@@ -393,6 +430,22 @@ mod tests {
         let (backlog, _rx) = s.watch_from(meta_rv(&a).unwrap()).unwrap();
         let kinds: Vec<_> = backlog.iter().map(|e| (e.name.clone(), e.kind)).collect();
         assert_eq!(kinds, vec![("b".to_string(), EventType::Added), ("a".to_string(), EventType::Deleted)]);
+    }
+
+    #[test]
+    fn stale_history_goes_beyond_the_floor() {
+        let s = Store::new();
+        for i in 0..HISTORY_FLOOR + 500 {
+            s.create("configmaps", "default", &format!("c{i}"), cm("c")).unwrap();
+        }
+        assert_eq!(s.history_len(), HISTORY_FLOOR + 500);
+        let later = std::time::Instant::now() + HISTORY_FRESH + std::time::Duration::from_secs(1);
+        s.compact_stale(later);
+        assert_eq!(s.history_len(), HISTORY_FLOOR);
+        // The dropped past answers 410 Gone; the kept part still replays.
+        assert!(matches!(s.watch_from(2), Err(StoreError::Gone { .. })));
+        let (kept, _) = s.watch_from(s.current_rv() - 10).unwrap();
+        assert_eq!(kept.len(), 10);
     }
 
     #[test]
