@@ -294,6 +294,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         Arc::new(ctl::statefulset::StatefulSetController::default()),
         Arc::new(ctl::job::JobController::new(server)),
         Arc::new(ctl::cronjob::CronJobController::new(clock.clone())),
+        Arc::new(ctl::hpa::HpaController::new(clock.clone())),
         Arc::new(ctl::endpoints::EndpointsController::default()),
         Arc::new(ctl::endpointslicemirroring::EndpointSliceMirroring::default()),
         Arc::new(ctl::resourcequota::ResourceQuotaController::default()),

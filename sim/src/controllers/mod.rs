@@ -14,6 +14,7 @@ pub mod disruption;
 pub mod endpoints;
 pub mod endpointslicemirroring;
 pub mod gc;
+pub mod hpa;
 pub mod job;
 pub mod namespace;
 pub mod placement;

@@ -1,0 +1,245 @@
+//! kube-controller-manager's HorizontalPodAutoscaler controller, as it behaves on a kind
+//! cluster, which has no metrics-server: it reads the target's scale, holds replicas within
+//! `minReplicas`..`maxReplicas` (the rescale that needs no metrics), and reports resource
+//! metrics as unavailable with the controller's own conditions and events
+//! (`pkg/controller/podautoscaler/horizontal.go` `reconcileAutoscaler`).
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+use super::clock::Clock;
+use super::util::{self, Dirty, KCM};
+use super::Controller;
+use crate::api::object::{self, At};
+use crate::events::{self, EventType};
+use crate::registry::split_api_version;
+use crate::server::{meta, ApiServer};
+use crate::store::StoreEvent;
+
+const KEY: &str = "autoscaling/horizontalpodautoscalers";
+const COMPONENT: &str = "horizontal-pod-autoscaler";
+/// `--horizontal-pod-autoscaler-sync-period`.
+const SYNC_PERIOD: chrono::Duration = chrono::Duration::seconds(15);
+/// What the resource metrics API answers when no metrics-server serves it.
+const NO_RESOURCE_METRICS: &str = "unable to fetch metrics from resource metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)";
+
+pub struct HpaController {
+    dirty: Dirty,
+    clock: Clock,
+    next_sync: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl HpaController {
+    pub fn new(clock: Clock) -> Self {
+        HpaController { dirty: Dirty::default(), clock, next_sync: Mutex::new(None) }
+    }
+}
+
+impl Controller for HpaController {
+    fn name(&self) -> &'static str {
+        "horizontal-pod-autoscaler"
+    }
+
+    fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        match &*ev.key {
+            KEY => self.dirty.add(&ev.namespace, &ev.name),
+            // A target's replicas changed: every autoscaler re-reads its scale (they are few).
+            "apps/deployments" | "apps/replicasets" | "apps/statefulsets" => self.dirty.all(),
+            _ => false,
+        }
+    }
+
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        *self.next_sync.lock()
+    }
+
+    fn reconcile(&self, server: &ApiServer) {
+        let now = self.clock.now();
+        let due = self.next_sync.lock().is_some_and(|at| at <= now);
+        if due {
+            self.dirty.all();
+        }
+        for hpa in self.dirty.take(server, KEY) {
+            if !object::is_deleting(&hpa) {
+                sync(server, &hpa);
+            }
+        }
+        let any = !server.store.list(KEY, None).0.is_empty();
+        let mut next = self.next_sync.lock();
+        if !any {
+            *next = None;
+        } else if due || next.is_none() {
+            *next = Some(now + SYNC_PERIOD);
+        }
+    }
+}
+
+/// The status being built, in autoscaling/v2's shape.
+struct Status {
+    current: i64,
+    desired: i64,
+    last_scale: Value,
+    metrics: Option<Vec<Value>>,
+    conditions: Vec<Value>,
+}
+
+impl Status {
+    /// `setConditionInList`: lastTransitionTime changes only with the status.
+    fn set_condition(&mut self, ty: &str, status: bool, reason: &str, message: &str) {
+        let status = if status { "True" } else { "False" };
+        let i = match self.conditions.iter().position(|c| c["type"] == ty) {
+            Some(i) => i,
+            None => {
+                self.conditions.push(json!({"type": ty}));
+                self.conditions.len() - 1
+            }
+        };
+        let c = &mut self.conditions[i];
+        if c["status"] != status {
+            c["lastTransitionTime"] = json!(meta::now_rfc3339());
+        }
+        c["status"] = json!(status);
+        c["reason"] = json!(reason);
+        c["message"] = json!(message);
+    }
+
+    fn to_json(&self) -> Value {
+        let mut st = json!({"desiredReplicas": self.desired});
+        if self.current != 0 {
+            st["currentReplicas"] = json!(self.current);
+        }
+        if !self.last_scale.is_null() {
+            st["lastScaleTime"] = self.last_scale.clone();
+        }
+        if let Some(m) = &self.metrics {
+            st["currentMetrics"] = json!(m);
+        }
+        if !self.conditions.is_empty() {
+            st["conditions"] = json!(self.conditions);
+        }
+        st
+    }
+}
+
+/// The metrics an autoscaler asks for, as autoscaling/v2 specs (v1's CPU target, and the
+/// API server's default of 80% CPU, included).
+fn metric_specs(hpa: &Value) -> Vec<Value> {
+    let cpu = |pct: &Value| json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": pct}}});
+    if let Some(m) = hpa.at("/spec/metrics").and_then(Value::as_array).filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    vec![cpu(hpa.at("/spec/targetCPUUtilizationPercentage").filter(|v| !v.is_null()).unwrap_or(&json!(80)))]
+}
+
+/// Why one metric cannot be computed without a metrics API: (condition reason, the error
+/// the condition and event carry, the error `computeReplicasForMetric` wraps it in).
+/// Only the resource metrics API's answer is known; other sources are left unreported.
+fn metric_error(spec: &Value) -> Option<(&'static str, String, String)> {
+    let (reason, source) = match spec["type"].as_str()? {
+        "Resource" => ("FailedGetResourceMetric", &spec["resource"]),
+        "ContainerResource" => ("FailedGetContainerResourceMetric", &spec["containerResource"]),
+        _ => return None,
+    };
+    let name = source["name"].as_str().unwrap_or("");
+    let what = if source.at("/target/averageValue").is_some_and(|v| !v.is_null()) { "usage" } else { "utilization" };
+    let err = format!("failed to get {name} {what}: unable to get metrics for resource {name}: {NO_RESOURCE_METRICS}");
+    let wrapped = match reason {
+        "FailedGetResourceMetric" => format!("failed to get {name} resource metric value: {err}"),
+        _ => format!("failed to get {} container metric value: {err}", source["container"].as_str().unwrap_or("")),
+    };
+    Some((reason, err, wrapped))
+}
+
+fn sync(server: &ApiServer, hpa: &Value) {
+    let ns = object::ns_of(hpa);
+    let old = hpa.get("status").cloned().unwrap_or(json!({}));
+    let mut st = Status {
+        current: old["currentReplicas"].as_i64().unwrap_or(0),
+        desired: old["desiredReplicas"].as_i64().unwrap_or(0),
+        last_scale: old["lastScaleTime"].clone(),
+        metrics: old["currentMetrics"].as_array().cloned(),
+        conditions: old["conditions"].as_array().cloned().unwrap_or_default(),
+    };
+    let target = &hpa["spec"]["scaleTargetRef"];
+    let (kind, name) = (target["kind"].as_str().unwrap_or(""), target["name"].as_str().unwrap_or(""));
+    let rt = server.registry.by_kind(target["apiVersion"].as_str().unwrap_or(""), kind).filter(|rt| rt.has_subresource("scale"));
+    let scale = match &rt {
+        Some(rt) => server.get_scale(rt, Some(ns), name).map_err(|e| e.message),
+        None => Err(format!("no matches for kind \"{kind}\" in group \"{}\"", split_api_version(target["apiVersion"].as_str().unwrap_or("")).0)),
+    };
+    let (Some(rt), Ok(scale)) = (rt, scale.clone()) else {
+        let err = scale.err().unwrap_or_default();
+        events::record(server, hpa, EventType::Warning, "FailedGetScale", &err, COMPONENT, None);
+        st.set_condition("AbleToScale", false, "FailedGetScale", &format!("the HPA controller was unable to get the target's current scale: {err}"));
+        return write(server, hpa, &old, &st);
+    };
+    st.set_condition("AbleToScale", true, "SucceededGetScale", "the HPA controller was able to get the target's current scale");
+    let current = scale.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+    let min = hpa.at("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1);
+    let max = hpa.at("/spec/maxReplicas").and_then(Value::as_i64).unwrap_or(0);
+    let (desired, reason) = if current == 0 && min != 0 {
+        st.set_condition("ScalingActive", false, "ScalingDisabled", "scaling is disabled since the replica count of the target is zero");
+        (0, None)
+    } else if current > max {
+        (max, Some("Current number of replicas above Spec.MaxReplicas"))
+    } else if current < min {
+        (min, Some("Current number of replicas below Spec.MinReplicas"))
+    } else {
+        // computeReplicasForMetrics with no metrics API: every metric fails, so the first
+        // failure is the condition, and the status keeps its last desired count.
+        let specs = metric_specs(hpa);
+        let failures: Vec<_> = specs.iter().filter_map(metric_error).collect();
+        if failures.len() < specs.len() {
+            // Custom or external metrics: their APIs' answers are not emulated.
+            return;
+        }
+        for (reason, err, _) in &failures {
+            events::record(server, hpa, EventType::Warning, reason, err, COMPONENT, None);
+        }
+        let (reason, err, wrapped) = &failures[0];
+        st.set_condition("ScalingActive", false, reason, &format!("the HPA was unable to compute the replica count: {err}"));
+        st.current = current;
+        st.metrics = Some(specs.iter().map(|_| json!({"type": ""})).collect());
+        write(server, hpa, &old, &st);
+        let all = format!("invalid metrics ({} invalid out of {}), first error is: {wrapped}", failures.len(), specs.len());
+        events::record(server, hpa, EventType::Warning, "FailedComputeMetricsReplicas", &all, COMPONENT, None);
+        return;
+    };
+    if let Some(reason) = reason {
+        match server.update_scale(&rt, Some(ns), name, &json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": desired}}), &util::opts(KCM)) {
+            Ok(_) => {
+                st.set_condition("AbleToScale", true, "SucceededRescale", &format!("the HPA controller was able to update the target scale to {desired}"));
+                events::record(server, hpa, EventType::Normal, "SuccessfulRescale", &format!("New size: {desired}; reason: {reason}"), COMPONENT, None);
+                st.last_scale = json!(meta::now_rfc3339());
+            }
+            Err(e) => {
+                events::record(server, hpa, EventType::Warning, "FailedRescale", &format!("New size: {desired}; reason: {reason}; error: {}", e.message), COMPONENT, None);
+                st.set_condition("AbleToScale", false, "FailedUpdateScale", &format!("the HPA controller was unable to update the target scale: {}", e.message));
+                st.current = current;
+                return write(server, hpa, &old, &st);
+            }
+        }
+    }
+    // setStatus: metric statuses are those of this pass (none were computed here).
+    st.current = current;
+    st.desired = if reason.is_some() { desired } else { current };
+    st.metrics = None;
+    write(server, hpa, &old, &st);
+}
+
+/// `updateStatusIfNeeded`: write only a changed status. An object stored as autoscaling/v1
+/// keeps v1's status fields (v1 carries conditions in an annotation, not emulated).
+fn write(server: &ApiServer, hpa: &Value, old: &Value, st: &Status) {
+    let mut new = st.to_json();
+    if hpa["apiVersion"] == "autoscaling/v1" {
+        for f in ["conditions", "currentMetrics"] {
+            new.as_object_mut().map(|m| m.remove(f));
+        }
+    }
+    if &new == old {
+        return;
+    }
+    let rt = util::rt(server, "autoscaling", "v2", "horizontalpodautoscalers");
+    let _ = util::write_status(server, &rt, object::ns_of(hpa), object::name_of(hpa), |_| Some(new.clone()));
+}

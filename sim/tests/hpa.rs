@@ -1,0 +1,96 @@
+//! The HorizontalPodAutoscaler controller as it behaves on kind (no metrics-server), driven
+//! through kubectl: replicas are brought within min..max, resource metrics are reported as
+//! unavailable with kube-controller-manager's conditions and events, and `kubectl get hpa`
+//! fills the Targets and Replicas cells. The same texts are compared with a real
+//! kube-controller-manager in the kubectl corpus of the kwok tier.
+
+mod workloads_common;
+use workloads_common::*;
+
+use cleanroom_sim::{Clock, SimCluster, SimOptions};
+use serde_json::Value;
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: nginx:1.27, resources: {requests: {cpu: 100m}}}]}\n";
+
+fn hpa(target: &str, min: u32, max: u32) -> String {
+    format!("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web, namespace: default}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}\n  minReplicas: {min}\n  maxReplicas: {max}\n  metrics: [{{type: Resource, resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 50}}}}}}]\n")
+}
+
+fn hpa_status(sim: &SimCluster) -> Value {
+    store_list(sim, "autoscaling/horizontalpodautoscalers", Some("default")).into_iter().find(|h| name(h) == "web").map(|h| h["status"].clone()).unwrap_or_default()
+}
+
+fn condition(st: &Value, ty: &str) -> Option<(String, String, String)> {
+    let c = st["conditions"].as_array()?.iter().find(|c| c["type"] == ty)?;
+    Some((c["status"].as_str()?.into(), c["reason"].as_str()?.into(), c["message"].as_str()?.into()))
+}
+
+fn events_of(sim: &SimCluster) -> Vec<(String, String)> {
+    store_list(sim, "events", Some("default")).iter()
+        .filter(|e| e["involvedObject"]["kind"] == "HorizontalPodAutoscaler")
+        .map(|e| (e["reason"].as_str().unwrap_or("").to_string(), e["message"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+const NO_METRICS: &str = "failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from resource metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_min_is_scaled_up_and_metrics_are_reported_missing() {
+    let (sim, kc, _d) = start_with(SimOptions { clock: Clock::manual(chrono::Utc::now()), write_storm_limit: Some(100), ..Default::default() }).await;
+    apply(&kc, DEPLOYMENT).await;
+    apply(&kc, &hpa("web", 3, 5)).await;
+
+    // Replicas 1 < minReplicas 3: the controller rescales without any metrics.
+    watch_until(&sim, 20, "the Deployment scaled to 3", || {
+        let d = store_list(&sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
+        (d["spec"]["replicas"] == 3).then_some(())
+    }).await;
+    assert!(events_of(&sim).contains(&("SuccessfulRescale".into(), "New size: 3; reason: Current number of replicas below Spec.MinReplicas".into())), "{:?}", events_of(&sim));
+
+    // In range now: the CPU metric cannot be read on a cluster without metrics-server.
+    let st = watch_until(&sim, 20, "ScalingActive=False", || {
+        let st = hpa_status(&sim);
+        condition(&st, "ScalingActive").is_some().then_some(st)
+    }).await;
+    assert_eq!(condition(&st, "ScalingActive").unwrap(), ("False".into(), "FailedGetResourceMetric".into(), format!("the HPA was unable to compute the replica count: {NO_METRICS}")));
+    assert_eq!(condition(&st, "AbleToScale").unwrap().1, "SucceededGetScale");
+    assert_eq!(st["currentReplicas"], 3);
+    assert_eq!(st["desiredReplicas"], 3, "kept from the rescale");
+    assert!(st["lastScaleTime"].is_string());
+    assert_eq!(st["currentMetrics"], serde_json::json!([{"type": ""}]));
+    // The controller writes the status, then records the event that sums the pass up.
+    let events = watch_until(&sim, 20, "FailedComputeMetricsReplicas", || {
+        let events = events_of(&sim);
+        events.iter().any(|e| e.0 == "FailedComputeMetricsReplicas").then_some(events)
+    }).await;
+    assert!(events.contains(&("FailedGetResourceMetric".into(), NO_METRICS.into())), "{events:?}");
+    assert!(events.contains(&("FailedComputeMetricsReplicas".into(), format!("invalid metrics (1 invalid out of 1), first error is: failed to get cpu resource metric value: {NO_METRICS}"))), "{events:?}");
+
+    // kubectl's cells: Targets as kube-apiserver prints them without a current value, Replicas 3.
+    let table = kubectl(&kc, &["get", "hpa", "web", "--no-headers"]).await;
+    let cells: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(&cells[..6], ["web", "Deployment/web", "cpu:", "<unknown>/50%", "3", "5"], "{table}");
+    assert_eq!(cells[6], "3", "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn above_max_is_scaled_down_and_a_missing_target_is_reported() {
+    let (sim, kc, _d) = start_with(SimOptions { write_storm_limit: Some(100), ..Default::default() }).await;
+    apply(&kc, &DEPLOYMENT.replace("replicas: 1", "replicas: 6")).await;
+    apply(&kc, &hpa("web", 1, 4)).await;
+    watch_until(&sim, 20, "the Deployment scaled to 4", || {
+        let d = store_list(&sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
+        (d["spec"]["replicas"] == 4).then_some(())
+    }).await;
+    assert!(events_of(&sim).iter().any(|e| e.1 == "New size: 4; reason: Current number of replicas above Spec.MaxReplicas"));
+
+    kubectl(&kc, &["delete", "hpa", "web"]).await;
+    apply(&kc, &hpa("gone", 1, 4)).await;
+    let st = watch_until(&sim, 20, "AbleToScale=False", || {
+        let st = hpa_status(&sim);
+        condition(&st, "AbleToScale").filter(|c| c.0 == "False").map(|_| st)
+    }).await;
+    assert_eq!(condition(&st, "AbleToScale").unwrap(), ("False".into(), "FailedGetScale".into(),
+        "the HPA controller was unable to get the target's current scale: deployments.apps \"gone\" not found".into()));
+    assert!(events_of(&sim).contains(&("FailedGetScale".into(), "deployments.apps \"gone\" not found".into())));
+}
