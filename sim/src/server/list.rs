@@ -67,21 +67,16 @@ fn decode_continue(tok: &str) -> ApiResult<(u64, String, String)> {
 
 impl ApiServer {
     pub fn list(&self, rt: &ResourceType, ns: Option<&str>, opts: &ListOptions) -> ApiResult<ListResult> {
-        let (all, rv) = self.store.list(&rt.key, ns);
         let after = match &opts.continue_token {
             Some(t) => Some(decode_continue(t)?),
             None => None,
         };
+        let (all, rv) = self.store.list_after(&rt.key, ns, after.as_ref().map(|(_, n, name)| (n.as_str(), name.as_str())));
         let mut items = Vec::new();
         let mut continue_token = None;
         let mut remaining = None;
         let limit = opts.limit.filter(|l| *l > 0);
-        let mut iter = all.into_iter().filter(|o| {
-            after.as_ref().is_none_or(|(_, ans, aname)| {
-                let ons = object::str_at(o, "/metadata/namespace").unwrap_or("");
-                (ons, object::name_of(o)) > (ans.as_str(), aname.as_str())
-            })
-        });
+        let mut iter = all.into_iter();
         for obj in iter.by_ref() {
             if !opts.matches(&obj) {
                 continue;

@@ -181,6 +181,27 @@ impl Store {
         (items, st.rv)
     }
 
+    /// Like `list`, but only the objects after `after` (a continue token's last key) in
+    /// (namespace, name) order: a page of a paginated list costs what follows it, not the
+    /// whole type.
+    pub fn list_after(&self, key: &str, namespace: Option<&str>, after: Option<(&str, &str)>) -> (Vec<Arc<Value>>, u64) {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let Some(after) = after else { return self.list(key, namespace) };
+        let st = self.state.lock();
+        let from = (after.0.to_string(), after.1.to_string());
+        let items = match st.objects.get(key) {
+            None => Vec::new(),
+            Some(objs) => match namespace {
+                None => objs.range((Excluded(from), Unbounded)).map(|(_, v)| v.clone()).collect(),
+                Some(ns) => {
+                    let start = if from.0.as_str() < ns { (Included((ns.to_string(), String::new())), Unbounded) } else { (Excluded(from), Unbounded) };
+                    objs.range(start).take_while(|((n, _), _)| n == ns).map(|(_, v)| v.clone()).collect()
+                }
+            },
+        };
+        (items, st.rv)
+    }
+
     /// The pods bound to `node`, in (namespace, name) order: what a kubelet's
     /// `spec.nodeName` field-selected watch sees, without scanning every pod.
     pub fn pods_on_node(&self, node: &str) -> Vec<Arc<Value>> {
@@ -480,6 +501,20 @@ mod tests {
         s.remove("pods", "d", "b", None).unwrap();
         assert!(names("pods", "u1").is_empty());
         assert_eq!(names("configmaps", "u1"), ["c"]);
+    }
+
+    #[test]
+    fn list_after_a_key() {
+        let s = Store::new();
+        for (ns, n) in [("a", "x"), ("b", "y"), ("b", "z"), ("c", "w")] {
+            s.create("configmaps", ns, n, cm(n)).unwrap();
+        }
+        let names = |v: (Vec<Arc<Value>>, u64)| v.0.iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(s.list_after("configmaps", None, Some(("b", "y")))), ["z", "w"]);
+        assert_eq!(names(s.list_after("configmaps", Some("b"), Some(("b", "y")))), ["z"]);
+        assert_eq!(names(s.list_after("configmaps", Some("b"), Some(("a", "x")))), ["y", "z"]);
+        assert!(names(s.list_after("configmaps", Some("a"), Some(("b", "y")))).is_empty());
+        assert_eq!(names(s.list_after("configmaps", None, None)), ["x", "y", "z", "w"]);
     }
 
     #[test]
