@@ -36,7 +36,8 @@ const NO_METRICS: &str = "failed to get cpu utilization: unable to get metrics f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn below_min_is_scaled_up_and_metrics_are_reported_missing() {
-    let (sim, kc, _d) = start_with(SimOptions { clock: Clock::manual(chrono::Utc::now()), write_storm_limit: Some(100), ..Default::default() }).await;
+    let clock = Clock::manual(chrono::Utc::now());
+    let (sim, kc, _d) = start_with(SimOptions { clock: clock.clone(), write_storm_limit: Some(100), ..Default::default() }).await;
     apply(&kc, DEPLOYMENT).await;
     apply(&kc, &hpa("web", 3, 5)).await;
 
@@ -45,9 +46,14 @@ async fn below_min_is_scaled_up_and_metrics_are_reported_missing() {
         let d = store_list(&sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
         (d["spec"]["replicas"] == 3).then_some(())
     }).await;
-    assert!(events_of(&sim).contains(&("SuccessfulRescale".into(), "New size: 3; reason: Current number of replicas below Spec.MinReplicas".into())), "{:?}", events_of(&sim));
+    watch_until(&sim, 20, "the SuccessfulRescale event", || {
+        events_of(&sim).contains(&("SuccessfulRescale".into(), "New size: 3; reason: Current number of replicas below Spec.MinReplicas".into())).then_some(())
+    }).await;
+    assert!(condition(&hpa_status(&sim), "ScalingActive").is_none(), "no metrics were asked for yet");
 
-    // In range now: the CPU metric cannot be read on a cluster without metrics-server.
+    // In range at the next sync, 15 s later: the CPU metric cannot be read on a cluster without
+    // metrics-server.
+    clock.advance(std::time::Duration::from_secs(16));
     let st = watch_until(&sim, 20, "ScalingActive=False", || {
         let st = hpa_status(&sim);
         condition(&st, "ScalingActive").is_some().then_some(st)
@@ -82,7 +88,9 @@ async fn above_max_is_scaled_down_and_a_missing_target_is_reported() {
         let d = store_list(&sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
         (d["spec"]["replicas"] == 4).then_some(())
     }).await;
-    assert!(events_of(&sim).iter().any(|e| e.1 == "New size: 4; reason: Current number of replicas above Spec.MaxReplicas"));
+    watch_until(&sim, 20, "the SuccessfulRescale event", || {
+        events_of(&sim).iter().any(|e| e.1 == "New size: 4; reason: Current number of replicas above Spec.MaxReplicas").then_some(())
+    }).await;
 
     kubectl(&kc, &["delete", "hpa", "web"]).await;
     apply(&kc, &hpa("gone", 1, 4)).await;

@@ -109,9 +109,15 @@ async fn load(api: &Api, path: &str, obj: &Value) -> Result<(), String> {
     let sub = if o["kind"] == "CertificateSigningRequest" { "approval" } else { "status" };
     // The resourcequota controller writes a new quota's status once: let it, then write the captured one
     // over it (a status-only write does not make it recount), so it cannot overwrite the captured one.
-    if o["kind"] == "ResourceQuota" {
+    // The HPA controller's first sync writes a new autoscaler's status, and the next comes 15 s later.
+    let written_first = match o["kind"].as_str() {
+        Some("ResourceQuota") => Some("/status/used"),
+        Some("HorizontalPodAutoscaler") => Some("/status/desiredReplicas"),
+        _ => None,
+    };
+    if let Some(field) = written_first {
         for _ in 0..200 {
-            if api.send("GET", path, "application/json", None).await?.pointer("/status/used").is_some() {
+            if api.send("GET", path, "application/json", None).await?.pointer(field).is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -2,7 +2,8 @@
 //! cluster, which has no metrics-server: it reads the target's scale, holds replicas within
 //! `minReplicas`..`maxReplicas` (the rescale that needs no metrics), and reports resource
 //! metrics as unavailable with the controller's own conditions and events
-//! (`pkg/controller/podautoscaler/horizontal.go` `reconcileAutoscaler`).
+//! (`pkg/controller/podautoscaler/horizontal.go` `reconcileAutoscaler`). Every autoscaler is
+//! synced every 15 s (`--horizontal-pod-autoscaler-sync-period`) on the cluster's clock.
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -42,10 +43,13 @@ impl Controller for HpaController {
     }
 
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        // A new autoscaler or a spec change is synced at once; status writes (its own, too) and
+        // target changes wait for the periodic sync, as with the real controller's queue.
+        let generation = |o: &Value| o.at("/metadata/generation").cloned();
         match &*ev.key {
-            KEY => self.dirty.add(&ev.namespace, &ev.name),
-            // A target's replicas changed: every autoscaler re-reads its scale (they are few).
-            "apps/deployments" | "apps/replicasets" | "apps/statefulsets" => self.dirty.all(),
+            KEY if ev.kind != crate::store::EventType::Deleted && ev.prev.as_ref().is_none_or(|p| generation(p) != generation(&ev.object)) => {
+                self.dirty.add(&ev.namespace, &ev.name)
+            }
             _ => false,
         }
     }
