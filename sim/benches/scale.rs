@@ -45,14 +45,17 @@ fn running_pods(server: &ApiServer, ns: &str) -> usize {
 /// would cost the benchmark more than the cluster it measures).
 async fn until_running(server: &ApiServer, ns: &str, want: usize, limit: Duration) -> Option<Duration> {
     let t0 = Instant::now();
+    let running_names = |pods: &[std::sync::Arc<serde_json::Value>]| -> std::collections::HashSet<String> {
+        pods.iter().filter(|p| running(p)).map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string()).collect()
+    };
     let (pods, _, mut rx) = server.store.list_and_watch("pods", Some(ns));
-    let mut up: std::collections::HashSet<String> = pods.iter().filter(|p| running(p)).map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string()).collect();
+    let mut up = running_names(&pods);
     while up.len() < want {
         let left = limit.checked_sub(t0.elapsed())?;
         match tokio::time::timeout(left, rx.recv()).await {
             Err(_) => return None,
             Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                up = server.store.list("pods", Some(ns)).0.iter().filter(|p| running(p)).map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string()).collect();
+                up = running_names(&server.store.list("pods", Some(ns)).0);
             }
             Ok(Err(_)) => return None,
             Ok(Ok(ev)) if &*ev.key == "pods" && ev.namespace == ns => {

@@ -32,6 +32,17 @@ fn events_of(sim: &SimCluster) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Wait for the Deployment `web` to be scaled to `replicas` and for the autoscaler's
+/// `SuccessfulRescale` event that says why.
+async fn rescaled(sim: &SimCluster, replicas: i64, reason: &str) {
+    watch_until(sim, 20, &format!("the Deployment scaled to {replicas}"), || {
+        let d = store_list(sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
+        (d["spec"]["replicas"] == replicas).then_some(())
+    }).await;
+    let event = ("SuccessfulRescale".to_string(), format!("New size: {replicas}; reason: {reason}"));
+    watch_until(sim, 20, "the SuccessfulRescale event", || events_of(sim).contains(&event).then_some(())).await;
+}
+
 const NO_METRICS: &str = "failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from resource metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,13 +53,7 @@ async fn below_min_is_scaled_up_and_metrics_are_reported_missing() {
     apply(&kc, &hpa("web", 3, 5)).await;
 
     // Replicas 1 < minReplicas 3: the controller rescales without any metrics.
-    watch_until(&sim, 20, "the Deployment scaled to 3", || {
-        let d = store_list(&sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
-        (d["spec"]["replicas"] == 3).then_some(())
-    }).await;
-    watch_until(&sim, 20, "the SuccessfulRescale event", || {
-        events_of(&sim).contains(&("SuccessfulRescale".into(), "New size: 3; reason: Current number of replicas below Spec.MinReplicas".into())).then_some(())
-    }).await;
+    rescaled(&sim, 3, "Current number of replicas below Spec.MinReplicas").await;
     assert!(condition(&hpa_status(&sim), "ScalingActive").is_none(), "no metrics were asked for yet");
 
     // In range at the next sync, 15 s later: the CPU metric cannot be read on a cluster without
@@ -84,13 +89,7 @@ async fn above_max_is_scaled_down_and_a_missing_target_is_reported() {
     let (sim, kc, _d) = start_with(SimOptions { write_storm_limit: Some(100), ..Default::default() }).await;
     apply(&kc, &DEPLOYMENT.replace("replicas: 1", "replicas: 6")).await;
     apply(&kc, &hpa("web", 1, 4)).await;
-    watch_until(&sim, 20, "the Deployment scaled to 4", || {
-        let d = store_list(&sim, "apps/deployments", Some("default")).into_iter().find(|d| name(d) == "web")?;
-        (d["spec"]["replicas"] == 4).then_some(())
-    }).await;
-    watch_until(&sim, 20, "the SuccessfulRescale event", || {
-        events_of(&sim).iter().any(|e| e.1 == "New size: 4; reason: Current number of replicas above Spec.MaxReplicas").then_some(())
-    }).await;
+    rescaled(&sim, 4, "Current number of replicas above Spec.MaxReplicas").await;
 
     kubectl(&kc, &["delete", "hpa", "web"]).await;
     apply(&kc, &hpa("gone", 1, 4)).await;

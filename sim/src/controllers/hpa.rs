@@ -167,16 +167,18 @@ fn sync(server: &ApiServer, hpa: &Value) {
     };
     let target = &hpa["spec"]["scaleTargetRef"];
     let (kind, name) = (target["kind"].as_str().unwrap_or(""), target["name"].as_str().unwrap_or(""));
-    let rt = server.registry.by_kind(target["apiVersion"].as_str().unwrap_or(""), kind).filter(|rt| rt.has_subresource("scale"));
-    let scale = match &rt {
-        Some(rt) => server.get_scale(rt, Some(ns), name).map_err(|e| e.message),
-        None => Err(format!("no matches for kind \"{kind}\" in group \"{}\"", split_api_version(target["apiVersion"].as_str().unwrap_or("")).0)),
+    let api_version = target["apiVersion"].as_str().unwrap_or("");
+    let target_scale = match server.registry.by_kind(api_version, kind).filter(|rt| rt.has_subresource("scale")) {
+        Some(rt) => server.get_scale(&rt, Some(ns), name).map(|scale| (rt, scale)).map_err(|e| e.message),
+        None => Err(format!("no matches for kind \"{kind}\" in group \"{}\"", split_api_version(api_version).0)),
     };
-    let (Some(rt), Ok(scale)) = (rt, scale.clone()) else {
-        let err = scale.err().unwrap_or_default();
-        events::record(server, hpa, EventType::Warning, "FailedGetScale", &err, COMPONENT, None);
-        st.set_condition("AbleToScale", false, "FailedGetScale", &format!("the HPA controller was unable to get the target's current scale: {err}"));
-        return write(server, hpa, &old, &st);
+    let (rt, scale) = match target_scale {
+        Ok(found) => found,
+        Err(err) => {
+            events::record(server, hpa, EventType::Warning, "FailedGetScale", &err, COMPONENT, None);
+            st.set_condition("AbleToScale", false, "FailedGetScale", &format!("the HPA controller was unable to get the target's current scale: {err}"));
+            return write(server, hpa, &old, &st);
+        }
     };
     st.set_condition("AbleToScale", true, "SucceededGetScale", "the HPA controller was able to get the target's current scale");
     let current = scale.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);

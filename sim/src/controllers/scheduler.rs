@@ -109,7 +109,6 @@ impl Controller for Scheduler {
                 if cache.synced {
                     cache.apply(key.clone(), object::uid_of(&ev.object), live);
                 }
-                let unbound = cache.unscheduled.contains(&key);
                 drop(cache);
                 let mut q = self.queue.lock();
                 if ev.kind == Ev::Deleted || (is_terminal(&ev.object) && ev.prev.as_ref().is_some_and(|p| !is_terminal(p))) {
@@ -117,7 +116,7 @@ impl Controller for Scheduler {
                     q.1 = true;
                     return true;
                 }
-                if unbound || ev.object.at("/spec/nodeName").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty()) {
+                if ev.object.at("/spec/nodeName").and_then(|n| n.as_str()).is_none_or(|n| n.is_empty()) {
                     q.0.insert(key);
                     return true;
                 }
@@ -519,6 +518,22 @@ fn fit_error(n: usize, failures: &[NodeFailure]) -> String {
     format!("0/{n} nodes are available: {}. preemption: 0/{n} nodes are available: {}.", parts.join(", "), pre.join(", "))
 }
 
+
+/// The node names every required node-selector term pins the pod to through `matchFields`
+/// `metadata.name In [...]`, when each term has one (their union); None when any term does not.
+fn pinned_nodes(spec: &Value) -> Option<Vec<String>> {
+    let terms = spec.at("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
+    if terms.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for t in terms {
+        let f = t["matchFields"].as_array()?.iter().find(|f| f["key"] == "metadata.name" && f["operator"] == "In")?;
+        names.extend(f["values"].as_array()?.iter().filter_map(|v| v.as_str().map(String::from)));
+    }
+    Some(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,19 +576,4 @@ mod tests {
         ];
         assert_eq!(fit_error(3, &f), "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.");
     }
-}
-
-/// The node names every required node-selector term pins the pod to through `matchFields`
-/// `metadata.name In [...]`, when each term has one (their union); None when any term does not.
-fn pinned_nodes(spec: &Value) -> Option<Vec<String>> {
-    let terms = spec.at("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?.as_array()?;
-    if terms.is_empty() {
-        return None;
-    }
-    let mut names = Vec::new();
-    for t in terms {
-        let f = t["matchFields"].as_array()?.iter().find(|f| f["key"] == "metadata.name" && f["operator"] == "In")?;
-        names.extend(f["values"].as_array()?.iter().filter_map(|v| v.as_str().map(String::from)));
-    }
-    Some(names)
 }

@@ -62,6 +62,8 @@ pub enum StoreError {
 }
 
 type Objects = BTreeMap<(String, String), Arc<Value>>;
+/// (namespace, name) keys of the objects an index entry holds.
+type Keys = std::collections::BTreeSet<(String, String)>;
 
 #[derive(Default)]
 struct State {
@@ -73,10 +75,10 @@ struct State {
     compacted_to: u64,
     /// Pods by `spec.nodeName` (kube-apiserver's pod watch-cache index, which serves each
     /// kubelet its own pods).
-    pods_by_node: HashMap<String, std::collections::BTreeSet<(String, String)>>,
+    pods_by_node: HashMap<String, Keys>,
     /// Objects by their controller's uid, per type (the controllers' informer indexes: a
     /// ReplicaSet's or DaemonSet's pods without scanning the namespace).
-    by_controller: HashMap<(Arc<str>, String), std::collections::BTreeSet<(String, String)>>,
+    by_controller: HashMap<(Arc<str>, String), Keys>,
 }
 
 fn controller_uid(obj: &Value) -> Option<&str> {
