@@ -12,7 +12,7 @@ async fn a_client_rewriting_one_object_is_reported() {
     let api: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "hot"}, "data": {"n": "0"}})).unwrap();
     api.create(&PostParams { field_manager: Some("looper".into()), ..Default::default() }, &cm).await.unwrap();
-    assert!(sim.write_storms().is_empty());
+    assert!(sim.write_storms().is_empty(), "{:?}", sim.write_storms());
     // 100 real changes in a row: more than 5 within some one-second window unless a loopback
     // patch takes 200 ms.
     let pp = PatchParams { field_manager: Some("looper".into()), ..Default::default() };
