@@ -26,7 +26,7 @@ async fn runbook_findings_item_by_item() {
     let want: Vec<(&str, String)> = vec![
         ("purge step 2: delete statefulsets by release label", q(nothing)),
         ("purge step 2: delete pvcs by release label", q(nothing)),
-        ("purge step 2: delete pvs grepped for monitoring", format!("{}\\S+{}", q("timed out after 10s (process group killed); last output: persistentvolume \"pvc-"), q("\" deleted"))),
+        ("purge step 2: delete pvs grepped for monitoring", format!("{}\\S+{}", q("timed out after 4s (process group killed); last output: persistentvolume \"pvc-"), q("\" deleted"))),
         ("purge step 3: delete validating webhooks by release label", q(nothing)),
         ("purge step 3: delete mutating webhooks by release label", q(nothing)),
         ("purge step 4: delete clusterroles by release label", q(nothing)),

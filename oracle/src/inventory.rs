@@ -9,7 +9,7 @@ use kube::api::{DynamicObject, ListParams};
 use kube::discovery::Scope;
 use serde::{Deserialize, Serialize};
 
-use cleanroom_core::resources::{Resolved, discover, dyn_api, is_listable};
+use cleanroom_core::resources::{Resolved, discover, is_listable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -83,39 +83,6 @@ impl ObjectEntry {
     pub fn kind_display(&self) -> String {
         if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) }
     }
-
-    pub fn from_dynamic(r: &Resolved, o: &DynamicObject) -> ObjectEntry {
-        let m = &o.metadata;
-        let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str()).map(str::to_string);
-        let service_name = m.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).cloned();
-        ObjectEntry {
-            group: r.ar.group.clone(),
-            version: r.ar.version.clone(),
-            kind: r.ar.kind.clone(),
-            plural: r.ar.plural.clone(),
-            namespace: if r.namespaced { m.namespace.clone() } else { None },
-            name: m.name.clone().unwrap_or_default(),
-            uid: m.uid.clone().unwrap_or_default(),
-            labels: m.labels.clone().unwrap_or_default(),
-            owners: m
-                .owner_references
-                .iter()
-                .flatten()
-                .map(|o| OwnerRef { kind: o.kind.clone(), name: o.name.clone(), uid: o.uid.clone() })
-                .collect(),
-            finalizers: m.finalizers.clone().unwrap_or_default(),
-            phase,
-            deletion_timestamp: m.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
-            resource_policy: m.annotations.as_ref().and_then(|a| a.get("helm.sh/resource-policy")).cloned(),
-            claim: o.data.pointer("/spec/claimRef").and_then(|c| {
-                Some(format!("{}/{}", c.get("namespace")?.as_str()?, c.get("name")?.as_str()?))
-            }),
-            reclaim_policy: o.data.pointer("/spec/persistentVolumeReclaimPolicy").and_then(|p| p.as_str()).map(str::to_string),
-            service_name,
-            helm_hook: m.annotations.as_ref().and_then(|a| a.get("helm.sh/hook")).cloned(),
-            managers: m.managed_fields.iter().flatten().filter_map(|f| f.manager.clone()).collect(),
-        }
-    }
 }
 
 /// Every object of every listable type at one moment.
@@ -176,21 +143,22 @@ pub async fn snapshot(client: &kube::Client) -> Result<Inventory, InventoryError
 }
 
 async fn list_all(client: &kube::Client, r: Resolved) -> Result<Vec<ObjectEntry>, InventoryError> {
-    let api = dyn_api(client, &r, None);
+    let path = <DynamicObject as kube::Resource>::url_path(&r.ar, None);
+    let request = kube::core::Request::new(path);
     let mut out = Vec::new();
     let mut lp = ListParams::default().limit(500);
+    let failed = |source| InventoryError::List { resource: format!("{}.{}", r.ar.plural, r.ar.group), source };
     loop {
-        let list = match api.list(&lp).await {
-            Ok(l) => l,
+        let req = request.list(&lp).map_err(|e| failed(kube::Error::BuildRequest(e)))?;
+        let page: crate::listing::Page = match client.request(req).await {
+            Ok(p) => p,
             // A type that vanished (CRD deleted meanwhile) or is forbidden is not an object inventory error.
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => return Ok(out),
-            Err(source) => {
-                return Err(InventoryError::List { resource: format!("{}.{}", r.ar.plural, r.ar.group), source });
-            }
+            Err(source) => return Err(failed(source)),
         };
-        out.extend(list.items.iter().map(|o| ObjectEntry::from_dynamic(&r, o)));
-        match list.metadata.continue_.as_deref() {
-            Some(c) if !c.is_empty() => lp = lp.continue_token(c),
+        out.extend(page.items.into_iter().map(|o| o.entry(&r)));
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
             _ => break,
         }
     }

@@ -32,6 +32,7 @@
 pub mod churn;
 pub mod diff;
 pub mod inventory;
+mod listing;
 pub mod reasons;
 pub mod settle;
 

@@ -155,7 +155,9 @@ fn sync(server: &ApiServer, svc: &Arc<Value>) {
     let mut slice_labels = labels.clone();
     slice_labels[SERVICE_NAME] = json!(name);
     slice_labels[MANAGED_BY] = json!(SLICE_CONTROLLER);
-    let existing = server.store.list(SLICE_KEY, Some(&ns)).0.into_iter().find(|s| {
+    // The Service's own slices, by the controller index: a slice of an earlier Service of that name
+    // is not ours, and the garbage collector removes it (the real reconciler deletes it, same end).
+    let existing = server.store.controlled_by(SLICE_KEY, &ns, object::uid_of(svc)).into_iter().find(|s| {
         object::labels(s).is_some_and(|l| l.get(SERVICE_NAME) == Some(&json!(name)) && l.get(MANAGED_BY) == Some(&json!(SLICE_CONTROLLER)))
     });
     let eps = if endpoints.is_empty() { Value::Null } else { json!(endpoints) };

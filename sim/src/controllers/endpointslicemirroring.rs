@@ -4,8 +4,9 @@
 //! `<name>-<5 chars>`, one per port set and address type, labelled with the Endpoints' labels plus
 //! `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by:
 //! endpointslicemirroring-controller.k8s.io`, owned by the Endpoints (so they go with it). Mirrored
-//! slices are deleted when the Endpoints or Service goes, the Service gains a selector, or the
-//! Endpoints are labelled `endpointslice.kubernetes.io/skip-mirror: "true"`.
+//! slices are deleted when the Service goes or gains a selector, or the Endpoints are labelled
+//! `endpointslice.kubernetes.io/skip-mirror: "true"`; when the Endpoints goes, the garbage collector
+//! takes them.
 
 use std::collections::BTreeMap;
 
@@ -73,14 +74,17 @@ impl Controller for EndpointSliceMirroring {
 }
 
 fn sync(server: &ApiServer, ns: &str, name: &str) {
+    // Mirrored slices are controlled by their Endpoints, so the controller index finds them (a sync
+    // must not scan every slice of the namespace). Once the Endpoints is gone, its slices are the
+    // garbage collector's, as they are on a real cluster whenever it deletes them first.
+    let Some(live) = server.store.get("endpoints", ns, name) else { return };
     let mirrored: Vec<std::sync::Arc<Value>> = server
         .store
-        .list(SLICES, Some(ns))
-        .0
+        .controlled_by(SLICES, ns, object::uid_of(&live))
         .into_iter()
-        .filter(|s| object::labels(s).is_some_and(|l| l.get(MANAGED_BY) == Some(&json!(CONTROLLER)) && l.get(SERVICE_NAME) == Some(&json!(name))))
+        .filter(|s| object::labels(s).is_some_and(|l| l.get(MANAGED_BY).and_then(Value::as_str) == Some(CONTROLLER) && l.get(SERVICE_NAME).and_then(Value::as_str) == Some(name)))
         .collect();
-    let endpoints = server.store.get("endpoints", ns, name).filter(|e| !object::is_deleting(e));
+    let endpoints = Some(live).filter(|e| !object::is_deleting(e));
     let service = server.store.get("services", ns, name);
     let mirror = match (&endpoints, &service) {
         (Some(ep), Some(svc)) => {

@@ -9,7 +9,7 @@ use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
 
-use super::codec::{self, error_response, json_response, MAX_BODY_BYTES};
+use super::codec::{self, bytes_response, error_response, json_response, MAX_BODY_BYTES};
 use super::route::{self, ResourcePath, Route};
 use super::{watch, Body};
 use crate::api::errors::{ApiError, ApiResult};
@@ -196,10 +196,10 @@ async fn resource(
             if wants_table(accept) {
                 let items: Vec<&Value> = res.items.iter().map(|a| a.as_ref()).collect();
                 let mut t = table_for(&rt, &items, q);
-                t["metadata"] = res.to_json(&rt)["metadata"].clone();
+                t["metadata"] = res.metadata();
                 return Ok(json_response(200, &t));
             }
-            Ok(json_response(200, &res.to_json(&rt)))
+            Ok(bytes_response(200, "application/json", res.to_bytes(&rt).into()))
         }
         (Method::GET, Some(name)) if rt.kind == "Pod" && rp.sub.as_deref() == Some("log") => super::pod_io::log(server, ns.unwrap_or(""), name, q),
         (_, Some(name)) if rt.kind == "Pod" && matches!(rp.sub.as_deref(), Some("exec" | "attach" | "portforward")) => {

@@ -35,9 +35,8 @@ pub struct ListResult {
 }
 
 impl ListResult {
-    /// The `<Kind>List` body.
-    pub fn to_json(&self, rt: &ResourceType) -> Value {
-        let list_kind = format!("{}List", rt.kind);
+    /// The list's `metadata`: resourceVersion, and continue/remainingItemCount for a page.
+    pub fn metadata(&self) -> Value {
         let mut md = json!({"resourceVersion": self.resource_version.to_string()});
         if let Some(c) = &self.continue_token {
             md["continue"] = json!(c);
@@ -45,8 +44,27 @@ impl ListResult {
         if let Some(r) = self.remaining {
             md["remainingItemCount"] = json!(r);
         }
-        let items: Vec<&Value> = self.items.iter().map(|a| a.as_ref()).collect();
-        json!({"kind": list_kind, "apiVersion": rt.api_version(), "metadata": md, "items": items})
+        md
+    }
+
+    /// The `<Kind>List` body, serialized straight from the stored objects (building it as a
+    /// `Value` first would deep-copy every item).
+    pub fn to_bytes(&self, rt: &ResourceType) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            kind: String,
+            #[serde(rename = "apiVersion")]
+            api_version: String,
+            metadata: Value,
+            items: Vec<&'a Value>,
+        }
+        let body = Body {
+            kind: format!("{}List", rt.kind),
+            api_version: rt.api_version(),
+            metadata: self.metadata(),
+            items: self.items.iter().map(|a| a.as_ref()).collect(),
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 }
 
