@@ -27,8 +27,9 @@ pub struct SettleOptions {
 
 /// The default settle. kube-controller-manager's garbage collector learns of new resource types (a
 /// chart's CRDs) on a 30 s discovery resync, so dependents of custom resources deleted soon after their
-/// CRDs appeared can take longer than 30 s to go on a real cluster (seen on kwok under load); 50 s still
-/// fits in a step's default 60 s.
+/// CRDs appeared can take longer than 30 s to go on a real cluster (seen on kwok under load), or never go
+/// when the resource went before the resync (`wait.gc-discovery` gives a scenario a person's pace);
+/// 50 s still fits in a step's default 60 s.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(50);
 
 impl Default for SettleOptions {
