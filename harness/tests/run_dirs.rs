@@ -101,3 +101,27 @@ async fn keep_on_failure_keeps_a_failed_scenarios_state_and_nothing_for_a_passin
     assert_eq!(passed.status.code(), Some(0), "{out}");
     assert!(!out.contains("cluster kept"), "a passing run keeps nothing: {out}");
 }
+
+/// `cleanroom run` with the default, relative report directory: a script step runs in the scenario's
+/// directory and its kubectl still reaches the scenario's cluster.
+#[test]
+fn a_script_reaches_the_cluster_when_the_report_directory_is_relative() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("work/scenarios")).unwrap();
+    std::fs::write(
+        dir.path().join("work/scenarios/kubectl.yaml"),
+        "name: kubectl\ndescription: a script's kubectl\nsteps:\n  - script: { run: \"kubectl get namespace default -o name\", stdout: { matches: \"^namespace/default\" } }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cleanroom"))
+        .current_dir(dir.path().join("work"))
+        .args(["run", "kubectl", "--scenarios", "scenarios", "--report-dir", "reports"])
+        .env("CI", "1")
+        .env("CLEANROOM_STATE_DIR", dir.path().join("state"))
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+}

@@ -286,6 +286,9 @@ impl Command<'_> {
     async fn execute(self, ctx: &mut StepContext) -> Result<StepOutcome, StepError> {
         let mut env: Vec<(String, String)> = ctx.variables.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if let Some(k) = &self.kubeconfig {
+            // The command runs in the scenario's directory, where a path relative to ours (the default
+            // `reports/…` run directory) names nothing, and kubectl would fall back to localhost:8080.
+            let k = std::path::absolute(k).unwrap_or_else(|_| k.clone());
             env.push(("KUBECONFIG".into(), k.display().to_string()));
         }
         let inv = exec::Invocation { program: self.program.clone(), args: self.args.clone(), env, cwd: ctx.base_dir.clone() };
