@@ -244,6 +244,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         server.publish_apiserver_endpoints(&cp.ip(), 6443);
     }
     nodes::system::install(server, &specs);
+    ctl::apf::install(server);
     *server.nodes_root.write() = Some(root.to_path_buf());
     // Kubelets finish pod deletions (containers stopped, then the pod object is removed).
     server.graceful_pods.store(true, Ordering::Relaxed);
@@ -300,6 +301,7 @@ fn assemble(server: &Arc<ApiServer>, options: &SimOptions, root: &Path, shutdown
         Arc::new(ctl::resourcequota::ResourceQuotaController::default()),
         Arc::new(ctl::serviceaccount::ServiceAccountController::default()),
         Arc::new(ctl::disruption::DisruptionController::default()),
+        Arc::new(ctl::apf::ApfConfig::new(clock.clone())),
     ];
     let kubelets = specs.iter().map(|spec| Kubelet::new(spec, root, clock.clone(), timing));
     controllers.push(Arc::new(KubeletFleet::new(kubelets, clock.clone())));

@@ -101,3 +101,58 @@ async fn above_max_is_scaled_down_and_a_missing_target_is_reported() {
         "the HPA controller was unable to get the target's current scale: deployments.apps \"gone\" not found".into()));
     assert!(events_of(&sim).contains(&("FailedGetScale".into(), "deployments.apps \"gone\" not found".into())));
 }
+
+/// An autoscaler written as autoscaling/v1 with no target reads back at v2 with kube-apiserver's
+/// implicit 80% CPU metric and the controller's conditions; at v1, the conditions are the
+/// `autoscaling.alpha.kubernetes.io/conditions` annotation, and a v2 object's other metrics and
+/// behavior travel in their round-trip annotations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaling_v1_and_v2_are_two_views_of_one_object() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let (sim, kc, _d) = start_with(SimOptions { clock: clock.clone(), write_storm_limit: Some(100), ..Default::default() }).await;
+    apply(&kc, DEPLOYMENT).await;
+    apply(&kc, "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, namespace: default}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  maxReplicas: 3\n").await;
+    clock.advance(std::time::Duration::from_secs(16));
+    watch_until(&sim, 20, "ScalingActive on the v1 autoscaler", || condition(&hpa_status(&sim), "ScalingActive")).await;
+
+    let v2 = get_json(&kc, &["hpa", "web"]).await; // kubectl reads autoscaling/v2
+    assert_eq!(v2["apiVersion"], "autoscaling/v2");
+    assert_eq!(v2["spec"]["metrics"], serde_json::json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]));
+    assert!(v2["spec"].get("targetCPUUtilizationPercentage").is_none(), "{}", v2["spec"]);
+    assert_eq!(condition(&v2["status"], "ScalingActive").unwrap().1, "FailedGetResourceMetric");
+    assert!(v2["metadata"]["annotations"].get("autoscaling.alpha.kubernetes.io/conditions").is_none());
+
+    let v1 = get_json(&kc, &["horizontalpodautoscalers.v1.autoscaling", "web"]).await;
+    assert_eq!(v1["apiVersion"], "autoscaling/v1");
+    assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 80, "{}", v1["spec"]);
+    assert!(v1["status"].get("conditions").is_none(), "{}", v1["status"]);
+    let conds: Value = serde_json::from_str(v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/conditions"].as_str().unwrap()).unwrap();
+    assert!(conds.as_array().unwrap().iter().any(|c| c["type"] == "ScalingActive" && c["reason"] == "FailedGetResourceMetric"), "{conds}");
+    // `kubectl describe` (v2) shows the implicit target.
+    let described = kubectl(&kc, &["describe", "hpa", "web"]).await;
+    assert!(described.contains("resource cpu on pods  (as a percentage of request):  <unknown> / 80%"), "{described}");
+
+    // A v2 autoscaler with a memory target and a behavior, read at v1.
+    apply(&kc, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: two, namespace: default}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: other}\n  maxReplicas: 3\n  metrics:\n  - {type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 60}}}\n  - {type: Resource, resource: {name: memory, target: {type: AverageValue, averageValue: 100Mi}}}\n  behavior: {scaleDown: {stabilizationWindowSeconds: 60}}\n").await;
+    let v1 = get_json(&kc, &["horizontalpodautoscalers.v1.autoscaling", "two"]).await;
+    assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 60);
+    assert_eq!(v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"], r#"[{"type":"Resource","resource":{"name":"memory","targetAverageValue":"100Mi"}}]"#);
+    let behavior = v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/behavior"].as_str().unwrap();
+    assert!(behavior.contains(r#""ScaleDown":{"StabilizationWindowSeconds":60"#), "{behavior}");
+    sim.shutdown().await;
+}
+
+/// A v1 autoscaler later applied as v2 becomes what v2 says (the patch edits v2's `metrics`, not
+/// v1's CPU target), and reads back at v1 with the new metric in the round-trip annotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_autoscaler_reapplied_as_v2_takes_the_v2_metrics() {
+    let (sim, kc, _d) = start().await;
+    apply(&kc, "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, namespace: default}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  maxReplicas: 3\n  targetCPUUtilizationPercentage: 70\n").await;
+    apply(&kc, "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, namespace: default}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  maxReplicas: 3\n  metrics: [{type: Resource, resource: {name: memory, target: {type: AverageValue, averageValue: 100Mi}}}]\n").await;
+    let v2 = get_json(&kc, &["hpa", "web"]).await;
+    assert_eq!(v2["spec"]["metrics"], serde_json::json!([{"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}}]));
+    let v1 = get_json(&kc, &["horizontalpodautoscalers.v1.autoscaling", "web"]).await;
+    assert!(v1["spec"].get("targetCPUUtilizationPercentage").is_none(), "{}", v1["spec"]);
+    assert_eq!(v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"], r#"[{"type":"Resource","resource":{"name":"memory","targetAverageValue":"100Mi"}}]"#);
+    sim.shutdown().await;
+}

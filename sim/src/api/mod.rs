@@ -5,6 +5,7 @@
 pub mod cron;
 pub mod decode;
 pub mod errors;
+pub mod hpa_convert;
 pub mod object;
 pub mod patch;
 pub mod quantity;

@@ -235,14 +235,10 @@ fn sync(server: &ApiServer, hpa: &Value) {
 }
 
 /// `updateStatusIfNeeded`: write only a changed status. An object stored as autoscaling/v1
-/// keeps v1's status fields (v1 carries conditions in an annotation, not emulated).
+/// gets the same v2 status; reads at v1 turn its conditions and current metrics into v1's
+/// round-trip annotations (`crate::api::hpa_convert`).
 fn write(server: &ApiServer, hpa: &Value, old: &Value, st: &Status) {
-    let mut new = st.to_json();
-    if hpa["apiVersion"] == "autoscaling/v1" {
-        for f in ["conditions", "currentMetrics"] {
-            new.as_object_mut().map(|m| m.remove(f));
-        }
-    }
+    let new = st.to_json();
     if &new == old {
         return;
     }

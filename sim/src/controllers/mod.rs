@@ -5,6 +5,7 @@
 //! decides which run.
 
 pub mod clock;
+pub mod apf;
 pub mod autoregister;
 pub mod crd_finalizer;
 pub mod cronjob;

@@ -168,6 +168,7 @@ pub(super) fn set_defaults(rt: &ResourceType, obj: &mut Value) {
                 }
             }
         }
+        ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(obj_mut(obj, "spec"), rt.version == "v2"),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let s = obj_mut(obj, "spec");
             default_key(s, "conversion", json!({"strategy": "None"}));
@@ -186,6 +187,26 @@ fn obj_mut_map<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<Stri
         m.insert(key.into(), json!({}));
     }
     m.get_mut(key).unwrap().as_object_mut().unwrap()
+}
+
+/// autoscaling/v1 and v2 SetDefaults_HorizontalPodAutoscaler: one replica at least; v2 also
+/// makes the implicit 80% CPU target explicit and fills a given behavior's rules.
+fn default_hpa(s: &mut Map<String, Value>, v2: bool) {
+    default_key(s, "minReplicas", json!(1));
+    if !v2 {
+        return;
+    }
+    if !s.get("metrics").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) {
+        s.insert("metrics".into(), json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]));
+    }
+    let Some(b) = child(s, "behavior") else { return };
+    let up = obj_mut_map(b, "scaleUp");
+    default_key(up, "stabilizationWindowSeconds", json!(0));
+    default_str(up, "selectPolicy", "Max");
+    default_key(up, "policies", json!([{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]));
+    let down = obj_mut_map(b, "scaleDown");
+    default_str(down, "selectPolicy", "Max");
+    default_key(down, "policies", json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]));
 }
 
 fn default_deployment(s: &mut Map<String, Value>) {

@@ -24,11 +24,23 @@ pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Types whose versions differ in shape beyond `apiVersion`, so that writes go through the
+/// request's version (Events are read-converted only: their two shapes are two resources).
+pub fn converts_between_versions(rt: &ResourceType) -> bool {
+    rt.group == "autoscaling" && rt.kind == "HorizontalPodAutoscaler"
+}
+
 /// Present an object in the version the request asked for (all versions share storage,
 /// conversion strategy None, as for most CRDs).
 pub fn as_version(obj: Arc<Value>, rt: &ResourceType) -> Arc<Value> {
     let want = rt.api_version();
     let have = obj.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+    // An HPA is kept as written; its v2 shape is the hub both versions are read through (a v1
+    // object's status may carry the v2 conditions the controller writes).
+    if converts_between_versions(rt) {
+        let v2 = crate::api::hpa_convert::to_v2(&obj);
+        return Arc::new(if want == "autoscaling/v1" { crate::api::hpa_convert::to_v1(&v2) } else { v2 });
+    }
     if have == want {
         return obj;
     }

@@ -154,7 +154,7 @@ impl ApiServer {
         }
         if ptype == PatchType::Apply && sub.is_none() && self.store.get(&rt.key, url_ns, name).is_none() {
             // Create-if-absent: apply onto nothing, then create.
-            let mut obj = apply_object(None, body, &manager, opts.force, &now_rfc3339())?;
+            let mut obj = apply_object(None, body, &manager, opts.force, &now_rfc3339(), None)?;
             let md = metadata_mut(&mut obj);
             md.insert("name".into(), json!(name));
             if rt.namespaced {
@@ -174,7 +174,7 @@ impl ApiServer {
                     let av = cur["apiVersion"].as_str().unwrap_or("").to_string();
                     patch::apply_strategic_merge_patch(cur, body, &av, &rt.kind).map_err(|e| e.to_api_error())?
                 }
-                PatchType::Apply => apply_object(Some(cur), body, &manager, opts.force, &now_rfc3339())?,
+                PatchType::Apply => apply_object(Some(cur), body, &manager, opts.force, &now_rfc3339(), sub)?,
             };
             decode::check_patched(gvk(rt), ptype, &patched, body, opts.strict)?;
             // A resourceVersion inside the patch is a precondition.
@@ -205,6 +205,9 @@ impl ApiServer {
         let manager = opts.manager("unknown");
         for _ in 0..MAX_RETRIES {
             let cur = self.store.get(&rt.key, ns, name).ok_or_else(|| ApiError::not_found(&rt.plural, &rt.group, name))?;
+            // A write is made to the object in the request's version (a patch through
+            // autoscaling/v2 edits `metrics`, not v1's CPU target), and stored in it.
+            let cur = if meta::converts_between_versions(rt) { meta::as_version(cur, rt) } else { cur };
             let desired = make(&cur)?;
             let mut next = scope_to_subresource(rt, &cur, desired, sub);
             preserve_system_fields(&cur, &mut next);
@@ -438,9 +441,11 @@ fn preserve_system_fields(cur: &Value, next: &mut Value) {
     next["apiVersion"] = cur["apiVersion"].clone();
 }
 
-/// Server-side apply of a whole object by `manager` (status is never taken from an apply to
-/// the main resource).
-fn apply_object(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str) -> ApiResult<Value> {
-    let opts = ssa::ApplyOptions { manager, force, now, subresource: None, ignored: &["status"] };
+/// Server-side apply of a whole object by `manager`: status is never taken from an apply to
+/// the main resource, nor spec from an apply to `status` (the endpoints' reset fields), and an
+/// apply to a subresource is recorded as such in its managedFields entry.
+fn apply_object(live: Option<&Value>, applied: &Value, manager: &str, force: bool, now: &str, sub: Option<&str>) -> ApiResult<Value> {
+    let ignored: &[&str] = if sub == Some("status") { &["spec"] } else { &["status"] };
+    let opts = ssa::ApplyOptions { manager, force, now, subresource: sub, ignored };
     ssa::apply_with(live, applied, &opts).map_err(|e| e.to_api_error("", "", ""))
 }

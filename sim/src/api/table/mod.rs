@@ -119,6 +119,13 @@ pub fn to_table(
             None => default_table(),
         },
     };
+    // printFlowSchemaList prints in matching order (FlowSchemaSequence: precedence, then name).
+    let mut items: Vec<&Value> = items.to_vec();
+    if group == "flowcontrol.apiserver.k8s.io" && kind == "FlowSchema" {
+        let prec = |o: &Value| o.pointer("/spec/matchingPrecedence").and_then(Value::as_i64).unwrap_or(0);
+        let name = |o: &Value| o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        items.sort_by(|a, b| prec(a).cmp(&prec(b)).then_with(|| name(a).cmp(&name(b))));
+    }
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
