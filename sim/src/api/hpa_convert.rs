@@ -23,6 +23,19 @@ fn put(m: &mut Map<String, Value>, k: &str, v: Option<&Value>) {
     }
 }
 
+/// A v2 MetricIdentifier.
+fn identifier(name: &Value, selector: Option<&Value>) -> Value {
+    let mut id = Map::new();
+    id.insert("name".into(), name.clone());
+    put(&mut id, "selector", selector);
+    Value::Object(id)
+}
+
+/// A v1 `resource.Quantity` field that is not a pointer: "0" when unset.
+fn quantity_or_zero(v: Option<&Value>) -> Value {
+    v.filter(|v| !v.is_null()).cloned().unwrap_or(json!("0"))
+}
+
 fn is_cpu_utilization(m: &Value) -> bool {
     m["type"] == "Resource" && m["resource"]["name"] == "cpu" && m["resource"]["target"].get("averageUtilization").is_some_and(|u| !u.is_null())
 }
@@ -143,7 +156,7 @@ fn metric_spec_v2_to_v1(m: &Value) -> Value {
             let mut b = Map::new();
             b.insert("target".into(), o.get("describedObject").cloned().unwrap_or(json!({})));
             b.insert("metricName".into(), o["metric"]["name"].clone());
-            b.insert("targetValue".into(), o["target"].get("value").filter(|v| !v.is_null()).cloned().unwrap_or(json!("0")));
+            b.insert("targetValue".into(), quantity_or_zero(o["target"].get("value")));
             put(&mut b, "selector", o["metric"].get("selector"));
             put(&mut b, "averageValue", o["target"].get("averageValue"));
             ("object", b)
@@ -152,7 +165,7 @@ fn metric_spec_v2_to_v1(m: &Value) -> Value {
             let p = &m["pods"];
             let mut b = Map::new();
             b.insert("metricName".into(), p["metric"]["name"].clone());
-            b.insert("targetAverageValue".into(), p["target"].get("averageValue").filter(|v| !v.is_null()).cloned().unwrap_or(json!("0")));
+            b.insert("targetAverageValue".into(), quantity_or_zero(p["target"].get("averageValue")));
             put(&mut b, "selector", p["metric"].get("selector"));
             ("pods", b)
         }
@@ -186,26 +199,20 @@ fn metric_spec_v2_to_v1(m: &Value) -> Value {
 /// v1 MetricSpec (from the annotation) → v2's.
 fn metric_spec_v1_to_v2(m: &Value) -> Value {
     let t = m["type"].as_str().unwrap_or("");
-    let identifier = |name: &Value, sel: Option<&Value>| {
-        let mut id = Map::new();
-        id.insert("name".into(), name.clone());
-        put(&mut id, "selector", sel);
-        Value::Object(id)
-    };
     match t {
         "Object" => {
             let o = &m["object"];
             let avg = o.get("averageValue").filter(|v| !v.is_null());
             let mut target = Map::new();
             target.insert("type".into(), json!(if avg.is_none() { "Value" } else { "AverageValue" }));
-            target.insert("value".into(), o.get("targetValue").cloned().unwrap_or(json!("0")));
+            target.insert("value".into(), quantity_or_zero(o.get("targetValue")));
             put(&mut target, "averageValue", avg);
             json!({"type": t, "object": {"describedObject": o["target"], "target": target, "metric": identifier(&o["metricName"], o.get("selector"))}})
         }
         "Pods" => {
             let p = &m["pods"];
             json!({"type": t, "pods": {"metric": identifier(&p["metricName"], p.get("selector")),
-                "target": {"type": "AverageValue", "averageValue": p.get("targetAverageValue").cloned().unwrap_or(json!("0"))}}})
+                "target": {"type": "AverageValue", "averageValue": quantity_or_zero(p.get("targetAverageValue"))}}})
         }
         "Resource" | "ContainerResource" => {
             let key = if t == "Resource" { "resource" } else { "containerResource" };
@@ -248,7 +255,7 @@ fn metric_status_v2_to_v1(m: &Value) -> Value {
             let mut b = Map::new();
             b.insert("name".into(), r["name"].clone());
             put(&mut b, "currentAverageUtilization", r["current"].get("averageUtilization"));
-            b.insert("currentAverageValue".into(), r["current"].get("averageValue").filter(|v| !v.is_null()).cloned().unwrap_or(json!("0")));
+            b.insert("currentAverageValue".into(), quantity_or_zero(r["current"].get("averageValue")));
             if t == "ContainerResource" {
                 b.insert("container".into(), r["container"].clone());
             }
@@ -258,7 +265,7 @@ fn metric_status_v2_to_v1(m: &Value) -> Value {
             let p = &m["pods"];
             let mut b = Map::new();
             b.insert("metricName".into(), p["metric"]["name"].clone());
-            b.insert("currentAverageValue".into(), p["current"].get("averageValue").filter(|v| !v.is_null()).cloned().unwrap_or(json!("0")));
+            b.insert("currentAverageValue".into(), quantity_or_zero(p["current"].get("averageValue")));
             put(&mut b, "selector", p["metric"].get("selector"));
             ("pods", b)
         }
@@ -267,7 +274,7 @@ fn metric_status_v2_to_v1(m: &Value) -> Value {
             let mut b = Map::new();
             b.insert("target".into(), o.get("describedObject").cloned().unwrap_or(json!({})));
             b.insert("metricName".into(), o["metric"]["name"].clone());
-            b.insert("currentValue".into(), o["current"].get("value").filter(|v| !v.is_null()).cloned().unwrap_or(json!("0")));
+            b.insert("currentValue".into(), quantity_or_zero(o["current"].get("value")));
             put(&mut b, "selector", o["metric"].get("selector"));
             put(&mut b, "averageValue", o["current"].get("averageValue"));
             ("object", b)
@@ -277,7 +284,7 @@ fn metric_status_v2_to_v1(m: &Value) -> Value {
             let mut b = Map::new();
             b.insert("metricName".into(), e["metric"]["name"].clone());
             put(&mut b, "metricSelector", e["metric"].get("selector"));
-            b.insert("currentValue".into(), e["current"].get("value").filter(|v| !v.is_null()).cloned().unwrap_or(json!("0")));
+            b.insert("currentValue".into(), quantity_or_zero(e["current"].get("value")));
             put(&mut b, "currentAverageValue", e["current"].get("averageValue"));
             ("external", b)
         }
@@ -290,12 +297,6 @@ fn metric_status_v2_to_v1(m: &Value) -> Value {
 /// v1 MetricStatus → v2's.
 fn metric_status_v1_to_v2(m: &Value) -> Value {
     let t = m["type"].as_str().unwrap_or("");
-    let id = |name: &Value, sel: Option<&Value>| {
-        let mut id = Map::new();
-        id.insert("name".into(), name.clone());
-        put(&mut id, "selector", sel);
-        Value::Object(id)
-    };
     match t {
         "Resource" | "ContainerResource" => {
             let key = if t == "Resource" { "resource" } else { "containerResource" };
@@ -313,21 +314,21 @@ fn metric_status_v1_to_v2(m: &Value) -> Value {
         }
         "Pods" => {
             let p = &m["pods"];
-            json!({"type": t, "pods": {"metric": id(&p["metricName"], p.get("selector")), "current": {"averageValue": p["currentAverageValue"]}}})
+            json!({"type": t, "pods": {"metric": identifier(&p["metricName"], p.get("selector")), "current": {"averageValue": p["currentAverageValue"]}}})
         }
         "Object" => {
             let o = &m["object"];
             let mut current = Map::new();
             put(&mut current, "value", o.get("currentValue"));
             put(&mut current, "averageValue", o.get("averageValue"));
-            json!({"type": t, "object": {"metric": id(&o["metricName"], o.get("selector")), "current": current, "describedObject": o["target"]}})
+            json!({"type": t, "object": {"metric": identifier(&o["metricName"], o.get("selector")), "current": current, "describedObject": o["target"]}})
         }
         "External" => {
             let e = &m["external"];
             let mut current = Map::new();
             put(&mut current, "value", e.get("currentValue"));
             put(&mut current, "averageValue", e.get("currentAverageValue"));
-            json!({"type": t, "external": {"metric": id(&e["metricName"], e.get("metricSelector")), "current": current}})
+            json!({"type": t, "external": {"metric": identifier(&e["metricName"], e.get("metricSelector")), "current": current}})
         }
         _ => json!({"type": t}),
     }
