@@ -196,7 +196,7 @@ fn default_hpa(s: &mut Map<String, Value>, v2: bool) {
     if !v2 {
         return;
     }
-    if !s.get("metrics").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) {
+    if s.get("metrics").and_then(Value::as_array).is_none_or(|m| m.is_empty()) {
         s.insert("metrics".into(), json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]));
     }
     let Some(b) = child(s, "behavior") else { return };
