@@ -78,10 +78,15 @@ impl NamespaceController {
             if !rt.namespaced || !seen_keys.insert(rt.key.clone()) || !rt.has_verb("delete") {
                 continue;
             }
-            let (items, _) = server.store.list(&rt.key, Some(ns));
-            for item in &items {
-                if !object::is_deleting(item) {
-                    let _ = server.delete(&rt, Some(ns), object::name_of(item), &DeleteOptions::default());
+            // One object at a time: a namespace may hold half a million Events.
+            let names = server.store.names(&rt.key, ns);
+            if names.is_empty() {
+                // Anything created since shows up as a change, which brings the next pass.
+                continue;
+            }
+            for name in &names {
+                if server.store.get(&rt.key, ns, name).is_some_and(|item| !object::is_deleting(&item)) {
+                    let _ = server.delete(&rt, Some(ns), name, &DeleteOptions::default());
                 }
             }
             let (left, _) = server.store.list(&rt.key, Some(ns));

@@ -91,6 +91,10 @@ impl ApiServer {
             service_ips: ipalloc::ServiceIps::default(),
             event_cache: Default::default(),
         };
+        if let Ok(rt) = s.resource("", "v1", "events") {
+            s.store.order_by_time(&rt.key, retention::last_write_millis);
+            s.store.keep_as_bytes(&rt.key);
+        }
         s.bootstrap();
         s
     }

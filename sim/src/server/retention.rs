@@ -21,20 +21,25 @@ fn last_write(ev: &Value) -> Option<DateTime<Utc>> {
         .max()
 }
 
+/// What the store orders Events by, so a sweep reads only the expired ones.
+pub fn last_write_millis(ev: &Value) -> Option<i64> {
+    last_write(ev).map(|t| t.timestamp_millis())
+}
+
 impl ApiServer {
     /// Remove every Event whose last write is older than `ttl` (lease expiry: no
     /// finalizers, no grace). Returns how many went.
     pub fn expire_events(&self, ttl: Duration, now: DateTime<Utc>) -> usize {
         let Ok(rt) = self.resource("", "v1", "events") else { return 0 };
         let Ok(ttl) = chrono::Duration::from_std(ttl) else { return 0 };
-        let (events, _) = self.store.list(&rt.key, None);
         let mut gone = 0;
-        for ev in events {
+        for (ns, name) in self.store.older_than(&rt.key, (now - ttl).timestamp_millis() + 1) {
+            // Re-read: a write since the index was consulted renews the lease.
+            let Some(ev) = self.store.get(&rt.key, &ns, &name) else { continue };
             if last_write(&ev).is_none_or(|t| now - t < ttl) {
                 continue;
             }
-            let ns = object::ns_of(&ev).to_string();
-            if let Ok(removed) = self.store.remove(&rt.key, &ns, object::name_of(&ev), object::rv_of(&ev)) {
+            if let Ok(removed) = self.store.remove(&rt.key, &ns, &name, object::rv_of(&ev)) {
                 self.after_remove(&rt, &removed);
                 gone += 1;
             }
