@@ -156,3 +156,31 @@ async fn a_v1_autoscaler_reapplied_as_v2_takes_the_v2_metrics() {
     assert_eq!(v1["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"], r#"[{"type":"Resource","resource":{"name":"memory","targetAverageValue":"100Mi"}}]"#);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_object_and_external_metrics_are_reported_missing_as_without_adapters() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let (sim, kc, _d) = start_with(SimOptions { clock: clock.clone(), write_storm_limit: Some(100), ..Default::default() }).await;
+    apply(&kc, DEPLOYMENT).await;
+    let metrics = "[{type: Pods, pods: {metric: {name: rps}, target: {type: AverageValue, averageValue: '10'}}},\
+        {type: Object, object: {describedObject: {apiVersion: v1, kind: Service, name: front}, metric: {name: hits}, target: {type: Value, value: '5'}}},\
+        {type: External, external: {metric: {name: queue, selector: {matchLabels: {q: jobs}}}, target: {type: AverageValue, averageValue: '3'}}}]";
+    apply(&kc, &hpa("web", 1, 3).replace("  metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}}]\n", &format!("  metrics: {metrics}\n"))).await;
+    clock.advance(std::time::Duration::from_secs(16));
+    let events = watch_until(&sim, 20, "FailedComputeMetricsReplicas", || {
+        let events = events_of(&sim);
+        events.iter().any(|e| e.0 == "FailedComputeMetricsReplicas").then_some(events)
+    }).await;
+    let custom = "unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered";
+    let pods = format!("unable to get metric rps: {custom}");
+    let object = format!("unable to get metric hits: Service on default front/{custom}");
+    let external = "unable to get external metric default/queue/&LabelSelector{MatchLabels:map[string]string{q: jobs,},MatchExpressions:[]LabelSelectorRequirement{},}: \
+        unable to fetch metrics from external metrics API: the server could not find the requested resource (get queue.external.metrics.k8s.io)";
+    for (reason, message) in [("FailedGetPodsMetric", pods.as_str()), ("FailedGetObjectMetric", object.as_str()), ("FailedGetExternalMetric", external)] {
+        assert!(events.contains(&(reason.into(), message.into())), "{reason} {message}\n{events:?}");
+    }
+    assert!(events.contains(&("FailedComputeMetricsReplicas".into(), format!("invalid metrics (3 invalid out of 3), first error is: failed to get pods metric value: {pods}"))), "{events:?}");
+    let st = hpa_status(&sim);
+    assert_eq!(condition(&st, "ScalingActive").unwrap(), ("False".into(), "FailedGetPodsMetric".into(), format!("the HPA was unable to compute the replica count: {pods}")));
+    assert_eq!(st["currentMetrics"], serde_json::json!([{"type": ""}, {"type": ""}, {"type": ""}]));
+}

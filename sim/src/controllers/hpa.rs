@@ -1,7 +1,8 @@
 //! kube-controller-manager's HorizontalPodAutoscaler controller, as it behaves on a kind
 //! cluster, which has no metrics-server: it reads the target's scale, holds replicas within
 //! `minReplicas`..`maxReplicas` (the rescale that needs no metrics), and reports resource
-//! metrics as unavailable with the controller's own conditions and events
+//! metrics — resource, pods, object and external alike — as unavailable with the
+//! controller's own conditions and events
 //! (`pkg/controller/podautoscaler/horizontal.go` `reconcileAutoscaler`). Every autoscaler is
 //! synced every 15 s (`--horizontal-pod-autoscaler-sync-period`) on the cluster's clock.
 
@@ -136,23 +137,68 @@ fn metric_specs(hpa: &Value) -> Vec<Value> {
     vec![cpu(hpa.at("/spec/targetCPUUtilizationPercentage").filter(|v| !v.is_null()).unwrap_or(&json!(80)))]
 }
 
+/// What the custom metrics client answers when discovery has no custom.metrics.k8s.io
+/// (`k8s.io/metrics` `apiVersionsFromDiscovery.fetchVersions`), as `GetRawMetric` and
+/// `GetObjectMetric` wrap it.
+const NO_CUSTOM_METRICS: &str = "unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered";
+
 /// Why one metric cannot be computed without a metrics API: (condition reason, the error
 /// the condition and event carry, the error `computeReplicasForMetric` wraps it in).
-/// Only the resource metrics API's answer is known; other sources are left unreported.
-fn metric_error(spec: &Value) -> Option<(&'static str, String, String)> {
-    let (reason, source) = match spec["type"].as_str()? {
-        "Resource" => ("FailedGetResourceMetric", &spec["resource"]),
-        "ContainerResource" => ("FailedGetContainerResourceMetric", &spec["containerResource"]),
-        _ => return None,
-    };
-    let name = source["name"].as_str().unwrap_or("");
-    let what = if source.at("/target/averageValue").is_some_and(|v| !v.is_null()) { "usage" } else { "utilization" };
-    let err = format!("failed to get {name} {what}: unable to get metrics for resource {name}: {NO_RESOURCE_METRICS}");
-    let wrapped = match reason {
-        "FailedGetResourceMetric" => format!("failed to get {name} resource metric value: {err}"),
-        _ => format!("failed to get {} container metric value: {err}", source["container"].as_str().unwrap_or("")),
-    };
-    Some((reason, err, wrapped))
+/// Each source fails as `horizontal.go` and `replica_calculator.go` word it when no
+/// metrics-server, custom metrics adapter or external metrics adapter is installed.
+fn metric_error(spec: &Value, ns: &str) -> Option<(&'static str, String, String)> {
+    let str_at = |v: &Value, p: &str| v.at(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let set = |v: &Value, p: &str| v.at(p).is_some_and(|x| !x.is_null());
+    match spec["type"].as_str()? {
+        ty @ ("Resource" | "ContainerResource") => {
+            let source = if ty == "Resource" { &spec["resource"] } else { &spec["containerResource"] };
+            let name = str_at(source, "/name");
+            let what = if set(source, "/target/averageValue") { "usage" } else { "utilization" };
+            let err = format!("failed to get {name} {what}: unable to get metrics for resource {name}: {NO_RESOURCE_METRICS}");
+            Some(if ty == "Resource" {
+                ("FailedGetResourceMetric", err.clone(), format!("failed to get {name} resource metric value: {err}"))
+            } else {
+                ("FailedGetContainerResourceMetric", err.clone(), format!("failed to get {} container metric value: {err}", str_at(source, "/container")))
+            })
+        }
+        "Pods" => {
+            let err = format!("unable to get metric {}: {NO_CUSTOM_METRICS}", str_at(spec, "/pods/metric/name"));
+            Some(("FailedGetPodsMetric", err.clone(), format!("failed to get pods metric value: {err}")))
+        }
+        "Object" => {
+            let o = &spec["object"];
+            let name = str_at(o, "/metric/name");
+            let err = format!("unable to get metric {name}: {} on {ns} {}/{NO_CUSTOM_METRICS}", str_at(o, "/describedObject/kind"), str_at(o, "/describedObject/name"));
+            let returned = if set(o, "/target/value") { err.clone() } else { format!("failed to get {name} object metric: {err}") };
+            Some(("FailedGetObjectMetric", err, format!("failed to get object metric value: {returned}")))
+        }
+        "External" => {
+            let e = &spec["external"];
+            let name = str_at(e, "/metric/name");
+            // The external metrics client asks its group directly; kube-apiserver answers
+            // a group nobody serves with a bare 404.
+            let err = format!(
+                "unable to get external metric {ns}/{name}/{}: unable to fetch metrics from external metrics API: the server could not find the requested resource (get {name}.external.metrics.k8s.io)",
+                go_label_selector(e.at("/metric/selector"))
+            );
+            let returned = if set(e, "/target/averageValue") { format!("failed to get {name} external metric: {err}") } else { format!("failed to get external metric {name}: {err}") };
+            Some(("FailedGetExternalMetric", err, format!("failed to get {name} external metric value: {returned}")))
+        }
+        _ => None,
+    }
+}
+
+/// A `*metav1.LabelSelector` as Go's `%+v` prints it (its generated `String()`).
+fn go_label_selector(sel: Option<&Value>) -> String {
+    let Some(sel) = sel.filter(|s| !s.is_null()) else { return "nil".into() };
+    let mut labels: Vec<(&String, &Value)> = sel["matchLabels"].as_object().map(|m| m.iter().collect()).unwrap_or_default();
+    labels.sort_by_key(|(k, _)| *k);
+    let labels: String = labels.iter().map(|(k, v)| format!("{k}: {},", v.as_str().unwrap_or(""))).collect();
+    let exprs: String = sel["matchExpressions"].as_array().into_iter().flatten().map(|r| {
+        let values: Vec<&str> = r["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        format!("LabelSelectorRequirement{{Key:{},Operator:{},Values:[{}],}},", r["key"].as_str().unwrap_or(""), r["operator"].as_str().unwrap_or(""), values.join(" "))
+    }).collect();
+    format!("&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}")
 }
 
 fn sync(server: &ApiServer, hpa: &Value) {
@@ -195,9 +241,9 @@ fn sync(server: &ApiServer, hpa: &Value) {
         // computeReplicasForMetrics with no metrics API: every metric fails, so the first
         // failure is the condition, and the status keeps its last desired count.
         let specs = metric_specs(hpa);
-        let failures: Vec<_> = specs.iter().filter_map(metric_error).collect();
+        let failures: Vec<_> = specs.iter().filter_map(|m| metric_error(m, ns)).collect();
         if failures.len() < specs.len() {
-            // Custom or external metrics: their APIs' answers are not emulated.
+            // A source type the API server's validation would have refused.
             return;
         }
         for (reason, err, _) in &failures {
