@@ -265,8 +265,9 @@ fn set_rv(obj: &mut Value, rv: u64) {
     }
 }
 
-fn parse_all(blobs: Vec<Stored>) -> Vec<Arc<Value>> {
-    blobs.iter().map(Stored::value).collect()
+/// The objects as readers get them (Events parsed here, outside the store's lock).
+fn values_of(stored: Vec<Stored>) -> Vec<Arc<Value>> {
+    stored.iter().map(Stored::value).collect()
 }
 
 impl Store {
@@ -282,19 +283,19 @@ impl Store {
 
     pub fn get(&self, key: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
         let st = self.state.lock();
-        let blob = st.objects.get(key)?.get(&(namespace.to_string(), name.to_string()))?.clone();
+        let stored = st.objects.get(key)?.get(&(namespace.to_string(), name.to_string()))?.clone();
         drop(st);
-        Some(blob.value())
+        Some(stored.value())
     }
 
     /// All objects of a type (optionally one namespace), in (namespace, name) order, with the
     /// resourceVersion the list is consistent at.
     pub fn list(&self, key: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
-        let (blobs, rv) = self.list_blobs(key, namespace);
-        (parse_all(blobs), rv)
+        let (stored, rv) = self.list_stored(key, namespace);
+        (values_of(stored), rv)
     }
 
-    fn list_blobs(&self, key: &str, namespace: Option<&str>) -> (Vec<Stored>, u64) {
+    fn list_stored(&self, key: &str, namespace: Option<&str>) -> (Vec<Stored>, u64) {
         let st = self.state.lock();
         let items = match st.objects.get(key) {
             None => Vec::new(),
@@ -338,7 +339,7 @@ impl Store {
         };
         let rv = st.rv;
         drop(st);
-        (parse_all(items), rv)
+        (values_of(items), rv)
     }
 
     /// The pods bound to `node`, in (namespace, name) order: what a kubelet's
@@ -346,9 +347,9 @@ impl Store {
     pub fn pods_on_node(&self, node: &str) -> Vec<Arc<Value>> {
         let st = self.state.lock();
         let (Some(keys), Some(pods)) = (st.pods_by_node.get(node), st.objects.get("pods")) else { return Vec::new() };
-        let blobs: Vec<Stored> = keys.iter().filter_map(|k| pods.get(k).cloned()).collect();
+        let found: Vec<Stored> = keys.iter().filter_map(|k| pods.get(k).cloned()).collect();
         drop(st);
-        parse_all(blobs)
+        values_of(found)
     }
 
     /// The objects of `key` in `namespace` whose controller (ownerReference with
@@ -356,9 +357,9 @@ impl Store {
     pub fn controlled_by(&self, key: &str, namespace: &str, uid: &str) -> Vec<Arc<Value>> {
         let st = self.state.lock();
         let (Some(keys), Some(objs)) = (st.by_controller.get(&(Arc::from(key), uid.to_string())), st.objects.get(key)) else { return Vec::new() };
-        let blobs: Vec<Stored> = keys.iter().filter(|(ns, _)| ns == namespace).filter_map(|k| objs.get(k).cloned()).collect();
+        let found: Vec<Stored> = keys.iter().filter(|(ns, _)| ns == namespace).filter_map(|k| objs.get(k).cloned()).collect();
         drop(st);
-        parse_all(blobs)
+        values_of(found)
     }
 
     /// Hold `key`'s objects as JSON bytes from now on: an eighth of the memory, a parse per
@@ -377,8 +378,8 @@ impl Store {
     pub fn order_by_time(&self, key: &str, of: TimeOf) {
         let mut st = self.state.lock();
         let mut ti = TimeIndex { of, at: HashMap::new(), order: Default::default() };
-        for (k, blob) in st.objects.get(key).into_iter().flatten() {
-            ti.set(k, Some(&blob.value()));
+        for (k, stored) in st.objects.get(key).into_iter().flatten() {
+            ti.set(k, Some(&stored.value()));
         }
         st.timed.insert(key.to_string(), ti);
     }
@@ -484,14 +485,14 @@ impl Store {
         let mut st = self.state.lock();
         let k = (namespace.to_string(), name.to_string());
         let key_arc = Self::intern(&mut st, key);
-        let Some(blob) = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned() else {
+        let Some(stored) = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned() else {
             return Ok(Err(StoreError::NotFound));
         };
-        let prev = blob.value();
+        let prev = stored.value();
         let Some(obj) = f(&prev)? else {
             return Ok(Ok(prev));
         };
-        Ok(Ok(self.commit(&mut st, key_arc, k, obj, Some((prev, blob)))))
+        Ok(Ok(self.commit(&mut st, key_arc, k, obj, Some((prev, stored)))))
     }
 
     /// Remove an object for good. The DELETED event carries the object with a fresh
@@ -545,7 +546,7 @@ impl Store {
         };
         let rv = st.rv;
         drop(st);
-        (parse_all(items), rv, rx)
+        (values_of(items), rv, rx)
     }
 
     /// A live receiver of every change (controllers use this).
@@ -578,12 +579,12 @@ impl Store {
     fn current(st: &mut State, key: &str, namespace: &str, name: &str, expected_rv: Option<u64>) -> Result<(Arc<str>, (String, String), (Arc<Value>, Stored)), StoreError> {
         let k = (namespace.to_string(), name.to_string());
         let key_arc = Self::intern(st, key);
-        let blob = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
-        let prev = blob.value();
+        let stored = st.objects.get(&key_arc).and_then(|m| m.get(&k)).cloned().ok_or(StoreError::NotFound)?;
+        let prev = stored.value();
         if expected_rv.is_some_and(|exp| meta_rv(&prev) != Some(exp)) {
             return Err(StoreError::Conflict);
         }
-        Ok((key_arc, k, (prev, blob)))
+        Ok((key_arc, k, (prev, stored)))
     }
 
     fn intern(st: &mut State, key: &str) -> Arc<str> {
