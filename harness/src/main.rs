@@ -4,6 +4,11 @@ use clap::Parser;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
+// mimalloc: the embedded cluster holds many small JSON nodes; glibc's malloc fragments them and is
+// slower to allocate (see `cargo bench -p cleanroom-sim --bench scale`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The embedded cluster's warnings are expected (webhooks failing open, ...): counted and reported once
