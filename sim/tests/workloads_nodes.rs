@@ -30,6 +30,11 @@ async fn filesystem_artefacts_appear_and_are_cleaned() {
     assert!(ops.path_exists(&node, &format!("/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~empty-dir/cache")).await.unwrap());
     assert!(ops.mounts(&node).await.unwrap().iter().any(|m| m.target == format!("/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~projected/token")));
     assert!(ops.images(&node).await.unwrap().contains(&"docker.io/library/nginx:1.27".to_string()));
+    // nginx was pulled; kube-proxy's image came with the node (kind's node image), as on kind.
+    let events = kubectl(&kc, &["get", "events", "-A", "-o", "jsonpath={range .items[*]}{.involvedObject.name} {.reason} {.message}{\"\\n\"}{end}"]).await;
+    assert!(events.lines().any(|l| l.starts_with("web-") && l.contains(" Pulling Pulling image \"nginx:1.27\"")), "{events}");
+    assert!(events.lines().any(|l| l.starts_with("kube-proxy-") && l.contains("Pulled Container image \"registry.k8s.io/kube-proxy:v1.35.0\" already present on machine")), "{events}");
+    assert!(!events.lines().any(|l| l.starts_with("kube-proxy-") && l.contains(" Pulling ")), "{events}");
 
     kubectl(&kc, &["delete", "deployment", "web", "--wait=true"]).await;
     eventually(10, "pods gone", || async { store_list(&sim, "pods", Some("default")).is_empty().then_some(()) }).await;
@@ -44,6 +49,7 @@ async fn filesystem_artefacts_appear_and_are_cleaned() {
     assert!(ops.images(&node).await.unwrap().contains(&"docker.io/library/nginx:1.27".to_string()));
     let pruned = ops.prune_images(&node).await.unwrap();
     assert!(pruned.contains(&"docker.io/library/nginx:1.27".to_string()));
+    assert!(!pruned.contains(&"registry.k8s.io/pause:3.10".to_string()), "the sandbox image is pinned: {pruned:?}");
     // Images of pods still running on the node (e.g. local-path-provisioner) stay.
     assert!(!ops.images(&node).await.unwrap().contains(&"docker.io/library/nginx:1.27".to_string()));
     ops.remove_path(&node, "/var/log/pods").await.unwrap();

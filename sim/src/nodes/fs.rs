@@ -21,16 +21,34 @@ pub fn host_path(node_root: &Path, internal: &str) -> PathBuf {
     node_root.join(internal.trim_start_matches('/'))
 }
 
-/// Create the directories every kind node has.
+/// The images a kind node image ships with (`crictl images` on a fresh node): its pods
+/// start with "already present on machine", not a pull.
+pub const PRELOADED: [&str; 10] = [
+    "docker.io/kindest/kindnetd:v20250512-df8de77b",
+    "docker.io/kindest/local-path-helper:v20230510-486859a6",
+    "docker.io/kindest/local-path-provisioner:v20240813-c6f155d6",
+    "registry.k8s.io/coredns/coredns:v1.12.1",
+    "registry.k8s.io/etcd:3.6.5-0",
+    "registry.k8s.io/kube-apiserver:v1.35.0",
+    "registry.k8s.io/kube-controller-manager:v1.35.0",
+    "registry.k8s.io/kube-proxy:v1.35.0",
+    "registry.k8s.io/kube-scheduler:v1.35.0",
+    PAUSE,
+];
+/// The sandbox image: containerd pins it, so `crictl rmi --prune` keeps it.
+pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
+
+/// Create the directories every kind node has, and its image store with the preloaded images.
 pub fn prepare(node_root: &Path) {
     for d in [POD_LOGS, CONTAINER_LOGS, KUBELET_PODS, "proc", "var/lib/containerd", "var/local-path-provisioner"] {
         let _ = std::fs::create_dir_all(node_root.join(d));
     }
-    for f in [MOUNTS, IMAGES] {
-        let p = node_root.join(f);
-        if !p.exists() {
-            let _ = std::fs::write(&p, "");
-        }
+    let mounts = node_root.join(MOUNTS);
+    if !mounts.exists() {
+        let _ = std::fs::write(&mounts, "");
+    }
+    if !node_root.join(IMAGES).exists() {
+        write_lines(&node_root.join(IMAGES), &PRELOADED.map(|r| format!("{r} {}", image_id(r))));
     }
 }
 
@@ -218,11 +236,11 @@ pub fn has_image(node_root: &Path, reference: &str) -> bool {
     read_images(node_root).iter().any(|(r, _)| r == reference)
 }
 
-/// Drop every image not in `in_use`; returns the removed references.
+/// Drop every image not in `in_use` but the pinned sandbox image; returns the removed references.
 pub fn prune_images(node_root: &Path, in_use: &[String]) -> Vec<String> {
     let _g = FS_LOCK.lock();
     let cur = read_images(node_root);
-    let (keep, gone): (Vec<_>, Vec<_>) = cur.into_iter().partition(|(r, _)| in_use.contains(r));
+    let (keep, gone): (Vec<_>, Vec<_>) = cur.into_iter().partition(|(r, _)| r == PAUSE || in_use.contains(r));
     write_lines(&node_root.join(IMAGES), &keep.iter().map(|(r, i)| format!("{r} {i}")).collect::<Vec<_>>());
     gone.into_iter().map(|(r, _)| r).collect()
 }
@@ -286,5 +304,21 @@ mod tests {
         assert_eq!(normalize_image("localhost:5000/x"), "localhost:5000/x:latest");
         assert!(image_id("docker.io/library/nginx:1.27").starts_with("docker.io/library/nginx@sha256:"));
         assert_eq!(new_container_id().len(), 64);
+    }
+
+    #[test]
+    fn a_node_starts_with_kinds_images_and_prune_keeps_the_pinned_sandbox() {
+        let d = tempfile::tempdir().unwrap();
+        prepare(d.path());
+        assert!(PRELOADED.iter().all(|r| has_image(d.path(), r)));
+        assert!(!has_image(d.path(), "docker.io/library/nginx:1.27"));
+        assert!(add_image(d.path(), "docker.io/library/nginx:1.27", &image_id("docker.io/library/nginx:1.27")));
+        let gone = prune_images(d.path(), &["registry.k8s.io/kube-proxy:v1.35.0".to_string()]);
+        assert!(gone.contains(&"docker.io/library/nginx:1.27".to_string()) && gone.contains(&"registry.k8s.io/etcd:3.6.5-0".to_string()), "{gone:?}");
+        let left: Vec<String> = read_images(d.path()).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(left, ["registry.k8s.io/kube-proxy:v1.35.0", PAUSE]);
+        // A second prepare (a restarted node) keeps what the store holds.
+        prepare(d.path());
+        assert_eq!(read_images(d.path()).len(), 2);
     }
 }
