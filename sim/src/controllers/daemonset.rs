@@ -141,15 +141,16 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
     let (_, hash) = if deleting { (String::new(), String::new()) } else { ensure_revision(server, ds, &template) };
     let generation = ds.at("/metadata/generation").and_then(|g| g.as_i64()).unwrap_or(1);
     let owned: Vec<Arc<Value>> = util::owned(server, "pods", &ns, object::uid_of(ds)).into_iter().filter(|p| object::is_active(p)).collect();
+    let by_node = pods_by_node(&owned);
+    // Once per node per pass: the status below counts from the same answers.
+    let eligible = daemon_spec(&template["spec"]);
+    let should_run: Vec<bool> = nodes.iter().map(|n| node_should_run(&eligible, n)).collect();
     if !deleting {
         let all_ready = owned.iter().all(|p| object::is_ready(p));
         let mut replaced = false;
-        let by_node = pods_by_node(&owned);
-        let eligible = daemon_spec(&template["spec"]);
-        for node in &nodes {
+        for (node, &should) in nodes.iter().zip(&should_run) {
             let node_name = object::name_of(node);
             let here: Vec<&Arc<Value>> = by_node.get(node_name).cloned().unwrap_or_default();
-            let should = node_should_run(&eligible, node);
             if should && here.is_empty() {
                 let mut pod = util::pod_from_template(&template, ds, &format!("{name}-"));
                 pod["metadata"]["labels"][REVISION_HASH] = json!(hash);
@@ -187,17 +188,14 @@ fn sync(server: &ApiServer, ds: &Arc<Value>) {
     }
     // From the snapshot this pass began with, as the real controller's informer cache
     // would show it: what this pass created or deleted is counted once its events arrive.
-    write_status(server, ds, &nodes, &hash, &owned);
+    write_status(server, ds, &nodes, &should_run, &hash, &by_node);
 }
 
-fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], hash: &str, pods: &[Arc<Value>]) {
+fn write_status(server: &ApiServer, ds: &Value, nodes: &[Arc<Value>], should_run: &[bool], hash: &str, by_node: &std::collections::HashMap<String, Vec<&Arc<Value>>>) {
     let ns = object::ns_of(ds).to_string();
-    let spec = daemon_spec(ds.at("/spec/template/spec").unwrap_or(&json!({})));
     let (mut desired, mut current, mut mis, mut ready, mut updated) = (0, 0, 0, 0, 0);
-    let by_node = pods_by_node(pods);
-    for node in nodes {
-        let here: Vec<&Arc<Value>> = by_node.get(object::name_of(node)).cloned().unwrap_or_default();
-        let should = node_should_run(&spec, node);
+    for (node, &should) in nodes.iter().zip(should_run) {
+        let here: &[&Arc<Value>] = by_node.get(object::name_of(node)).map(Vec::as_slice).unwrap_or_default();
         if should {
             desired += 1;
             if !here.is_empty() {
