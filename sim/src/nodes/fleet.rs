@@ -65,17 +65,31 @@ impl Controller for KubeletFleet {
     }
 
     fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        // Kubelets left for the next pass: due now.
+        if self.all.load(Ordering::Relaxed) || !self.dirty.lock().is_empty() {
+            return Some(self.clock.now());
+        }
         self.kubelets.values().filter_map(Kubelet::next_wake).min()
     }
 
+    /// At most `PASS` kubelets a pass; the rest stay queued and the loop comes back at once.
+    /// Real kubelets work side by side: a thousand of them starting pods in one long pass
+    /// would hold back the scheduler and controllers whose work feeds them.
     fn reconcile(&self, server: &ApiServer) {
         let now = self.clock.now();
-        let everyone = self.all.swap(false, Ordering::Relaxed);
-        let dirty = std::mem::take(&mut *self.dirty.lock());
-        for (node, k) in &self.kubelets {
-            if everyone || dirty.contains(node) || k.next_wake().is_some_and(|at| at <= now) {
-                k.reconcile(server);
+        let batch: Vec<&String> = {
+            let mut dirty = self.dirty.lock();
+            if self.all.swap(false, Ordering::Relaxed) {
+                dirty.extend(self.kubelets.keys().cloned());
             }
+            dirty.extend(self.kubelets.iter().filter(|(_, k)| k.next_wake().is_some_and(|at| at <= now)).map(|(n, _)| n.clone()));
+            std::iter::from_fn(|| dirty.pop_first()).take(PASS).filter_map(|n| self.kubelets.get_key_value(&n).map(|(n, _)| n)).collect()
+        };
+        for node in batch {
+            self.kubelets[node].reconcile(server);
         }
     }
 }
+
+/// Kubelets reconciled per pass of the fleet's loop.
+const PASS: usize = 32;
