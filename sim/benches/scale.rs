@@ -3,7 +3,8 @@
 //! RSS they cost, deletion giving memory back.
 //! `cargo bench -p cleanroom-sim --bench scale` (defaults: 1,000 nodes, 100,000 pods;
 //! `SCALE_NODES` / `SCALE_PODS` change them; `SCALE_HISTORY_FRESH_SECS` shortens the 75 s
-//! watch-history freshness the memory figure waits out).
+//! watch-history freshness the memory figure waits out; `SCALE_TRACE=1` prints the DaemonSet's
+//! pods created, bound and running every 250 ms, and the writes by type once it is Ready).
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,10 @@ fn env_or(name: &str, default: usize) -> usize {
 
 mod common;
 use common::rss_mib;
+
+// As in the `cleanroom` binary: the embedded cluster's figures with the allocator it ships with.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Re-check `done` on every store change (no sleeping) until it holds or `limit` passes.
 async fn until(server: &ApiServer, limit: Duration, mut done: impl FnMut(&ApiServer) -> bool) -> Option<Duration> {
@@ -93,12 +98,45 @@ async fn main() {
         server.create(&ns_rt, None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), &opts).unwrap();
     }
 
+    // A cluster is ready once its own DaemonSets (kind's kube-proxy and kindnet, a pod per
+    // node each) are: the DaemonSet below is timed on a settled cluster, as on kind or kwok.
+    let settled = until(&server, limit, |s| {
+        let ds = s.store.list("apps/daemonsets", Some("kube-system")).0;
+        !ds.is_empty() && ds.iter().all(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64()) == Some(nodes as u64))
+    }).await;
+    match settled {
+        Some(d) => println!("kube-system DaemonSets Ready on all {nodes} nodes: {:.0} ms after the start", d.as_secs_f64() * 1e3),
+        None => println!("kube-system DaemonSets not Ready on all {nodes} nodes within {limit:?}"),
+    }
+
     // A DaemonSet that tolerates the control-plane taint: one Ready pod per node.
     let ds_rt = server.resource("apps", "v1", "daemonsets").unwrap();
     let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "ds"},
         "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {"metadata": {"labels": {"app": "agent"}},
             "spec": {"tolerations": [{"operator": "Exists"}], "containers": [{"name": "a", "image": "registry.k8s.io/pause:3.10"}]}}}});
     server.create(&ds_rt, Some("ds"), ds, &opts).unwrap();
+    if std::env::var("SCALE_TRACE").is_ok() {
+        let s = server.clone();
+        let t = Instant::now();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let pods = s.store.list("pods", Some("ds")).0;
+                let bound = pods.iter().filter(|p| p.pointer("/spec/nodeName").is_some()).count();
+                let ready = s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())).unwrap_or(0);
+                eprintln!("{:>5} ms: {} pods, {bound} bound, {} running, {ready} ready (status), rv {}", t.elapsed().as_millis(), pods.len(), pods.iter().filter(|p| running(p)).count(), s.store.current_rv());
+                if ready as usize >= pods.len() && pods.len() > 0 {
+                    let (log, _) = s.store.watch_from(0).unwrap();
+                    let mut by: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+                    for e in &log { *by.entry((e.key.to_string(), e.kind.as_str())).or_default() += 1; }
+                    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+                    for e in log.iter().filter(|e| &*e.key == "events") { *reasons.entry(format!("{} {}", e.kind.as_str(), e.object["reason"].as_str().unwrap_or(""))).or_default() += 1; }
+                    eprintln!("{by:?}\n{reasons:?}");
+                    break;
+                }
+            }
+        });
+    }
     let ds_ready = until(&server, limit, |s| {
         s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())) == Some(nodes as u64)
     }).await;
