@@ -35,7 +35,7 @@ pub const PRELOADED: [&str; 10] = [
     "registry.k8s.io/kube-scheduler:v1.35.0",
     PAUSE,
 ];
-/// The sandbox image: containerd pins it, so `crictl rmi --prune` keeps it.
+/// The sandbox image.
 pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
 
 /// Create the directories every kind node has, and its image store with the preloaded images.
@@ -236,11 +236,13 @@ pub fn has_image(node_root: &Path, reference: &str) -> bool {
     read_images(node_root).iter().any(|(r, _)| r == reference)
 }
 
-/// Drop every image not in `in_use` but the pinned sandbox image; returns the removed references.
+/// Drop every image not in `in_use` that the node did not start with; returns the removed
+/// references. Like the kind provider's prune, it never removes a preloaded image (the
+/// cluster needs them back after a node restart; the sandbox image is pinned anyway).
 pub fn prune_images(node_root: &Path, in_use: &[String]) -> Vec<String> {
     let _g = FS_LOCK.lock();
     let cur = read_images(node_root);
-    let (keep, gone): (Vec<_>, Vec<_>) = cur.into_iter().partition(|(r, _)| r == PAUSE || in_use.contains(r));
+    let (keep, gone): (Vec<_>, Vec<_>) = cur.into_iter().partition(|(r, _)| PRELOADED.contains(&r.as_str()) || in_use.contains(r));
     write_lines(&node_root.join(IMAGES), &keep.iter().map(|(r, i)| format!("{r} {i}")).collect::<Vec<_>>());
     gone.into_iter().map(|(r, _)| r).collect()
 }
@@ -307,18 +309,19 @@ mod tests {
     }
 
     #[test]
-    fn a_node_starts_with_kinds_images_and_prune_keeps_the_pinned_sandbox() {
+    fn a_node_starts_with_kinds_images_and_prune_keeps_them() {
         let d = tempfile::tempdir().unwrap();
         prepare(d.path());
         assert!(PRELOADED.iter().all(|r| has_image(d.path(), r)));
         assert!(!has_image(d.path(), "docker.io/library/nginx:1.27"));
-        assert!(add_image(d.path(), "docker.io/library/nginx:1.27", &image_id("docker.io/library/nginx:1.27")));
-        let gone = prune_images(d.path(), &["registry.k8s.io/kube-proxy:v1.35.0".to_string()]);
-        assert!(gone.contains(&"docker.io/library/nginx:1.27".to_string()) && gone.contains(&"registry.k8s.io/etcd:3.6.5-0".to_string()), "{gone:?}");
-        let left: Vec<String> = read_images(d.path()).into_iter().map(|(r, _)| r).collect();
-        assert_eq!(left, ["registry.k8s.io/kube-proxy:v1.35.0", PAUSE]);
+        for r in ["docker.io/library/nginx:1.27", "docker.io/library/busybox:1.36"] {
+            assert!(add_image(d.path(), r, &image_id(r)));
+        }
+        let gone = prune_images(d.path(), &["docker.io/library/busybox:1.36".to_string()]);
+        assert_eq!(gone, ["docker.io/library/nginx:1.27"]);
+        assert_eq!(read_images(d.path()).len(), PRELOADED.len() + 1);
         // A second prepare (a restarted node) keeps what the store holds.
         prepare(d.path());
-        assert_eq!(read_images(d.path()).len(), 2);
+        assert_eq!(read_images(d.path()).len(), PRELOADED.len() + 1);
     }
 }
