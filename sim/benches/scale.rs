@@ -1,6 +1,6 @@
 //! Scale figures beyond kwok's documented 1k nodes / 100k pods (printed, never asserted):
 //! start with N nodes, a DaemonSet Ready on every node, M pods created and Running with the
-//! RSS they cost, deletion giving memory back.
+//! RSS they cost (when Running, and settled), deletion giving memory back.
 //! `cargo bench -p cleanroom-sim --bench scale` (defaults: 1,000 nodes, 100,000 pods;
 //! `SCALE_NODES` / `SCALE_PODS` change them; `SCALE_HISTORY_FRESH_SECS` shortens the 75 s
 //! watch-history freshness the memory figure waits out; `SCALE_TRACE=1` prints the DaemonSet's
@@ -17,11 +17,10 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 mod common;
-use common::rss_mib;
+use common::{live_heap_mib, rss_mib};
 
-// As in the `cleanroom` binary: the embedded cluster's figures with the allocator it ships with.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: common::CountingMimalloc = common::CountingMimalloc;
 
 /// Re-check `done` on every store change (no sleeping) until it holds or `limit` passes.
 async fn until(server: &ApiServer, limit: Duration, mut done: impl FnMut(&ApiServer) -> bool) -> Option<Duration> {
@@ -159,6 +158,7 @@ async fn main() {
 
     // M pods through one Deployment (ReplicaSet controller, scheduler, kubelets).
     let before = rss_mib();
+    println!("before the pods: RSS {before:.0} MiB (in use: {:.0} MiB)", live_heap_mib());
     let dep_rt = server.resource("apps", "v1", "deployments").unwrap();
     let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "many", "namespace": "scale"},
         "spec": {"replicas": pods, "selector": {"matchLabels": {"app": "many"}}, "template": {"metadata": {"labels": {"app": "many"}},
@@ -185,6 +185,13 @@ async fn main() {
     }
     println!("  watch history: {} events; store: {} objects", server.store.history_len(), server.store.len());
 
+    // Settled: once their changes leave the history and nobody reads them for a sweep, the
+    // pods are held as bytes (`Store::cool`).
+    let sweep = (fresh / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    tokio::time::sleep(fresh.max(sweep * 2) + sweep + Duration::from_secs(1)).await;
+    println!("  settled, {:.0} s later (nothing read or written): RSS {:.0} MiB (in use: {:.0} MiB)",
+        t1.elapsed().as_secs_f64() - running.map_or(0.0, |d| d.as_secs_f64()), rss_mib(), live_heap_mib());
+
     // Deleting gives memory back (bounded watch history, objects dropped).
     let t2 = Instant::now();
     let _ = server.delete(&ns_rt, None, "scale", &Default::default());
@@ -195,7 +202,6 @@ async fn main() {
             // The deleted pods' past stays replayable for the history's freshness window.
             let history = server.store.history_len();
             tokio::time::sleep(fresh + Duration::from_secs(1)).await;
-            let sweep = (fresh / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
             tokio::time::sleep(sweep).await;
             println!("  {:.0} s later (watch history {history} → {} events): RSS {:.0} MiB (before the pods: {before:.0} MiB)",
                 (fresh + sweep).as_secs_f64() + 1.0, server.store.history_len(), rss_mib());

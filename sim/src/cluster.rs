@@ -204,8 +204,14 @@ impl Drop for SimCluster {
 }
 
 /// Return freed heap pages to the kernel. glibc keeps what a burst of deletes frees in its
-/// arenas, so without this a cluster's RSS never comes down after the objects are gone.
+/// arenas, and mimalloc (the `cleanroom` binary's allocator) what the purge delay has not yet
+/// reached: without this a cluster's RSS stays up long after the objects are gone or packed
+/// (with 100k settled pods: 3.5 GB against 2.9 GB). A no-op for an allocator not in use.
 fn give_back_freed_memory() {
+    // SAFETY: mi_collect only frees what mimalloc holds unused.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it touches no live allocation.
     unsafe {
@@ -214,7 +220,8 @@ fn give_back_freed_memory() {
 }
 
 /// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most a minute);
-/// the same sweep drops stale watch history when nothing is being written.
+/// the same sweep drops stale watch history when nothing is being written, and holds the
+/// objects nobody touched since the last one packed (`Store::cool`).
 async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, fresh: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
     let every = (ttl / 10).min(fresh / 2).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(60));
     let mut tick = tokio::time::interval(every);
@@ -224,7 +231,8 @@ async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, fresh: 
             _ = tick.tick() => {
                 let expired = server.expire_events(ttl, chrono::Utc::now());
                 let dropped = server.store.compact_stale(std::time::Instant::now());
-                if expired + dropped >= 1_000 {
+                let cooled = server.store.cool();
+                if expired + dropped + cooled >= 1_000 {
                     give_back_freed_memory();
                 }
             }

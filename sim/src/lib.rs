@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod events;
 pub mod http;
+pub mod kind_manifests;
 pub mod nodes;
 pub mod operators;
 pub mod registry;
@@ -27,11 +28,3 @@ pub mod store;
 pub use cluster::{SimCluster, SimError, SimOptions};
 pub use controllers::clock::{Clock, Timing};
 
-/// What kind applies at cluster creation, which the embedded cluster installs too: for providers that give
-/// a real control plane kind's shape (`--provider kwok`).
-pub mod kind_manifests {
-    /// CoreDNS, kube-proxy and kindnet in kube-system (not the static control-plane pods).
-    pub const SYSTEM: &str = include_str!("nodes/kind-system.yaml");
-    /// local-path-storage and the default StorageClass `standard`.
-    pub const STORAGE: &str = include_str!("storage/kind-storage.yaml");
-}

@@ -29,9 +29,6 @@ pub const STAGES: &str = include_str!("../../../fixtures/kwok/stages.yaml");
 pub const LOCAL_PATH_CONFIG: &str =
     r#"{"nodePathMap":[{"node":"DEFAULT_PATH_FOR_NON_LISTED_NODES","paths":["/var/local-path-provisioner"]}]}"#;
 
-/// The helper image kind's provisioner is started with (kwok never pulls it).
-pub const LOCAL_PATH_HELPER_IMAGE: &str = "docker.io/kindest/local-path-helper:v20230510-486859a6";
-
 /// kind's (kubeadm's) Service CIDR.
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 
@@ -138,7 +135,8 @@ pub fn provisioner_argv(kubeconfig: &Path, config: &Path) -> Vec<String> {
         "--configmap-name",
         "local-path-config",
         "--helper-image",
-        LOCAL_PATH_HELPER_IMAGE,
+        // As kind's manifest starts it (kwok never pulls it).
+        cleanroom_sim::kind_manifests::local_path_helper_image(),
     ]
     .map(String::from)
     .to_vec()

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
+use crate::kind_manifests::node_images;
+
 /// File-level read-modify-write of the mount table and image store is serialised here.
 static FS_LOCK: Mutex<()> = Mutex::new(());
 
@@ -21,24 +23,9 @@ pub fn host_path(node_root: &Path, internal: &str) -> PathBuf {
     node_root.join(internal.trim_start_matches('/'))
 }
 
-/// The images a kind node image ships with (`crictl images` on a fresh node): its pods
-/// start with "already present on machine", not a pull.
-pub const PRELOADED: [&str; 10] = [
-    "docker.io/kindest/kindnetd:v20250512-df8de77b",
-    "docker.io/kindest/local-path-helper:v20230510-486859a6",
-    "docker.io/kindest/local-path-provisioner:v20240813-c6f155d6",
-    "registry.k8s.io/coredns/coredns:v1.12.1",
-    "registry.k8s.io/etcd:3.6.5-0",
-    "registry.k8s.io/kube-apiserver:v1.35.0",
-    "registry.k8s.io/kube-controller-manager:v1.35.0",
-    "registry.k8s.io/kube-proxy:v1.35.0",
-    "registry.k8s.io/kube-scheduler:v1.35.0",
-    PAUSE,
-];
-/// The sandbox image.
-pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
-
-/// Create the directories every kind node has, and its image store with the preloaded images.
+/// Create the directories every kind node has, and its image store with the images kind's
+/// node image ships with (`crictl images` on a fresh node: their pods start with "already
+/// present on machine", not a pull).
 pub fn prepare(node_root: &Path) {
     for d in [POD_LOGS, CONTAINER_LOGS, KUBELET_PODS, "proc", "var/lib/containerd", "var/local-path-provisioner"] {
         let _ = std::fs::create_dir_all(node_root.join(d));
@@ -48,7 +35,7 @@ pub fn prepare(node_root: &Path) {
         let _ = std::fs::write(&mounts, "");
     }
     if !node_root.join(IMAGES).exists() {
-        write_lines(&node_root.join(IMAGES), &PRELOADED.map(|r| format!("{r} {}", image_id(r))));
+        write_lines(&node_root.join(IMAGES), &node_images().iter().map(|r| format!("{r} {}", image_id(r))).collect::<Vec<_>>());
     }
 }
 
@@ -242,7 +229,7 @@ pub fn has_image(node_root: &Path, reference: &str) -> bool {
 pub fn prune_images(node_root: &Path, in_use: &[String]) -> Vec<String> {
     let _g = FS_LOCK.lock();
     let cur = read_images(node_root);
-    let (keep, gone): (Vec<_>, Vec<_>) = cur.into_iter().partition(|(r, _)| PRELOADED.contains(&r.as_str()) || in_use.contains(r));
+    let (keep, gone): (Vec<_>, Vec<_>) = cur.into_iter().partition(|(r, _)| node_images().contains(r) || in_use.contains(r));
     write_lines(&node_root.join(IMAGES), &keep.iter().map(|(r, i)| format!("{r} {i}")).collect::<Vec<_>>());
     gone.into_iter().map(|(r, _)| r).collect()
 }
@@ -312,16 +299,16 @@ mod tests {
     fn a_node_starts_with_kinds_images_and_prune_keeps_them() {
         let d = tempfile::tempdir().unwrap();
         prepare(d.path());
-        assert!(PRELOADED.iter().all(|r| has_image(d.path(), r)));
+        assert!(node_images().iter().all(|r| has_image(d.path(), r)));
         assert!(!has_image(d.path(), "docker.io/library/nginx:1.27"));
         for r in ["docker.io/library/nginx:1.27", "docker.io/library/busybox:1.36"] {
             assert!(add_image(d.path(), r, &image_id(r)));
         }
         let gone = prune_images(d.path(), &["docker.io/library/busybox:1.36".to_string()]);
         assert_eq!(gone, ["docker.io/library/nginx:1.27"]);
-        assert_eq!(read_images(d.path()).len(), PRELOADED.len() + 1);
+        assert_eq!(read_images(d.path()).len(), node_images().len() + 1);
         // A second prepare (a restarted node) keeps what the store holds.
         prepare(d.path());
-        assert_eq!(read_images(d.path()).len(), PRELOADED.len() + 1);
+        assert_eq!(read_images(d.path()).len(), node_images().len() + 1);
     }
 }

@@ -1,25 +1,16 @@
 //! kube-system as kind has it: static control-plane pods on each control-plane node (mirror
 //! pods, owned by their Node) and the add-ons in kind-system.yaml (CoreDNS, kube-proxy, kindnet).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::NodeSpec;
+use crate::kind_manifests;
 use crate::server::{ApiServer, WriteOptions};
 
-const KIND_SYSTEM: &str = include_str!("kind-system.yaml");
-
-/// (component, image) of the static pods kubeadm writes to /etc/kubernetes/manifests.
-const STATIC: [(&str, &str); 4] = [
-    ("etcd", "registry.k8s.io/etcd:3.6.5-0"),
-    ("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.35.0"),
-    ("kube-controller-manager", "registry.k8s.io/kube-controller-manager:v1.35.0"),
-    ("kube-scheduler", "registry.k8s.io/kube-scheduler:v1.35.0"),
-];
 
 pub fn install(server: &ApiServer, nodes: &[NodeSpec]) {
     let opts = WriteOptions { field_manager: Some("kubeadm".into()), ..Default::default() };
-    let docs: Vec<Value> = serde_saphyr::from_multiple(KIND_SYSTEM).expect("kind-system manifest parses");
-    for doc in docs {
+    for doc in kind_manifests::system() {
         let Some(rt) = server.registry.by_kind(doc["apiVersion"].as_str().unwrap_or(""), doc["kind"].as_str().unwrap_or("")) else { continue };
         let ns = doc.pointer("/metadata/namespace").and_then(|n| n.as_str()).map(String::from);
         let _ = server.create(&rt, ns.as_deref(), doc, &opts);
@@ -27,7 +18,7 @@ pub fn install(server: &ApiServer, nodes: &[NodeSpec]) {
     let Ok(pods) = server.resource("", "v1", "pods") else { return };
     for node in nodes.iter().filter(|n| n.control_plane) {
         let node_uid = server.store.get("nodes", "", &node.name).and_then(|n| n.pointer("/metadata/uid").and_then(|u| u.as_str()).map(String::from)).unwrap_or_default();
-        for (component, image) in STATIC {
+        for (component, image) in kind_manifests::CONTROL_PLANE {
             let name = format!("{component}-{}", node.name);
             let hash: String = {
                 use sha2::Digest;

@@ -15,9 +15,6 @@ use serde_json::Value;
 use crate::api::errors::ApiResult;
 use crate::server::{ApiServer, Operation, WriteOptions};
 
-/// The objects kind applies from `/kind/manifests/default-storage.yaml`.
-const KIND_STORAGE_MANIFEST: &str = include_str!("kind-storage.yaml");
-
 /// The provisioner name of kind's local-path provisioner.
 pub const LOCAL_PATH_PROVISIONER: &str = "rancher.io/local-path";
 /// Where local-path keeps volumes on every node (`config.json` nodePathMap).
@@ -31,7 +28,7 @@ pub fn node_path(root: &Path, node: &str, abs: &str) -> PathBuf {
 /// Create kind's default storage objects (`/kind/manifests/default-storage.yaml`: the
 /// `standard` StorageClass); an object that already exists is left alone.
 pub fn apply_default_storage(server: &ApiServer) {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(KIND_STORAGE_MANIFEST).expect("kind storage manifest parses");
+    let docs: Vec<Value> = crate::kind_manifests::storage();
     for doc in docs {
         let av = doc["apiVersion"].as_str().unwrap_or("").to_string();
         let kind = doc["kind"].as_str().unwrap_or("").to_string();

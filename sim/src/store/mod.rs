@@ -8,6 +8,13 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+mod held;
+mod index;
+
+use held::{compact, pack, rewarm, to_blob, Blob, Logged, Objects, Stored};
+use index::{Keys, TimeIndex};
+pub use index::TimeOf;
+
 /// How many past events a watch can resume from by default; older versions get 410 Gone.
 /// The log holds the objects it carries, so it bounds what deleted objects keep alive.
 pub const EVENT_LOG_CAPACITY: usize = 200_000;
@@ -61,95 +68,6 @@ pub enum StoreError {
     Gone { requested: u64, oldest: u64 },
 }
 
-/// An object as compact JSON. A parsed `Value` costs about eight times its JSON (a pod:
-/// 31 KB against 4 KB, an Event 7 KB against 1.7 KB). Boxed so that a `Weak` to it does not
-/// keep the bytes alive (see `Stored::Parsed`).
-type Blob = Arc<Box<[u8]>>;
-
-/// How one current object is held: parsed for the types controllers read all the time,
-/// as bytes for the ones that pile up and are seldom read (Events; see `keep_as_bytes`).
-#[derive(Clone)]
-enum Stored {
-    /// With the bytes the history logged for this version, while the history still holds
-    /// them: the next change's `prev` shares them instead of serializing the object again.
-    Parsed(Arc<Value>, std::sync::Weak<Box<[u8]>>),
-    Bytes(Blob),
-}
-
-impl Stored {
-    fn value(&self) -> Arc<Value> {
-        match self {
-            Stored::Parsed(v, _) => v.clone(),
-            Stored::Bytes(b) => parse(b),
-        }
-    }
-    fn bytes(&self) -> Blob {
-        match self {
-            Stored::Parsed(v, logged) => logged.upgrade().unwrap_or_else(|| to_blob(v)),
-            Stored::Bytes(b) => b.clone(),
-        }
-    }
-}
-
-type Objects = BTreeMap<(String, String), Stored>;
-
-/// Rebuild `v` with every map, array and string at its exact size. Parsing and editing leave
-/// spare capacity behind (a stored pod: 28 KB parsed, 19 KB compacted); a stored object
-/// lives long, so the copy pays for itself.
-fn compact(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            let old = std::mem::take(m);
-            let mut new = serde_json::Map::with_capacity(old.len());
-            for (mut k, mut v) in old {
-                k.shrink_to_fit();
-                compact(&mut v);
-                new.insert(k, v);
-            }
-            *m = new;
-        }
-        Value::Array(a) => {
-            a.iter_mut().for_each(compact);
-            a.shrink_to_fit();
-        }
-        Value::String(s) => s.shrink_to_fit(),
-        _ => {}
-    }
-}
-
-fn to_blob(obj: &Value) -> Blob {
-    Arc::new(serde_json::to_vec(obj).expect("a JSON value serializes").into_boxed_slice())
-}
-
-fn parse(blob: &Blob) -> Arc<Value> {
-    Arc::new(serde_json::from_slice(blob).expect("the store holds only JSON it wrote"))
-}
-
-/// One change as the history keeps it (bytes, like the stored objects).
-#[derive(Clone)]
-struct Logged {
-    at: std::time::Instant,
-    rv: u64,
-    key: Arc<str>,
-    namespace: String,
-    name: String,
-    kind: EventType,
-    object: Blob,
-    prev: Option<Blob>,
-}
-
-impl Logged {
-    fn event(&self) -> Arc<StoreEvent> {
-        let object = parse(&self.object);
-        // A deletion's previous state is its object (bar the resourceVersion), so it is
-        // not kept twice.
-        let prev = if self.kind == EventType::Deleted { Some(object.clone()) } else { self.prev.as_ref().map(parse) };
-        Arc::new(StoreEvent { rv: self.rv, key: self.key.clone(), namespace: self.namespace.clone(), name: self.name.clone(), kind: self.kind, object, prev })
-    }
-}
-/// (namespace, name) keys of the objects an index entry holds.
-type Keys = std::collections::BTreeSet<(String, String)>;
-
 #[derive(Default)]
 struct State {
     rv: u64,
@@ -169,80 +87,6 @@ struct State {
     timed: HashMap<String, TimeIndex>,
     /// Types held as bytes (`keep_as_bytes`).
     as_bytes: std::collections::HashSet<String>,
-}
-
-/// Milliseconds since the epoch an object is ordered by (None: never ordered).
-pub type TimeOf = fn(&Value) -> Option<i64>;
-
-struct TimeIndex {
-    of: TimeOf,
-    at: HashMap<(String, String), i64>,
-    order: std::collections::BTreeSet<(i64, String, String)>,
-}
-
-impl TimeIndex {
-    fn set(&mut self, k: &(String, String), new: Option<&Value>) {
-        let t = new.and_then(self.of);
-        if let Some(old) = self.at.get(k).copied() {
-            if Some(old) == t {
-                return;
-            }
-            self.at.remove(k);
-            self.order.remove(&(old, k.0.clone(), k.1.clone()));
-        }
-        if let Some(t) = t {
-            self.at.insert(k.clone(), t);
-            self.order.insert((t, k.0.clone(), k.1.clone()));
-        }
-    }
-}
-
-fn controller_uid(obj: &Value) -> Option<&str> {
-    obj.get("metadata")?.get("ownerReferences")?.as_array()?.iter().find(|r| r.get("controller") == Some(&Value::Bool(true)))?.get("uid")?.as_str()
-}
-
-fn node_name_of(obj: &Value) -> Option<&str> {
-    obj.get("spec")?.get("nodeName")?.as_str().filter(|n| !n.is_empty())
-}
-
-impl State {
-    fn index(&mut self, key: &Arc<str>, k: &(String, String), old: Option<&Value>, new: Option<&Value>) {
-        if let Some(ti) = self.timed.get_mut(&**key) {
-            ti.set(k, new);
-        }
-        let (was, now) = (old.and_then(controller_uid), new.and_then(controller_uid));
-        if was != now {
-            if let Some(uid) = was {
-                let ik = (key.clone(), uid.to_string());
-                if let Some(set) = self.by_controller.get_mut(&ik) {
-                    set.remove(k);
-                    if set.is_empty() {
-                        self.by_controller.remove(&ik);
-                    }
-                }
-            }
-            if let Some(uid) = now {
-                self.by_controller.entry((key.clone(), uid.to_string())).or_default().insert(k.clone());
-            }
-        }
-        if &**key != "pods" {
-            return;
-        }
-        let (was, now) = (old.and_then(node_name_of), new.and_then(node_name_of));
-        if was == now {
-            return;
-        }
-        if let Some(n) = was
-            && let Some(set) = self.pods_by_node.get_mut(n) {
-                set.remove(k);
-                if set.is_empty() {
-                    self.pods_by_node.remove(n);
-                }
-            }
-        if let Some(n) = now {
-            self.pods_by_node.entry(n.to_string()).or_default().insert(k.clone());
-        }
-    }
 }
 
 pub struct Store {
@@ -268,9 +112,45 @@ fn set_rv(obj: &mut Value, rv: u64) {
     }
 }
 
-/// The objects as readers get them (Events parsed here, outside the store's lock).
-fn values_of(stored: Vec<Stored>) -> Vec<Arc<Value>> {
-    stored.iter().map(Stored::value).collect()
+/// What a read took out of the store, in order, and where the cold objects among them are
+/// (packed because nobody read them for a while; read now, they are held parsed again).
+#[derive(Default)]
+struct Taken {
+    items: Vec<Stored>,
+    cold: Vec<(usize, (String, String))>,
+}
+
+impl Taken {
+    /// `warms`: whether packed here means cold (not for types always held packed).
+    fn new<'a>(warms: bool, entries: impl Iterator<Item = (&'a (String, String), &'a mut Stored)>) -> Taken {
+        let mut t = Taken::default();
+        entries.for_each(|(k, stored)| t.push(warms, k, stored));
+        t
+    }
+
+    fn push(&mut self, warms: bool, k: &(String, String), stored: &mut Stored) {
+        if warms && matches!(stored, Stored::Packed(_)) {
+            self.cold.push((self.items.len(), k.clone()));
+        }
+        self.items.push(stored.take());
+    }
+
+    /// The objects at `keys` (an index's entry), in its order.
+    fn at<'a>(warms: bool, objs: &mut Objects, keys: impl Iterator<Item = &'a (String, String)>) -> Taken {
+        let mut t = Taken::default();
+        for k in keys {
+            if let Some(stored) = objs.get_mut(k) {
+                t.push(warms, k, stored);
+            }
+        }
+        t
+    }
+}
+
+impl State {
+    fn warms(&self, key: &str) -> bool {
+        !self.as_bytes.contains(key)
+    }
 }
 
 impl Store {
@@ -285,33 +165,59 @@ impl Store {
     }
 
     pub fn get(&self, key: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        let st = self.state.lock();
-        let stored = st.objects.get(key)?.get(&(namespace.to_string(), name.to_string()))?.clone();
+        let mut st = self.state.lock();
+        let warms = st.warms(key);
+        let k = (namespace.to_string(), name.to_string());
+        let taken = Taken::at(warms, st.objects.get_mut(key)?, std::iter::once(&k));
         drop(st);
-        Some(stored.value())
+        self.hand_out(key, taken).pop()
+    }
+
+    /// The objects a read took, parsed outside the store's lock (a long list must not stall
+    /// writers); the cold ones are held parsed again, unless written meanwhile.
+    fn hand_out(&self, key: &str, taken: Taken) -> Vec<Arc<Value>> {
+        let Taken { items, cold } = taken;
+        let mut next_cold = cold.iter().map(|(i, _)| *i).peekable();
+        let values: Vec<Arc<Value>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, stored)| match stored {
+                Stored::Packed(p) if next_cold.next_if_eq(&i).is_some() => rewarm(p),
+                _ => stored.value(),
+            })
+            .collect();
+        if !cold.is_empty() {
+            let mut st = self.state.lock();
+            if let Some(objs) = st.objects.get_mut(key) {
+                for (i, k) in cold {
+                    let (Stored::Packed(was), Some(now)) = (&items[i], objs.get_mut(&k)) else { continue };
+                    if matches!(now, Stored::Packed(p) if Arc::ptr_eq(p, was)) {
+                        *now = Stored::Parsed { value: values[i].clone(), logged: std::sync::Weak::new(), read: true };
+                    }
+                }
+            }
+        }
+        values
     }
 
     /// All objects of a type (optionally one namespace), in (namespace, name) order, with the
     /// resourceVersion the list is consistent at.
     pub fn list(&self, key: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
-        let (stored, rv) = self.list_stored(key, namespace);
-        (values_of(stored), rv)
+        let (taken, rv) = self.take_all(key, namespace);
+        (self.hand_out(key, taken), rv)
     }
 
-    fn list_stored(&self, key: &str, namespace: Option<&str>) -> (Vec<Stored>, u64) {
-        let st = self.state.lock();
-        let items = match st.objects.get(key) {
-            None => Vec::new(),
+    fn take_all(&self, key: &str, namespace: Option<&str>) -> (Taken, u64) {
+        let mut st = self.state.lock();
+        let (warms, rv) = (st.warms(key), st.rv);
+        let taken = match st.objects.get_mut(key) {
+            None => Taken::default(),
             Some(objs) => match namespace {
-                None => objs.values().cloned().collect(),
-                Some(ns) => objs
-                    .range((ns.to_string(), String::new())..)
-                    .take_while(|((n, _), _)| n == ns)
-                    .map(|(_, v)| v.clone())
-                    .collect(),
+                None => Taken::new(warms, objs.iter_mut()),
+                Some(ns) => Taken::new(warms, objs.range_mut((ns.to_string(), String::new())..).take_while(|((n, _), _)| n == ns)),
             },
         };
-        (items, st.rv)
+        (taken, rv)
     }
 
     /// The names of `key`'s objects in `namespace`, in order, without reading the objects
@@ -328,51 +234,56 @@ impl Store {
     pub fn list_after(&self, key: &str, namespace: Option<&str>, after: Option<(&str, &str)>) -> (Vec<Arc<Value>>, u64) {
         use std::ops::Bound::{Excluded, Included, Unbounded};
         let Some(after) = after else { return self.list(key, namespace) };
-        let st = self.state.lock();
+        let mut st = self.state.lock();
+        let (warms, rv) = (st.warms(key), st.rv);
         let from = (after.0.to_string(), after.1.to_string());
-        let items = match st.objects.get(key) {
-            None => Vec::new(),
+        let taken = match st.objects.get_mut(key) {
+            None => Taken::default(),
             Some(objs) => match namespace {
-                None => objs.range((Excluded(from), Unbounded)).map(|(_, v)| v.clone()).collect(),
+                None => Taken::new(warms, objs.range_mut((Excluded(from), Unbounded))),
                 Some(ns) => {
                     let start = if from.0.as_str() < ns { (Included((ns.to_string(), String::new())), Unbounded) } else { (Excluded(from), Unbounded) };
-                    objs.range(start).take_while(|((n, _), _)| n == ns).map(|(_, v)| v.clone()).collect()
+                    Taken::new(warms, objs.range_mut(start).take_while(|((n, _), _)| n == ns))
                 }
             },
         };
-        let rv = st.rv;
         drop(st);
-        (values_of(items), rv)
+        (self.hand_out(key, taken), rv)
     }
 
     /// The pods bound to `node`, in (namespace, name) order: what a kubelet's
     /// `spec.nodeName` field-selected watch sees, without scanning every pod.
     pub fn pods_on_node(&self, node: &str) -> Vec<Arc<Value>> {
-        let st = self.state.lock();
-        let (Some(keys), Some(pods)) = (st.pods_by_node.get(node), st.objects.get("pods")) else { return Vec::new() };
-        let found: Vec<Stored> = keys.iter().filter_map(|k| pods.get(k).cloned()).collect();
+        let mut st = self.state.lock();
+        let warms = st.warms("pods");
+        let State { pods_by_node, objects, .. } = &mut *st;
+        let (Some(keys), Some(pods)) = (pods_by_node.get(node), objects.get_mut("pods")) else { return Vec::new() };
+        let taken = Taken::at(warms, pods, keys.iter());
         drop(st);
-        values_of(found)
+        self.hand_out("pods", taken)
     }
 
     /// The objects of `key` in `namespace` whose controller (ownerReference with
     /// `controller: true`) has `uid`, in (namespace, name) order.
     pub fn controlled_by(&self, key: &str, namespace: &str, uid: &str) -> Vec<Arc<Value>> {
-        let st = self.state.lock();
-        let (Some(keys), Some(objs)) = (st.by_controller.get(&(Arc::from(key), uid.to_string())), st.objects.get(key)) else { return Vec::new() };
-        let found: Vec<Stored> = keys.iter().filter(|(ns, _)| ns == namespace).filter_map(|k| objs.get(k).cloned()).collect();
+        let mut st = self.state.lock();
+        let warms = st.warms(key);
+        let State { by_controller, objects, .. } = &mut *st;
+        let (Some(keys), Some(objs)) = (by_controller.get(&(Arc::from(key), uid.to_string())), objects.get_mut(key)) else { return Vec::new() };
+        let taken = Taken::at(warms, objs, keys.iter().filter(|(ns, _)| ns == namespace));
         drop(st);
-        values_of(found)
+        self.hand_out(key, taken)
     }
 
-    /// Hold `key`'s objects as JSON bytes from now on: an eighth of the memory, a parse per
-    /// read. For types that pile up and that no controller lists on every change (Events).
+    /// Hold `key`'s objects packed from now on (`held::Packed`): a tenth of the memory, an
+    /// unpack and a parse per read. For types that pile up and that no controller lists on
+    /// every change (Events).
     pub fn keep_as_bytes(&self, key: &str) {
         let mut st = self.state.lock();
         st.as_bytes.insert(key.to_string());
         if let Some(objs) = st.objects.get_mut(key) {
             for v in objs.values_mut() {
-                *v = Stored::Bytes(v.bytes());
+                *v = Stored::Packed(pack(&v.bytes()));
             }
         }
     }
@@ -380,9 +291,9 @@ impl Store {
     /// Keep `key`'s objects ordered by `of` from now on (for `older_than`).
     pub fn order_by_time(&self, key: &str, of: TimeOf) {
         let mut st = self.state.lock();
-        let mut ti = TimeIndex { of, at: HashMap::new(), order: Default::default() };
+        let mut ti = TimeIndex { of, order: Default::default() };
         for (k, stored) in st.objects.get(key).into_iter().flatten() {
-            ti.set(k, Some(&stored.value()));
+            ti.set(k, None, Some(&stored.value()));
         }
         st.timed.insert(key.to_string(), ti);
     }
@@ -422,6 +333,36 @@ impl Store {
         let before = st.log.len();
         Self::compact_older(&mut st, now, fresh);
         before - st.log.len()
+    }
+
+    /// Hold packed the objects neither written nor read since the last sweep and gone from
+    /// the watch history (a pod: 19 KB parsed, about 1 KB packed; a settled cluster's pods
+    /// are read by nobody). Packed outside the lock; an object read or written meanwhile stays as it
+    /// is. Returns how many went cold.
+    pub fn cool(&self) -> usize {
+        let mut chosen = Vec::new();
+        {
+            let mut st = self.state.lock();
+            for (key, objs) in st.objects.iter_mut() {
+                for (k, stored) in objs.iter_mut() {
+                    if let Some(v) = stored.cold() {
+                        chosen.push((key.clone(), k.clone(), v));
+                    }
+                }
+            }
+        }
+        let chosen: Vec<_> = chosen.into_iter().map(|(key, k, v)| (pack(&to_blob(&v)), key, k, v)).collect();
+        let mut st = self.state.lock();
+        let mut cooled = 0;
+        for (blob, key, k, v) in chosen {
+            if let Some(stored) = st.objects.get_mut(&key).and_then(|m| m.get_mut(&k))
+                && stored.is_unread(&v)
+            {
+                *stored = Stored::Packed(blob);
+                cooled += 1;
+            }
+        }
+        cooled
     }
 
     fn compact_older(st: &mut State, now: std::time::Instant, fresh: std::time::Duration) {
@@ -537,19 +478,15 @@ impl Store {
         key: &str,
         namespace: Option<&str>,
     ) -> (Vec<Arc<Value>>, u64, broadcast::Receiver<Arc<StoreEvent>>) {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
         let rx = self.tx.subscribe();
-        let items: Vec<Stored> = match st.objects.get(key) {
-            None => Vec::new(),
-            Some(objs) => objs
-                .iter()
-                .filter(|((n, _), _)| namespace.is_none_or(|ns| ns == n))
-                .map(|(_, v)| v.clone())
-                .collect(),
+        let (warms, rv) = (st.warms(key), st.rv);
+        let taken = match st.objects.get_mut(key) {
+            None => Taken::default(),
+            Some(objs) => Taken::new(warms, objs.iter_mut().filter(|((n, _), _)| namespace.is_none_or(|ns| ns == n))),
         };
-        let rv = st.rv;
         drop(st);
-        (values_of(items), rv, rx)
+        (self.hand_out(key, taken), rv, rx)
     }
 
     /// A live receiver of every change (controllers use this).
@@ -569,7 +506,7 @@ impl Store {
             compact(&mut obj);
         }
         let obj = Arc::new(obj);
-        let stored = if as_bytes { Stored::Bytes(blob.clone()) } else { Stored::Parsed(obj.clone(), Arc::downgrade(&blob)) };
+        let stored = if as_bytes { Stored::Packed(pack(&blob)) } else { Stored::parsed(obj.clone(), &blob) };
         st.objects.get_mut(&key).unwrap().insert(k.clone(), stored);
         st.index(&key, &k, prev.as_ref().map(|p| &*p.0), Some(&obj));
         let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
@@ -617,180 +554,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn cm(name: &str) -> Value {
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
-    }
-
-    #[test]
-    fn rv_is_global_and_conflicts_detected() {
-        let s = Store::new();
-        let a = s.create("configmaps", "default", "a", cm("a")).unwrap();
-        let b = s.create("secrets", "default", "b", cm("b")).unwrap();
-        let rva = meta_rv(&a).unwrap();
-        let rvb = meta_rv(&b).unwrap();
-        assert!(rvb > rva);
-        assert_eq!(s.create("configmaps", "default", "a", cm("a")), Err(StoreError::AlreadyExists));
-        s.update("configmaps", "default", "a", cm("a"), Some(rva)).unwrap();
-        assert_eq!(s.update("configmaps", "default", "a", cm("a"), Some(rva)).unwrap_err(), StoreError::Conflict);
-    }
-
-    #[test]
-    fn watch_replays_after_version() {
-        let s = Store::new();
-        let a = s.create("configmaps", "default", "a", cm("a")).unwrap();
-        s.create("configmaps", "default", "b", cm("b")).unwrap();
-        s.remove("configmaps", "default", "a", None).unwrap();
-        let (backlog, _rx) = s.watch_from(meta_rv(&a).unwrap()).unwrap();
-        let kinds: Vec<_> = backlog.iter().map(|e| (e.name.clone(), e.kind)).collect();
-        assert_eq!(kinds, vec![("b".to_string(), EventType::Added), ("a".to_string(), EventType::Deleted)]);
-    }
-
-    #[test]
-    fn stale_history_goes_beyond_the_floor() {
-        let s = Store::new();
-        for i in 0..HISTORY_FLOOR + 500 {
-            s.create("configmaps", "default", &format!("c{i}"), cm("c")).unwrap();
-        }
-        assert_eq!(s.history_len(), HISTORY_FLOOR + 500);
-        let later = std::time::Instant::now() + HISTORY_FRESH + std::time::Duration::from_secs(1);
-        s.compact_stale(later);
-        assert_eq!(s.history_len(), HISTORY_FLOOR);
-        // The dropped past answers 410 Gone; the kept part still replays.
-        assert!(matches!(s.watch_from(2), Err(StoreError::Gone { .. })));
-        let (kept, _) = s.watch_from(s.current_rv() - 10).unwrap();
-        assert_eq!(kept.len(), 10);
-    }
-
-    #[test]
-    fn a_change_shares_the_bytes_the_history_logged_for_the_version_before() {
-        let s = Store::new();
-        let a = s.create("configmaps", "default", "a", cm("a")).unwrap();
-        let b = s.update("configmaps", "default", "a", json!({"metadata": {"name": "a", "namespace": "default"}, "data": {"k": "1"}}), meta_rv(&a)).unwrap();
-        {
-            let st = s.state.lock();
-            let (first, second) = (&st.log[st.log.len() - 2], &st.log[st.log.len() - 1]);
-            assert!(Arc::ptr_eq(&first.object, second.prev.as_ref().unwrap()), "prev is the logged bytes, not a second copy");
-        }
-        // Once the history has let go of them, the bytes are written afresh from the object.
-        s.set_history_capacity(1);
-        let c = s.create("configmaps", "default", "c", cm("c")).unwrap();
-        s.update("configmaps", "default", "a", cm("a"), meta_rv(&b)).unwrap();
-        let (log, _) = s.watch_from(meta_rv(&c).unwrap()).unwrap();
-        assert_eq!(log[0].prev.as_deref(), Some(&*b));
-        assert_eq!(log[0].object["data"], Value::Null);
-    }
-
-    #[test]
-    fn objects_kept_as_bytes_read_and_replay_as_written() {
-        let s = Store::new();
-        s.create("events", "default", "early", cm("early")).unwrap();
-        s.keep_as_bytes("events");
-        let first = s.create("events", "default", "a", json!({"metadata": {"name": "a", "namespace": "default"}, "count": 1})).unwrap();
-        let second = s.update("events", "default", "a", json!({"metadata": {"name": "a", "namespace": "default"}, "count": 2}), meta_rv(&first)).unwrap();
-        assert_eq!(*s.get("events", "default", "a").unwrap(), *second);
-        assert_eq!(s.get("events", "default", "early").unwrap()["metadata"]["name"], "early");
-        assert_eq!(s.list("events", Some("default")).0.len(), 2);
-        // A stale resourceVersion is still a conflict, read from the bytes.
-        assert_eq!(s.update("events", "default", "a", cm("a"), meta_rv(&first)).unwrap_err(), StoreError::Conflict);
-        let gone = s.remove("events", "default", "a", None).unwrap();
-        let (log, _) = s.watch_from(meta_rv(&first).unwrap() - 1).unwrap();
-        let seen: Vec<_> = log.iter().map(|e| (e.kind, e.object["count"].clone(), e.prev.as_ref().map(|p| p["count"].clone()))).collect();
-        assert_eq!(seen, [(EventType::Added, json!(1), None), (EventType::Modified, json!(2), Some(json!(1))), (EventType::Deleted, json!(2), Some(json!(2)))]);
-        assert_eq!(*log[2].object, *gone);
-    }
-
-    #[test]
-    fn time_index_follows_writes() {
-        let s = Store::new();
-        let at = |o: &Value| o["t"].as_i64();
-        let ev = |name: &str, t: Option<i64>| json!({"metadata": {"name": name, "namespace": "d"}, "t": t});
-        s.create("events", "d", "before", ev("before", Some(5))).unwrap();
-        s.order_by_time("events", at);
-        s.create("events", "d", "b", ev("b", Some(20))).unwrap();
-        s.create("events", "d", "c", ev("c", Some(10))).unwrap();
-        s.create("events", "d", "untimed", ev("untimed", None)).unwrap();
-        let names = |cutoff| s.older_than("events", cutoff).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
-        assert_eq!(names(21), ["before", "c", "b"]);
-        s.update("events", "d", "c", ev("c", Some(30)), None).unwrap();
-        s.remove("events", "d", "before", None).unwrap();
-        assert_eq!(names(21), ["b"]);
-        assert_eq!(names(31), ["b", "c"]);
-    }
-
-    #[test]
-    fn stored_objects_are_compacted_not_changed() {
-        let s = Store::new();
-        let mut big = serde_json::Map::with_capacity(64);
-        big.insert("metadata".into(), json!({"name": "x", "namespace": "d", "labels": {"a": "b"}}));
-        big.insert("data".into(), json!({"list": [1, "two", {"three": [3]}], "s": String::with_capacity(100) + "v"}));
-        let obj = Value::Object(big);
-        let stored = s.create("configmaps", "d", "x", obj.clone()).unwrap();
-        let mut want = obj;
-        set_rv(&mut want, meta_rv(&stored).unwrap());
-        assert_eq!(*stored, want);
-        assert_eq!(serde_json::to_string(&*stored).unwrap(), serde_json::to_string(&want).unwrap(), "key order kept");
-    }
-
-    #[test]
-    fn pods_indexed_by_node() {
-        let s = Store::new();
-        let pod = |name: &str, node: &str| json!({"metadata": {"name": name, "namespace": "d"}, "spec": {"nodeName": node}});
-        s.create("pods", "d", "a", pod("a", "n1")).unwrap();
-        s.create("pods", "d", "b", pod("b", "")).unwrap();
-        s.update("pods", "d", "b", pod("b", "n1"), None).unwrap();
-        s.create("pods", "d", "c", pod("c", "n2")).unwrap();
-        let names = |n: &str| s.pods_on_node(n).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-        assert_eq!(names("n1"), ["a", "b"]);
-        s.remove("pods", "d", "a", None).unwrap();
-        s.update("pods", "d", "c", pod("c", "n1"), None).unwrap();
-        assert_eq!(names("n1"), ["b", "c"]);
-        assert!(names("n2").is_empty());
-    }
-
-    #[test]
-    fn objects_indexed_by_controller() {
-        let s = Store::new();
-        let owned = |name: &str, uid: &str, controller: bool| json!({"metadata": {"name": name, "namespace": "d", "ownerReferences": [{"uid": uid, "controller": controller}]}});
-        s.create("pods", "d", "a", owned("a", "u1", true)).unwrap();
-        s.create("pods", "d", "b", owned("b", "u1", false)).unwrap();
-        s.create("configmaps", "d", "c", owned("c", "u1", true)).unwrap();
-        let names = |key: &str, uid: &str| s.controlled_by(key, "d", uid).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-        assert_eq!(names("pods", "u1"), ["a"]);
-        s.update("pods", "d", "b", owned("b", "u1", true), None).unwrap();
-        s.update("pods", "d", "a", owned("a", "u2", true), None).unwrap();
-        assert_eq!(names("pods", "u1"), ["b"]);
-        assert_eq!(names("pods", "u2"), ["a"]);
-        s.remove("pods", "d", "b", None).unwrap();
-        assert!(names("pods", "u1").is_empty());
-        assert_eq!(names("configmaps", "u1"), ["c"]);
-    }
-
-    #[test]
-    fn list_after_a_key() {
-        let s = Store::new();
-        for (ns, n) in [("a", "x"), ("b", "y"), ("b", "z"), ("c", "w")] {
-            s.create("configmaps", ns, n, cm(n)).unwrap();
-        }
-        let names = |v: (Vec<Arc<Value>>, u64)| v.0.iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-        assert_eq!(names(s.list_after("configmaps", None, Some(("b", "y")))), ["z", "w"]);
-        assert_eq!(names(s.list_after("configmaps", Some("b"), Some(("b", "y")))), ["z"]);
-        assert_eq!(names(s.list_after("configmaps", Some("b"), Some(("a", "x")))), ["y", "z"]);
-        assert!(names(s.list_after("configmaps", Some("a"), Some(("b", "y")))).is_empty());
-        assert_eq!(names(s.list_after("configmaps", None, None)), ["x", "y", "z", "w"]);
-    }
-
-    #[test]
-    fn list_by_namespace() {
-        let s = Store::new();
-        s.create("configmaps", "a", "x", cm("x")).unwrap();
-        s.create("configmaps", "b", "y", cm("y")).unwrap();
-        s.create("configmaps", "b", "z", cm("z")).unwrap();
-        assert_eq!(s.list("configmaps", Some("b")).0.len(), 2);
-        assert_eq!(s.list("configmaps", None).0.len(), 3);
-        assert_eq!(s.list("configmaps", Some("c")).0.len(), 0);
-    }
-}
+mod tests;
