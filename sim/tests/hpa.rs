@@ -184,3 +184,40 @@ async fn pods_object_and_external_metrics_are_reported_missing_as_without_adapte
     assert_eq!(condition(&st, "ScalingActive").unwrap(), ("False".into(), "FailedGetPodsMetric".into(), format!("the HPA was unable to compute the replica count: {pods}")));
     assert_eq!(st["currentMetrics"], serde_json::json!([{"type": ""}, {"type": ""}, {"type": ""}]));
 }
+
+fn condition_of(sim: &SimCluster, hpa: &str, ty: &str) -> Option<(String, String, String)> {
+    let h = store_list(sim, "autoscaling/horizontalpodautoscalers", Some("default")).into_iter().find(|h| name(h) == hpa)?;
+    condition(&h["status"], ty)
+}
+
+/// Two autoscalers over the same pods (`validateAndParseSelector`): the second to compute finds
+/// them claimed, the first finds out at its next sync, and the survivor recovers once the
+/// other is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_autoscalers_over_the_same_pods_are_reported_ambiguous() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let (sim, kc, _d) = start_with(SimOptions { clock: clock.clone(), write_storm_limit: Some(100), ..Default::default() }).await;
+    apply(&kc, DEPLOYMENT).await;
+    watch_until(&sim, 20, "the Deployment's pod", || store_list(&sim, "pods", Some("default")).into_iter().find(|p| p["metadata"]["labels"]["app"] == "web").map(|_| ())).await;
+    apply(&kc, &hpa("web", 1, 3)).await;
+    let reason_of = |hpa: &str| condition_of(&sim, hpa, "ScalingActive").map(|c| c.1);
+    watch_until(&sim, 20, "web's metric failure", || (reason_of("web")? == "FailedGetResourceMetric").then_some(())).await;
+
+    apply(&kc, &hpa("web", 1, 3).replace("{name: web, namespace: default}", "{name: web2, namespace: default}")).await;
+    let ambiguous = "pods by selector app=web are controlled by multiple HPAs: [default/web default/web2]";
+    let c = watch_until(&sim, 20, "web2 ambiguous", || condition_of(&sim, "web2", "ScalingActive").filter(|c| c.1 == "AmbiguousSelector")).await;
+    assert_eq!(c, ("False".into(), "AmbiguousSelector".into(), ambiguous.into()));
+    let events = watch_until(&sim, 20, "the events of web2's pass", || {
+        let events = events_of(&sim);
+        events.iter().any(|e| e == &("FailedComputeMetricsReplicas".to_string(), ambiguous.to_string())).then_some(events)
+    }).await;
+    assert!(events.contains(&("AmbiguousSelector".into(), ambiguous.into())), "{events:?}");
+    assert_eq!(reason_of("web").as_deref(), Some("FailedGetResourceMetric"), "web has not synced since");
+
+    clock.advance(std::time::Duration::from_secs(16));
+    watch_until(&sim, 20, "web ambiguous at its next sync", || (reason_of("web")? == "AmbiguousSelector").then_some(())).await;
+
+    kubectl(&kc, &["delete", "hpa", "web2"]).await;
+    clock.advance(std::time::Duration::from_secs(16));
+    watch_until(&sim, 20, "web alone again", || (reason_of("web")? == "FailedGetResourceMetric").then_some(())).await;
+}

@@ -2,9 +2,12 @@
 //! cluster, which has no metrics-server: it reads the target's scale, holds replicas within
 //! `minReplicas`..`maxReplicas` (the rescale that needs no metrics), and reports resource
 //! metrics — resource, pods, object and external alike — as unavailable with the
-//! controller's own conditions and events
+//! controller's own conditions and events, after checking that no other autoscaler selects
+//! the same pods (`AmbiguousSelector`)
 //! (`pkg/controller/podautoscaler/horizontal.go` `reconcileAutoscaler`). Every autoscaler is
 //! synced every 15 s (`--horizontal-pod-autoscaler-sync-period`) on the cluster's clock.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -14,6 +17,7 @@ use super::clock::Clock;
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::api::object::{self, At};
+use crate::api::selectors::LabelSelector;
 use crate::events::{self, EventType};
 use crate::registry::split_api_version;
 use crate::server::{meta, ApiServer};
@@ -26,15 +30,20 @@ const SYNC_PERIOD: chrono::Duration = chrono::Duration::seconds(15);
 /// What the resource metrics API answers when no metrics-server serves it.
 const NO_RESOURCE_METRICS: &str = "unable to fetch metrics from resource metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)";
 
+/// Each autoscaler's target selector as of its last metric computation, by (namespace,
+/// name): the controller's `hpaSelectors`, which finds pods two autoscalers fight over.
+type Selectors = Mutex<HashMap<(String, String), LabelSelector>>;
+
 pub struct HpaController {
     dirty: Dirty,
     clock: Clock,
     next_sync: Mutex<Option<DateTime<Utc>>>,
+    selectors: Selectors,
 }
 
 impl HpaController {
     pub fn new(clock: Clock) -> Self {
-        HpaController { dirty: Dirty::default(), clock, next_sync: Mutex::new(None) }
+        HpaController { dirty: Dirty::default(), clock, next_sync: Mutex::new(None), selectors: Mutex::default() }
     }
 }
 
@@ -48,6 +57,10 @@ impl Controller for HpaController {
         // target changes wait for the periodic sync, as with the real controller's queue.
         let generation = |o: &Value| o.at("/metadata/generation").cloned();
         match &*ev.key {
+            KEY if ev.kind == crate::store::EventType::Deleted => {
+                self.selectors.lock().remove(&(ev.namespace.clone(), ev.name.clone()));
+                false
+            }
             KEY if ev.kind != crate::store::EventType::Deleted && ev.prev.as_ref().is_none_or(|p| generation(p) != generation(&ev.object)) => {
                 self.dirty.add(&ev.namespace, &ev.name)
             }
@@ -67,7 +80,7 @@ impl Controller for HpaController {
         }
         for hpa in self.dirty.take(server, KEY) {
             if !object::is_deleting(&hpa) {
-                sync(server, &hpa);
+                sync(server, &hpa, &self.selectors);
             }
         }
         let any = !server.store.list(KEY, None).0.is_empty();
@@ -201,7 +214,41 @@ fn go_label_selector(sel: Option<&Value>) -> String {
     format!("&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}")
 }
 
-fn sync(server: &ApiServer, hpa: &Value) {
+/// `validateAndParseSelector`: the target's scale must have a selector, and the pods it
+/// selects no other autoscaler's. Err: (event reason, condition reason, condition message,
+/// error).
+fn validate_selector(server: &ApiServer, hpa: &Value, scale: &Value, selectors: &Selectors) -> Result<(), [String; 4]> {
+    let ns = object::ns_of(hpa);
+    let selector = scale.at("/status/selector").and_then(Value::as_str).unwrap_or("");
+    if selector.is_empty() {
+        let err = "selector is required".to_string();
+        return Err(["SelectorRequired".into(), "InvalidSelector".into(), "the HPA target's scale is missing a selector".into(), err]);
+    }
+    let parsed = match LabelSelector::parse(selector) {
+        Ok(p) => p,
+        Err(e) => {
+            let err = format!("couldn't convert selector into a corresponding internal selector object: {e}");
+            return Err(["InvalidSelector".into(), "InvalidSelector".into(), err.clone(), err]);
+        }
+    };
+    let mut known = selectors.lock();
+    known.insert((ns.to_string(), object::name_of(hpa).to_string()), parsed.clone());
+    let pods = util::pods(server, Some(ns));
+    let mut selecting: Vec<String> = known
+        .iter()
+        .filter(|((hpa_ns, _), sel)| hpa_ns == ns && pods.iter().any(|p| parsed.matches(object::labels(p)) && sel.matches(object::labels(p))))
+        .map(|((hpa_ns, name), _)| format!("{hpa_ns}/{name}"))
+        .collect();
+    if selecting.len() > 1 {
+        // Go prints them in map order; sorted here.
+        selecting.sort();
+        let err = format!("pods by selector {selector} are controlled by multiple HPAs: [{}]", selecting.join(" "));
+        return Err(["AmbiguousSelector".into(), "AmbiguousSelector".into(), err.clone(), err]);
+    }
+    Ok(())
+}
+
+fn sync(server: &ApiServer, hpa: &Value, selectors: &Selectors) {
     let ns = object::ns_of(hpa);
     let old = hpa.get("status").cloned().unwrap_or(json!({}));
     let mut st = Status {
@@ -238,6 +285,15 @@ fn sync(server: &ApiServer, hpa: &Value) {
     } else if current < min {
         (min, Some("Current number of replicas below Spec.MinReplicas"))
     } else {
+        if let Err([event, reason, message, err]) = validate_selector(server, hpa, &scale, selectors) {
+            events::record(server, hpa, EventType::Warning, &event, &err, COMPONENT, None);
+            st.set_condition("ScalingActive", false, &reason, &message);
+            st.current = current;
+            st.metrics = None;
+            write(server, hpa, &old, &st);
+            events::record(server, hpa, EventType::Warning, "FailedComputeMetricsReplicas", &err, COMPONENT, None);
+            return;
+        }
         // computeReplicasForMetrics with no metrics API: every metric fails, so the first
         // failure is the condition, and the status keeps its last desired count.
         let specs = metric_specs(hpa);
