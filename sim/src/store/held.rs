@@ -13,8 +13,8 @@ use super::{EventType, StoreEvent};
 /// it does not keep the bytes alive (see `Stored::Parsed`).
 pub(super) type Blob = Arc<Box<[u8]>>;
 
-/// A JSON object LZ4-compressed (JSON is repetitive: about a third of its size). For what
-/// is held long and read seldom.
+/// A JSON object LZ4-compressed (JSON repeats its keys and values, so it packs well). For
+/// what is held long and read seldom.
 pub(super) type Packed = Arc<[u8]>;
 
 pub(super) fn pack(json: &[u8]) -> Packed {
