@@ -124,7 +124,7 @@ async fn main() {
                 let bound = pods.iter().filter(|p| p.pointer("/spec/nodeName").is_some()).count();
                 let ready = s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())).unwrap_or(0);
                 eprintln!("{:>5} ms: {} pods, {bound} bound, {} running, {ready} ready (status), rv {}", t.elapsed().as_millis(), pods.len(), pods.iter().filter(|p| running(p)).count(), s.store.current_rv());
-                if ready as usize >= pods.len() && pods.len() > 0 {
+                if ready as usize >= pods.len() && !pods.is_empty() {
                     let (log, _) = s.store.watch_from(0).unwrap();
                     let mut by: std::collections::BTreeMap<(String, &str), usize> = Default::default();
                     for e in &log { *by.entry((e.key.to_string(), e.kind.as_str())).or_default() += 1; }
@@ -186,7 +186,7 @@ async fn main() {
     println!("  watch history: {} events; store: {} objects", server.store.history_len(), server.store.len());
 
     // Settled: once their changes leave the history and nobody reads them for a sweep, the
-    // pods are held as bytes (`Store::cool`).
+    // pods are held packed (`Store::cool`).
     let sweep = (fresh / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
     tokio::time::sleep(fresh.max(sweep * 2) + sweep + Duration::from_secs(1)).await;
     println!("  settled, {:.0} s later (nothing read or written): RSS {:.0} MiB (in use: {:.0} MiB)",

@@ -206,7 +206,7 @@ impl Drop for SimCluster {
 /// Return freed heap pages to the kernel. glibc keeps what a burst of deletes frees in its
 /// arenas, and mimalloc (the `cleanroom` binary's allocator) what the purge delay has not yet
 /// reached: without this a cluster's RSS stays up long after the objects are gone or packed
-/// (with 100k settled pods: 3.5 GB against 2.9 GB). A no-op for an allocator not in use.
+/// (with 100k settled pods: 3.5 GB against 2.6 GB). A no-op for an allocator not in use.
 fn give_back_freed_memory() {
     // SAFETY: mi_collect only frees what mimalloc holds unused.
     unsafe {

@@ -61,7 +61,7 @@ impl Controller for HpaController {
                 self.selectors.lock().remove(&(ev.namespace.clone(), ev.name.clone()));
                 false
             }
-            KEY if ev.kind != crate::store::EventType::Deleted && ev.prev.as_ref().is_none_or(|p| generation(p) != generation(&ev.object)) => {
+            KEY if ev.prev.as_ref().is_none_or(|p| generation(p) != generation(&ev.object)) => {
                 self.dirty.add(&ev.namespace, &ev.name)
             }
             _ => false,
@@ -233,10 +233,14 @@ fn validate_selector(server: &ApiServer, hpa: &Value, scale: &Value, selectors: 
     };
     let mut known = selectors.lock();
     known.insert((ns.to_string(), object::name_of(hpa).to_string()), parsed.clone());
-    let pods = util::pods(server, Some(ns));
+    // Alone in its namespace, an autoscaler shares no pods: no need to read them.
+    if known.keys().filter(|(hpa_ns, _)| hpa_ns == ns).count() < 2 {
+        return Ok(());
+    }
+    let pods: Vec<_> = util::pods(server, Some(ns)).into_iter().filter(|p| parsed.matches(object::labels(p))).collect();
     let mut selecting: Vec<String> = known
         .iter()
-        .filter(|((hpa_ns, _), sel)| hpa_ns == ns && pods.iter().any(|p| parsed.matches(object::labels(p)) && sel.matches(object::labels(p))))
+        .filter(|((hpa_ns, _), sel)| hpa_ns == ns && pods.iter().any(|p| sel.matches(object::labels(p))))
         .map(|((hpa_ns, name), _)| format!("{hpa_ns}/{name}"))
         .collect();
     if selecting.len() > 1 {

@@ -93,7 +93,7 @@ impl ApiServer {
         };
         if let Ok(rt) = s.resource("", "v1", "events") {
             s.store.order_by_time(&rt.key, retention::last_write_millis);
-            s.store.keep_as_bytes(&rt.key);
+            s.store.keep_packed(&rt.key);
         }
         s.bootstrap();
         s

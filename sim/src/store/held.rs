@@ -33,7 +33,7 @@ pub(super) enum Stored {
     /// object again; gone, they also mean the object has not been written for a while).
     /// `read`: read since the last cooling sweep (`Store::cool`).
     Parsed { value: Arc<Value>, logged: Weak<Box<[u8]>>, read: bool },
-    /// Types that pile up and are seldom read (`keep_as_bytes`), and objects that went cold:
+    /// Types that pile up and are seldom read (`keep_packed`), and objects that went cold:
     /// an unpack and a parse per read; a cold object read again is held parsed again.
     Packed(Packed),
 }

@@ -85,8 +85,8 @@ struct State {
     /// Types kept in the order of a time read from each object (Events by their last
     /// write: the TTL sweep finds the expired ones without reading every Event).
     timed: HashMap<String, TimeIndex>,
-    /// Types held as bytes (`keep_as_bytes`).
-    as_bytes: std::collections::HashSet<String>,
+    /// Types always held packed (`keep_packed`).
+    packed_types: std::collections::HashSet<String>,
 }
 
 pub struct Store {
@@ -149,7 +149,7 @@ impl Taken {
 
 impl State {
     fn warms(&self, key: &str) -> bool {
-        !self.as_bytes.contains(key)
+        !self.packed_types.contains(key)
     }
 }
 
@@ -278,9 +278,9 @@ impl Store {
     /// Hold `key`'s objects packed from now on (`held::Packed`): a fraction of the memory, an
     /// unpack and a parse per read. For types that pile up and that no controller lists on
     /// every change (Events).
-    pub fn keep_as_bytes(&self, key: &str) {
+    pub fn keep_packed(&self, key: &str) {
         let mut st = self.state.lock();
-        st.as_bytes.insert(key.to_string());
+        st.packed_types.insert(key.to_string());
         if let Some(objs) = st.objects.get_mut(key) {
             for v in objs.values_mut() {
                 *v = Stored::Packed(pack(&v.bytes()));
@@ -501,12 +501,12 @@ impl Store {
         let rv = st.rv;
         set_rv(&mut obj, rv);
         let blob = to_blob(&obj);
-        let as_bytes = st.as_bytes.contains(&*key);
-        if !as_bytes {
+        let packed = st.packed_types.contains(&*key);
+        if !packed {
             compact(&mut obj);
         }
         let obj = Arc::new(obj);
-        let stored = if as_bytes { Stored::Packed(pack(&blob)) } else { Stored::parsed(obj.clone(), &blob) };
+        let stored = if packed { Stored::Packed(pack(&blob)) } else { Stored::parsed(obj.clone(), &blob) };
         st.objects.get_mut(&key).unwrap().insert(k.clone(), stored);
         st.index(&key, &k, prev.as_ref().map(|p| &*p.0), Some(&obj));
         let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };

@@ -67,10 +67,10 @@ fn a_change_shares_the_bytes_the_history_logged_for_the_version_before() {
 }
 
 #[test]
-fn objects_kept_as_bytes_read_and_replay_as_written() {
+fn objects_kept_packed_read_and_replay_as_written() {
     let s = Store::new();
     s.create("events", "default", "early", cm("early")).unwrap();
-    s.keep_as_bytes("events");
+    s.keep_packed("events");
     let first = s.create("events", "default", "a", json!({"metadata": {"name": "a", "namespace": "default"}, "count": 1})).unwrap();
     let second = s.update("events", "default", "a", json!({"metadata": {"name": "a", "namespace": "default"}, "count": 2}), meta_rv(&first)).unwrap();
     assert_eq!(*s.get("events", "default", "a").unwrap(), *second);
@@ -176,7 +176,7 @@ fn list_by_namespace() {
     assert_eq!(s.list("configmaps", Some("c")).0.len(), 0);
 }
 
-fn held_as_bytes(s: &Store, key: &str, name: &str) -> bool {
+fn held_packed(s: &Store, key: &str, name: &str) -> bool {
     matches!(s.state.lock().objects[key][&("d".to_string(), name.to_string())], Stored::Packed(_))
 }
 
@@ -193,23 +193,23 @@ fn objects_nobody_touches_go_cold_and_come_back_as_they_were() {
     s.set_history_capacity(1);
     let held = s.get("pods", "d", "b").unwrap();
     assert_eq!(s.cool(), 1, "a: neither written nor read since, and held by nobody else");
-    assert!(held_as_bytes(&s, "pods", "a"));
-    assert!(!held_as_bytes(&s, "pods", "b"), "b was read since the last sweep");
-    assert!(!held_as_bytes(&s, "configmaps", "c"), "c's last change is still in the history");
+    assert!(held_packed(&s, "pods", "a"));
+    assert!(!held_packed(&s, "pods", "b"), "b was read since the last sweep");
+    assert!(!held_packed(&s, "configmaps", "c"), "c's last change is still in the history");
     assert_eq!(s.cool(), 0, "b is still held by a reader");
     drop(held);
     assert_eq!(s.cool(), 1);
-    assert!(held_as_bytes(&s, "pods", "b"));
+    assert!(held_packed(&s, "pods", "b"));
 
     // Read again, a cold object is what was stored, key order included, and held parsed again.
     let again = s.get("pods", "d", "a").unwrap();
     assert_eq!(serde_json::to_string(&*again).unwrap(), a);
     drop(again);
-    assert!(!held_as_bytes(&s, "pods", "a"));
+    assert!(!held_packed(&s, "pods", "a"));
     // The indexes read cold objects too.
     let names = |v: Vec<Arc<Value>>| v.iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     assert_eq!(names(s.pods_on_node("n1")), ["a", "b"]);
-    assert!(!held_as_bytes(&s, "pods", "b"));
+    assert!(!held_packed(&s, "pods", "b"));
     assert_eq!(s.cool(), 0, "both were read since the last sweep");
     assert_eq!(s.cool(), 2);
     assert_eq!(names(s.controlled_by("pods", "d", "u1")), ["a", "b"]);
@@ -220,7 +220,7 @@ fn objects_nobody_touches_go_cold_and_come_back_as_they_were() {
     // Writing a cold object: conflicts still checked, and its change carries what it was.
     s.cool();
     s.cool();
-    assert!(held_as_bytes(&s, "pods", "b"));
+    assert!(held_packed(&s, "pods", "b"));
     assert_eq!(s.update("pods", "d", "b", pod("b"), Some(meta_rv(&b).unwrap() - 1)).unwrap_err(), StoreError::Conflict);
     let rv = s.current_rv();
     s.modify("pods", "d", "b", |cur| Ok::<_, ()>(Some(json!({"metadata": cur["metadata"].clone(), "status": {"phase": "Succeeded"}})))).unwrap().unwrap();
@@ -230,10 +230,10 @@ fn objects_nobody_touches_go_cold_and_come_back_as_they_were() {
 }
 
 #[test]
-fn types_held_as_bytes_are_not_parsed_back_by_reads() {
+fn types_held_packed_are_not_parsed_back_by_reads() {
     let s = Store::new();
-    s.keep_as_bytes("events");
+    s.keep_packed("events");
     s.create("events", "d", "e", cm("e")).unwrap();
     assert_eq!(s.get("events", "d", "e").unwrap()["metadata"]["name"], "e");
-    assert!(held_as_bytes(&s, "events", "e"));
+    assert!(held_packed(&s, "events", "e"));
 }
