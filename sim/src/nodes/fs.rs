@@ -160,7 +160,12 @@ fn write_lines(path: &Path, lines: &[String]) {
     if let Some(d) = path.parent() {
         let _ = std::fs::create_dir_all(d);
     }
-    let _ = std::fs::write(path, s);
+    // Written aside and renamed over: readers take no lock, and a truncated table would show
+    // them a node with nothing mounted (node.cleanup then skipped a live mount's unmount).
+    let tmp = path.with_extension("writing");
+    if std::fs::write(&tmp, s).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
 }
 
 pub fn add_mounts(node_root: &Path, entries: &[MountEntry]) {
