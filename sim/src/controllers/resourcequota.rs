@@ -1,8 +1,14 @@
 //! kube-controller-manager's resourcequota controller: every ResourceQuota's `status.hard` (its
-//! spec) and `status.used` (what its namespace holds now), recomputed when the quota or an object it
-//! counts changes. Enforcement is the admission plugin's ([`crate::server::quota`]).
+//! spec) and `status.used` (what its namespace holds now). Enforcement is the admission plugin's
+//! ([`crate::server::quota`]).
+//!
+//! A namespace is recounted when a quota in it is created or its spec changes, and when a change
+//! moves what a quota tracks: a create (the admission plugin charges it), a delete, an update that
+//! changes the object's charge (a pod gone terminal, a Service's type) — kube-controller-manager's
+//! replenishment (resource_quota_monitor.go). Other writes in the namespace (Endpoints, Events, a
+//! pod's status) leave `status.used` as it is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -11,14 +17,15 @@ use super::util;
 use crate::server::quota::{self, QUOTAS};
 use crate::api::object;
 use crate::server::ApiServer;
-use crate::store::StoreEvent;
+use crate::store::{EventType, StoreEvent};
 
 #[derive(Default)]
 pub struct ResourceQuotaController {
     /// Namespaces to recount.
     dirty: parking_lot::Mutex<BTreeSet<String>>,
-    /// Namespaces that hold a quota, kept from quota events, so other events cost a set lookup.
-    with_quotas: parking_lot::Mutex<BTreeSet<String>>,
+    /// The keys the quotas of each namespace track, kept from quota events, so other events cost a
+    /// map lookup.
+    tracked: parking_lot::Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl Controller for ResourceQuotaController {
@@ -31,19 +38,35 @@ impl Controller for ResourceQuotaController {
             return false;
         }
         if &*ev.key == QUOTAS {
-            let any = !server.store.list(QUOTAS, Some(&ev.namespace)).0.is_empty();
-            let mut with = self.with_quotas.lock();
-            if any {
-                with.insert(ev.namespace.clone());
+            let keys: BTreeSet<String> = server
+                .store
+                .list(QUOTAS, Some(&ev.namespace))
+                .0
+                .iter()
+                .filter_map(|q| q.pointer("/spec/hard").and_then(Value::as_object))
+                .flat_map(|hard| hard.keys().cloned())
+                .collect();
+            let mut tracked = self.tracked.lock();
+            if keys.is_empty() {
+                tracked.remove(&ev.namespace);
             } else {
-                with.remove(&ev.namespace);
+                tracked.insert(ev.namespace.clone(), keys);
             }
-        } else if !self.with_quotas.lock().contains(&ev.namespace) {
-            return false;
-        }
-        // A quota's own status write changes nothing it counts.
-        if &*ev.key == QUOTAS && ev.prev.as_ref().is_some_and(|p| p.get("spec") == ev.object.get("spec")) {
-            return false;
+            // A quota's own status write changes nothing it counts.
+            if ev.prev.as_ref().is_some_and(|p| p.get("spec") == ev.object.get("spec")) {
+                return false;
+            }
+        } else {
+            let tracked = self.tracked.lock();
+            let Some(keys) = tracked.get(&ev.namespace) else { return false };
+            let charged = |o: Option<&Value>| -> BTreeMap<String, f64> {
+                o.map(|o| quota::charge_of(&ev.key, o)).unwrap_or_default().into_iter().filter(|(k, _)| keys.contains(k)).collect()
+            };
+            let after = if ev.kind == EventType::Deleted { BTreeMap::new() } else { charged(Some(&ev.object)) };
+            let before = if ev.kind == EventType::Deleted { ev.prev.as_deref().or(Some(&ev.object)) } else { ev.prev.as_deref() };
+            if charged(before) == after {
+                return false;
+            }
         }
         self.dirty.lock().insert(ev.namespace.clone())
     }

@@ -106,6 +106,13 @@ fn counts(plural: &str, obj: &Value) -> bool {
     !(plural == "pods" && (object::is_terminal(obj) || object::is_deleting(obj)))
 }
 
+/// What an object stored under `key` (`plural` or `group/plural`) charges: nothing once it no longer
+/// counts (a terminal or deleting pod).
+pub fn charge_of(key: &str, obj: &Value) -> BTreeMap<String, f64> {
+    let (group, plural) = key.split_once('/').unwrap_or(("", key));
+    if counts(plural, obj) { usage_of(plural, group, obj) } else { BTreeMap::new() }
+}
+
 /// The namespace's usage of every key `hard` names.
 pub fn namespace_usage(server: &ApiServer, ns: &str, hard: &serde_json::Map<String, Value>) -> BTreeMap<String, f64> {
     let mut used: BTreeMap<String, f64> = hard.keys().map(|k| (k.clone(), 0.0)).collect();
