@@ -33,6 +33,7 @@ async fn run_on_real_cluster(name: &str) {
         nodes: handle.nodes.clone(),
         kubeconfig: Some(handle.kubeconfig.clone()),
         context: handle.context.clone(),
+        gc_graph: handle.gc_graph.clone(),
         // The real-cluster tier is run on purpose against a named context.
         guard: None,
         keep_failed_state: false,

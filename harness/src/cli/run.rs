@@ -349,6 +349,7 @@ async fn worker(plan: &Plan<'_>, provider: &mut dyn Provider, queue: &Mutex<VecD
             nodes: handle.nodes.clone(),
             kubeconfig: Some(handle.kubeconfig.clone()),
             context: handle.context.clone(),
+        gc_graph: handle.gc_graph.clone(),
             guard,
             keep_failed_state: plan.keep_on_failure,
         };

@@ -46,6 +46,9 @@ pub struct StepContext {
     /// The cluster's kubeconfig and context, for `kubectl`/`script` steps (None: `$KUBECONFIG` as inherited).
     pub kubeconfig: Option<PathBuf>,
     pub kube_context: Option<String>,
+    /// Where kube-controller-manager serves its garbage collector's graph, when cleanroom runs it
+    /// (kwok); `wait.gc-discovery` reads it.
+    pub gc_graph: Option<String>,
     /// The scenario's report directory (command output files land in `commands/` below it).
     pub report_dir: Option<PathBuf>,
     /// The scenario's variables (built-ins included): the environment of `kubectl`/`script` steps.
@@ -99,6 +102,7 @@ impl StepContext {
             nodes: None,
             kubeconfig: None,
             kube_context: None,
+            gc_graph: None,
             report_dir: None,
             variables: BTreeMap::new(),
             step: String::new(),

@@ -141,7 +141,7 @@ catalogue! {
     "wait.deleted" => WaitDeleted(wait::Deleted) ["apiVersion", "kind", "name", "namespace"] "Wait until an object is gone.";
     "wait.pvc-bound" => WaitPvcBound(wait::PvcBound) ["name", "namespace"] "Wait until a PersistentVolumeClaim is Bound.";
     "wait.crd-established" => WaitCrdEstablished(wait::CrdEstablished) ["name"] "Wait until a CustomResourceDefinition is Established.";
-    "wait.gc-discovery" => WaitGcDiscovery(wait::GcDiscovery) ["group"] "Wait until the garbage collector has discovered a group's CRDs (its 30 s resync; at once on the embedded cluster).";
+    "wait.gc-discovery" => WaitGcDiscovery(wait::GcDiscovery) ["group"] "Wait until the garbage collector watches a group's custom resources (read from its graph on kwok; its 30 s resync where it cannot be read; at once on the embedded cluster).";
     "wait.condition" => WaitCondition(wait::ConditionWait) ["apiVersion", "kind", "name", "namespace", "type", "status"] "Wait until an object has a status condition.";
     "assert.exists" => AssertExists(assert::Exists) ["apiVersion", "kind", "name", "namespace", "selector", "match", "immediately"] "Assert an object exists (optionally partially matching).";
     "assert.absent" => AssertAbsent(assert::Absent) ["apiVersion", "kind", "name", "namespace", "selector", "match", "immediately"] "Assert no object matches.";

@@ -22,6 +22,9 @@ use super::{Primitive, StepContext, StepError, StepOutcome, dyn_api, ops};
 use cleanroom_core::selectors::selector_matches;
 
 mod eligibility;
+mod gc_discovery;
+
+pub use gc_discovery::GcDiscovery;
 
 /// Watch one object until `done` holds; every update is described into `ctx.observed`.
 pub async fn await_object<K>(
@@ -454,72 +457,5 @@ impl Primitive for ConditionWait {
             .await?;
             Ok(StepOutcome::done(format!("{}={}", self.type_, self.status)))
         })
-    }
-}
-
-/// kube-controller-manager's garbage collector has had a discovery resync since a group's CRDs
-/// appeared. It watches custom resources only from its next 30 s resync on; a custom resource
-/// deleted before that (by deleting its CRD, say) is never seen to go, so its dependents may never
-/// be collected. A runbook a person follows takes minutes; a scenario replaying it takes seconds, so
-/// it waits here to give the real cluster the same outcome. Nothing in the API shows the collector's
-/// monitors, so this waits until a deadline computed from the CRDs' creation times; the embedded
-/// cluster's collector watches every type at once, so there it returns at once.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "WaitGcDiscovery")]
-pub struct GcDiscovery {
-    /// The API group of the CRDs (`monitoring.coreos.com`).
-    pub group: String,
-}
-
-/// kube-controller-manager's `garbageCollector.Sync` period, plus the time its new monitors take to
-/// list their types.
-pub const GC_DISCOVERY_AFTER: std::time::Duration = std::time::Duration::from_secs(35);
-
-impl Primitive for GcDiscovery {
-    fn describe(&self) -> String {
-        format!("the garbage collector to discover the CRDs of {}", self.group)
-    }
-    fn run<'a>(&'a self, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<StepOutcome, StepError>> {
-        Box::pin(async move {
-            if ctx.provider == "sim" {
-                return Ok(StepOutcome::done("the embedded cluster's garbage collector watches every type from the start"));
-            }
-            let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
-            let crds = api.list(&Default::default()).await.map_err(|source| StepError::Kube { action: "listing CRDs".into(), source })?;
-            let newest = crds.items.iter().filter(|c| c.spec.group == self.group).filter_map(|c| c.metadata.creation_timestamp.as_ref()).map(|t| t.0.as_second()).max();
-            let Some(newest) = newest else {
-                return Ok(StepOutcome::done(format!("no CRD of {} to discover", self.group)));
-            };
-            let age = std::time::Duration::from_secs(u64::try_from(chrono::Utc::now().timestamp() - newest).unwrap_or(0));
-            let left = gc_wait_left(age);
-            ctx.observed = format!("newest CRD of {} created {} s ago", self.group, age.as_secs());
-            tokio::time::sleep(left).await;
-            Ok(StepOutcome::done(format!(
-                "newest CRD of {} created {} s before; waited {} s for the collector's {} s resync",
-                self.group,
-                age.as_secs(),
-                left.as_secs(),
-                GC_DISCOVERY_AFTER.as_secs()
-            )))
-        })
-    }
-}
-
-/// How much longer to wait once the newest CRD is `age` old.
-pub fn gc_wait_left(age: std::time::Duration) -> std::time::Duration {
-    GC_DISCOVERY_AFTER.saturating_sub(age)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn the_gc_wait_counts_from_the_newest_crd() {
-        assert_eq!(gc_wait_left(Duration::from_secs(10)), Duration::from_secs(25));
-        assert_eq!(gc_wait_left(Duration::from_secs(35)), Duration::ZERO);
-        assert_eq!(gc_wait_left(Duration::from_secs(600)), Duration::ZERO);
     }
 }

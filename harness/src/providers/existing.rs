@@ -67,6 +67,7 @@ impl Provider for ExistingProvider {
                 ),
                 helm,
                 nodes: None,
+                gc_graph: None,
             })
         })
     }

@@ -174,6 +174,7 @@ impl Provider for K3sProvider {
                 description: format!("k3s cluster {} ({IMAGE_NAME}:{IMAGE_TAG}, container {id})", self.cluster),
                 helm: Some(self.helm.engine(&r.client, &r.kubeconfig, Some("default".into()))),
                 nodes: Some(r.nodes.clone()),
+                gc_graph: None,
             })
         })
     }

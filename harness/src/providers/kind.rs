@@ -177,6 +177,7 @@ impl Provider for KindProvider {
                 description: format!("kind cluster {}{}", self.cluster, if self.reused { " (reused, never deleted)" } else { "" }),
                 helm: Some(self.helm.engine(&r.client, &r.kubeconfig, Some(context))),
                 nodes: Some(r.nodes.clone()),
+                gc_graph: None,
             })
         })
     }

@@ -55,6 +55,7 @@ struct Ready {
     kubeconfig: PathBuf,
     client: kube::Client,
     nodes: Arc<ApiNodes>,
+    gc_graph: Option<String>,
 }
 
 pub struct KwokProvider {
@@ -194,7 +195,13 @@ impl KwokProvider {
         }
         self.startup = Some(started.elapsed());
         let nodes = Arc::new(ApiNodes { client: client.clone(), names, no_filesystem: NO_NODE_FILESYSTEM });
-        Ok(Ready { kubeconfig, client, nodes })
+        // The binary runtime's kube-controller-manager listens where kwokctl recorded; the container
+        // runtime's is inside the container.
+        let gc_graph = self
+            .tools()
+            .and_then(|_| std::fs::read_to_string(workdir.join("kwok").join("clusters").join(&self.cluster).join("kwok.yaml")).ok())
+            .and_then(|y| setup::gc_graph_url(&y));
+        Ok(Ready { kubeconfig, client, nodes, gc_graph })
     }
 
     /// Journal the cluster with its component processes (and `extra` pids) as they are now.
@@ -285,6 +292,7 @@ impl Provider for KwokProvider {
                 ),
                 helm,
                 nodes: Some(r.nodes.clone()),
+                gc_graph: r.gc_graph.clone(),
             })
         })
     }

@@ -109,8 +109,25 @@ pub fn create_argv(cluster: &str, tools: &KwokTools, stages: &Path, kubeconfig: 
     }
     // kind's Service range (kwokctl's default is 10.0.0.0/24): kind-system.yaml's kube-dns is 10.96.0.10.
     argv.extend(["--extra-args".to_string(), format!("kube-apiserver=service-cluster-ip-range={SERVICE_CIDR}")]);
+    // `wait.gc-discovery` reads the garbage collector's graph: kube-controller-manager has no
+    // authentication configured here, so the path is allowed without (its list flag appends to
+    // kwokctl's). It holds object names and uids only, so it is served on loopback alone.
+    for arg in [format!("authorization-always-allow-paths={GC_GRAPH_PATH}"), "bind-address=127.0.0.1".to_string()] {
+        argv.extend(["--extra-args".to_string(), format!("kube-controller-manager={arg}")]);
+    }
     argv.extend(["--quiet-pull".to_string(), "--wait".to_string(), format!("{wait_secs}s")]);
     argv
+}
+
+/// Where kube-controller-manager serves its garbage collector's dependency graph (DOT), below its
+/// secure port.
+pub const GC_GRAPH_PATH: &str = "/debug/controllers/garbage-collector-controller/graph";
+
+/// The URL of kube-controller-manager's garbage collector graph, from the secure port kwokctl chose
+/// and recorded in the cluster's `kwok.yaml` (`kubeControllerManagerPort: N`).
+pub fn gc_graph_url(kwok_yaml: &str) -> Option<String> {
+    let port: u16 = kwok_yaml.lines().find_map(|l| l.trim().strip_prefix("kubeControllerManagerPort:"))?.trim().parse().ok()?;
+    (port != 0).then(|| format!("https://127.0.0.1:{port}{GC_GRAPH_PATH}"))
 }
 
 /// argv of `kwokctl delete cluster`: stops the component processes (by their pid files), removes the
@@ -305,12 +322,22 @@ mod tests {
              --etcd-binary /b/etcd --kube-apiserver-binary /b/kube-apiserver \
              --kube-controller-manager-binary /b/kube-controller-manager --kube-scheduler-binary /b/kube-scheduler \
              --kwok-controller-binary /b/kwok --extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16 \
+             --extra-args kube-controller-manager=authorization-always-allow-paths=/debug/controllers/garbage-collector-controller/graph \
+             --extra-args kube-controller-manager=bind-address=127.0.0.1 \
              --quiet-pull --wait 60s"
         );
         assert!(!create.contains("http"), "kwokctl must get local binaries only: {create}");
         assert_eq!(delete_argv("c", Path::new("/w/k")).join(" "), "--name c delete cluster --kubeconfig /w/k");
         let p = provisioner_argv(Path::new("/w/k"), Path::new("/w/lp.json")).join(" ");
         assert!(p.starts_with("--debug start --kubeconfig /w/k --config /w/lp.json --namespace local-path-storage"), "{p}");
+    }
+
+    #[test]
+    fn the_gc_graph_is_on_the_port_kwokctl_recorded() {
+        let yaml = "kind: KwokctlConfiguration\noptions:\n  kubeApiserverPort: 32764\n  kubeControllerManagerPort: 32762\n";
+        assert_eq!(gc_graph_url(yaml).as_deref(), Some("https://127.0.0.1:32762/debug/controllers/garbage-collector-controller/graph"));
+        assert_eq!(gc_graph_url("options:\n  kubeControllerManagerPort: 0\n"), None);
+        assert_eq!(gc_graph_url("options: {}\n"), None);
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct ClusterHandle {
     pub helm: Option<Arc<dyn HelmEngine>>,
     /// Node-level operations, when the provider can reach its nodes.
     pub nodes: Option<Arc<dyn NodeOperations>>,
+    /// The URL of kube-controller-manager's garbage collector graph, when cleanroom runs it and can
+    /// read it (kwok's binary runtime).
+    pub gc_graph: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -62,6 +62,7 @@ impl Provider for SimProvider {
                 description: format!("embedded cluster {} at {}{timed}", sim.name(), sim.url()),
                 helm,
                 nodes: Some(std::sync::Arc::new(super::nodes::SimNodes::new(sim.nodes(), self.timing))),
+                gc_graph: None,
             };
             self.current = Some(sim);
             Ok(handle)

@@ -91,6 +91,8 @@ pub struct RunEnv<'a> {
     /// The cluster's kubeconfig and context (for `kubectl`/`script` steps).
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// kube-controller-manager's garbage collector graph, when the provider can reach it.
+    pub gc_graph: Option<String>,
     /// Set on clusters cleanroom did not create: destructive steps need permission there.
     pub guard: Option<guard::Guard>,
     /// `--keep-on-failure`: a failed scenario skips `finally` and teardown, so its state stays to debug.
@@ -144,6 +146,7 @@ pub async fn run_scenario(scenario: &Scenario, env: &RunEnv<'_>) -> ScenarioResu
     ctx.nodes = env.nodes.clone();
     ctx.kubeconfig = env.kubeconfig.clone();
     ctx.kube_context = env.context.clone();
+    ctx.gc_graph = env.gc_graph.clone();
     ctx.report_dir = Some(env.report_dir.join(&scenario.name));
     ctx.variables = scenario.resolved_variables.clone();
     if let Some(dir) = scenario.source.as_ref().and_then(|p| p.parent()) {

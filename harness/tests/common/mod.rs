@@ -44,6 +44,7 @@ pub async fn run_file_timed(path: &Path, timing: cleanroom_sim::Timing) -> Scena
         nodes: handle.nodes.clone(),
         kubeconfig: Some(handle.kubeconfig.clone()),
         context: handle.context.clone(),
+        gc_graph: handle.gc_graph.clone(),
         guard: None,
         keep_failed_state: false,
     };
