@@ -115,26 +115,7 @@ async fn main() {
             "spec": {"tolerations": [{"operator": "Exists"}], "containers": [{"name": "a", "image": "registry.k8s.io/pause:3.10"}]}}}});
     server.create(&ds_rt, Some("ds"), ds, &opts).unwrap();
     if std::env::var("SCALE_TRACE").is_ok() {
-        let s = server.clone();
-        let t = Instant::now();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let pods = s.store.list("pods", Some("ds")).0;
-                let bound = pods.iter().filter(|p| p.pointer("/spec/nodeName").is_some()).count();
-                let ready = s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())).unwrap_or(0);
-                eprintln!("{:>5} ms: {} pods, {bound} bound, {} running, {ready} ready (status), rv {}", t.elapsed().as_millis(), pods.len(), pods.iter().filter(|p| running(p)).count(), s.store.current_rv());
-                if ready as usize >= pods.len() && !pods.is_empty() {
-                    let (log, _) = s.store.watch_from(0).unwrap();
-                    let mut by: std::collections::BTreeMap<(String, &str), usize> = Default::default();
-                    for e in &log { *by.entry((e.key.to_string(), e.kind.as_str())).or_default() += 1; }
-                    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
-                    for e in log.iter().filter(|e| &*e.key == "events") { *reasons.entry(format!("{} {}", e.kind.as_str(), e.object["reason"].as_str().unwrap_or(""))).or_default() += 1; }
-                    eprintln!("{by:?}\n{reasons:?}");
-                    break;
-                }
-            }
-        });
+        spawn_daemonset_trace(server.clone());
     }
     let ds_ready = until(&server, limit, |s| {
         s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())) == Some(nodes as u64)
@@ -210,4 +191,28 @@ async fn main() {
     }
     sim.shutdown().await;
     drop(root);
+}
+
+/// `SCALE_TRACE`: the DaemonSet's pods created, bound and running every 250 ms (a diagnostic of the
+/// bench, not a wait), and the writes by type once it is Ready.
+fn spawn_daemonset_trace(s: std::sync::Arc<ApiServer>) {
+    let t = Instant::now();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let pods = s.store.list("pods", Some("ds")).0;
+            let bound = pods.iter().filter(|p| p.pointer("/spec/nodeName").is_some()).count();
+            let ready = s.store.get("apps/daemonsets", "ds", "agent").and_then(|d| d.pointer("/status/numberReady").and_then(|n| n.as_u64())).unwrap_or(0);
+            eprintln!("{:>5} ms: {} pods, {bound} bound, {} running, {ready} ready (status), rv {}", t.elapsed().as_millis(), pods.len(), pods.iter().filter(|p| running(p)).count(), s.store.current_rv());
+            if ready as usize >= pods.len() && !pods.is_empty() {
+                let (log, _) = s.store.watch_from(0).unwrap();
+                let mut by: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+                for e in &log { *by.entry((e.key.to_string(), e.kind.as_str())).or_default() += 1; }
+                let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+                for e in log.iter().filter(|e| &*e.key == "events") { *reasons.entry(format!("{} {}", e.kind.as_str(), e.object["reason"].as_str().unwrap_or(""))).or_default() += 1; }
+                eprintln!("{by:?}\n{reasons:?}");
+                break;
+            }
+        }
+    });
 }

@@ -45,6 +45,16 @@ pub fn local_path_helper_image() -> &'static str {
     })
 }
 
+/// local-path-provisioner's `config.json` (its node paths), from kind's `local-path-config` ConfigMap.
+pub fn local_path_config() -> String {
+    storage()
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "local-path-config")
+        .and_then(|c| c["data"]["config.json"].as_str())
+        .expect("kind's storage manifest holds local-path-config's config.json")
+        .to_string()
+}
+
 /// Every image a kind node starts with, sorted: what kind's node image preloads into
 /// containerd (the add-ons', storage's, the control plane's, the sandbox's).
 pub fn node_images() -> &'static [String] {
@@ -92,5 +102,12 @@ mod tests {
         }
         assert_eq!(images.len(), 10, "{images:?}");
         assert!(local_path_helper_image().starts_with("docker.io/kindest/local-path-helper:v"));
+    }
+
+    #[test]
+    fn the_provisioner_config_is_kinds() {
+        let config: Value = serde_json::from_str(&local_path_config()).unwrap();
+        assert_eq!(config["nodePathMap"][0]["node"], "DEFAULT_PATH_FOR_NON_LISTED_NODES");
+        assert_eq!(config["nodePathMap"][0]["paths"][0], "/var/local-path-provisioner");
     }
 }

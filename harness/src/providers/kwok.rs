@@ -181,7 +181,7 @@ impl KwokProvider {
 
         if let Some(tools) = self.tools() {
             let config = workdir.join("local-path-config.json");
-            std::fs::write(&config, setup::LOCAL_PATH_CONFIG).map_err(|e| io(&config, e))?;
+            std::fs::write(&config, cleanroom_sim::kind_manifests::local_path_config()).map_err(|e| io(&config, e))?;
             let call = ToolCall::new(tools.get("local-path-provisioner"), setup::provisioner_argv(&kubeconfig, &config));
             let log = workdir.join("local-path-provisioner.log");
             self.provisioner = Some(Background::start(&call, &log)?);

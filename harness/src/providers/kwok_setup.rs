@@ -25,10 +25,6 @@ pub const BUILD_COMMAND: &str = "ci/tools.sh kwok-cluster";
 /// The kwok controller's stages: kwokctl's defaults plus one that completes local-path helper pods.
 pub const STAGES: &str = include_str!("../../../fixtures/kwok/stages.yaml");
 
-/// The provisioner's node paths, as kind's `local-path-config` ConfigMap says (its `config.json`).
-pub const LOCAL_PATH_CONFIG: &str =
-    r#"{"nodePathMap":[{"node":"DEFAULT_PATH_FOR_NON_LISTED_NODES","paths":["/var/local-path-provisioner"]}]}"#;
-
 /// kind's (kubeadm's) Service CIDR.
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 
