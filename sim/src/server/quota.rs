@@ -136,10 +136,7 @@ pub fn namespace_usage(server: &ApiServer, ns: &str, hard: &serde_json::Map<Stri
     for (plural, group) in kinds {
         let key = if group.is_empty() { plural.clone() } else { format!("{group}/{plural}") };
         for obj in server.store.list(&key, Some(ns)).0 {
-            if !counts(&plural, &obj) {
-                continue;
-            }
-            for (k, v) in usage_of(&plural, &group, &obj) {
+            for (k, v) in charge_of(&key, &obj) {
                 if let Some(u) = used.get_mut(&k) {
                     *u += v;
                 }

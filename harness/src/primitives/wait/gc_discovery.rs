@@ -17,7 +17,7 @@
 //!   after the newest CRD of the group was created: one resync period and the time its monitors take
 //!   to list.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -87,10 +87,8 @@ impl GcDiscovery {
                 Err(e) => format!("the collector's graph could not be read: {e}"),
                 Ok(seen) => {
                     let pending: Vec<String> = objects.iter().filter_map(|o| o.pending(seen.get(&o.uid).copied())).collect();
-                    let mut unseen: Vec<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
-                    unseen.retain(|k| !objects.iter().any(|o| o.kind == *k && seen.get(&o.uid) == Some(&true)));
-                    unseen.sort_unstable();
-                    unseen.dedup();
+                    let watched: BTreeSet<&str> = objects.iter().filter(|o| seen.get(&o.uid) == Some(&true)).map(|o| o.kind.as_str()).collect();
+                    let unseen: Vec<&str> = objects.iter().map(|o| o.kind.as_str()).collect::<BTreeSet<_>>().difference(&watched).copied().collect();
                     if pending.is_empty() && (unseen.is_empty() || Instant::now() >= resynced_at) {
                         let by_time = if unseen.is_empty() { String::new() } else { format!("; {} counted from the {} s resync", unseen.join(", "), GC_DISCOVERY_AFTER.as_secs()) };
                         return Ok(StepOutcome::done(format!(
