@@ -66,9 +66,9 @@ pub struct ApiServer {
     pub storm: storm::StormGuard,
     /// Cluster IPs held by Services.
     pub service_ips: ipalloc::ServiceIps,
-    /// The event recorders' correlation cache (client-go's `EventCorrelator`): which Event
-    /// a repeat of (object, reason, message, source) bumps, without listing Events.
-    pub event_cache: parking_lot::Mutex<std::collections::HashMap<String, String>>,
+    /// The event recorders' correlation state (client-go's `EventCorrelator`): which Event a
+    /// repeat bumps (without listing Events), similar ones combined, bursts capped.
+    pub event_correlator: parking_lot::Mutex<crate::events::Correlator>,
 }
 
 impl Default for ApiServer {
@@ -89,7 +89,7 @@ impl ApiServer {
             nodes_root: RwLock::new(None),
             storm: storm::StormGuard::default(),
             service_ips: ipalloc::ServiceIps::default(),
-            event_cache: Default::default(),
+            event_correlator: Default::default(),
         };
         if let Ok(rt) = s.resource("", "v1", "events") {
             s.store.order_by_time(&rt.key, retention::last_write_millis);
