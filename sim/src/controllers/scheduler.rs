@@ -28,6 +28,9 @@ const DEFAULT_MEMORY: f64 = 200.0 * 1024.0 * 1024.0;
 const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
 
+/// Pods scheduled per pass of the scheduler's loop.
+const PASS: usize = 256;
+
 #[derive(Default)]
 pub struct Scheduler {
     /// Pods to (re)try; `all` after cluster changes that may make pending pods fit.
@@ -134,6 +137,11 @@ impl Controller for Scheduler {
         self.cache.lock().synced = false;
     }
 
+    fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        // Pods left for the next pass: due now.
+        (!self.queue.lock().0.is_empty()).then_some(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    }
+
     fn reconcile(&self, server: &ApiServer) {
         let (wanted, mut all) = {
             let mut q = self.queue.lock();
@@ -149,6 +157,12 @@ impl Controller for Scheduler {
             }
             let mut c: Vec<_> = if all { cache.unscheduled.iter().cloned().collect() } else { wanted.into_iter().filter(|k| cache.unscheduled.contains(k)).collect() };
             c.sort();
+            // The rest waits for the next pass, which comes at once (`next_wake`): between
+            // passes the loop takes in the cluster's changes, so a rollout of thousands of
+            // pods does not leave this scheduler behind its watch.
+            if c.len() > PASS {
+                self.queue.lock().0.extend(c.drain(PASS..));
+            }
             c
         };
         let pending: Vec<Arc<Value>> = candidates
