@@ -18,6 +18,7 @@ pub mod gc;
 pub mod hpa;
 pub mod job;
 pub mod namespace;
+pub mod owned_pods;
 pub mod placement;
 pub mod replicaset;
 pub mod resourcequota;

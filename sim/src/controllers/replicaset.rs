@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::api::object;
+use super::owned_pods::{OwnedPods, PodFacts};
 use super::util::{self, Dirty, KCM};
 use super::Controller;
 use crate::events::{self, EventType};
@@ -21,6 +22,7 @@ const BURST: usize = 500;
 #[derive(Default)]
 pub struct ReplicaSetController {
     dirty: Dirty,
+    pods: OwnedPods,
 }
 
 impl Controller for ReplicaSetController {
@@ -29,6 +31,7 @@ impl Controller for ReplicaSetController {
     }
 
     fn observe(&self, _server: &ApiServer, ev: &StoreEvent) -> bool {
+        self.pods.observe(ev);
         match &*ev.key {
             KEY => self.dirty.add(&ev.namespace, &ev.name),
             // A pod refused for a missing ServiceAccount is retried once it exists (the real
@@ -50,28 +53,37 @@ impl Controller for ReplicaSetController {
         }
     }
 
+    fn lagged(&self) {
+        self.pods.invalidate();
+    }
+
     fn reconcile(&self, server: &ApiServer) {
+        self.pods.ensure_built(server);
         for rs in self.dirty.take(server, KEY) {
-            sync(server, &rs);
+            sync(server, &self.pods, &rs);
         }
     }
 }
 
-pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
+/// One ReplicaSet's sync, counting its pods from `pods` (the controller's watch), as the real
+/// controller counts from its informer: pods it creates now are counted once their events
+/// arrive, which dirties the ReplicaSet again.
+fn sync(server: &ApiServer, pods: &OwnedPods, rs: &Arc<Value>) {
     let ns = object::ns_of(rs).to_string();
     let name = object::name_of(rs).to_string();
     let uid = object::uid_of(rs).to_string();
     let pods_rt = util::rt(server, "", "v1", "pods");
     let sel = util::selector(rs);
+    let mut facts: Vec<PodFacts> = pods.controlled_by(&ns, &uid).into_iter().filter(|p| p.active).collect();
     if !object::is_deleting(rs) {
-        adopt(server, rs, &sel);
+        facts.extend(adopt(server, pods, rs, &sel));
     }
-    let mut active: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| object::is_active(p)).collect();
+    let active = facts.len();
     let want = object::int_at(rs, "/spec/replicas", 1).max(0) as usize;
     if !object::is_deleting(rs) {
-        if active.len() < want {
+        if active < want {
             let template = rs.at("/spec/template").cloned().unwrap_or(json!({}));
-            for _ in 0..(want - active.len()).min(BURST) {
+            for _ in 0..(want - active).min(BURST) {
                 let pod = util::pod_from_template(&template, rs, &format!("{name}-"));
                 match server.create(&pods_rt, Some(&ns), pod, &util::opts(KCM)) {
                     Ok(p) => events::record(server, rs, EventType::Normal, "SuccessfulCreate", &format!("Created pod: {}", object::name_of(&p)), COMPONENT, None),
@@ -81,7 +93,9 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
                     }
                 }
             }
-        } else if active.len() > want {
+        } else if active > want {
+            // Which to delete needs the pods themselves.
+            let mut active: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| object::is_active(p)).collect();
             util::deletion_order(&mut active);
             for p in active.iter().take(active.len() - want) {
                 if util::delete(server, &pods_rt, p, None) {
@@ -91,12 +105,11 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
         }
     }
     let rsrt = util::rt(server, "apps", "v1", "replicasets");
-    let pods: Vec<Arc<Value>> = util::owned(server, "pods", &ns, &uid).into_iter().filter(|p| object::is_active(p)).collect();
     let template_labels = rs.at("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
-    let fully = pods.iter().filter(|p| template_labels.iter().all(|(k, v)| object::labels(p).and_then(|l| l.get(k)) == Some(v))).count();
-    let ready = pods.iter().filter(|p| object::is_ready(p)).count();
+    let fully = facts.iter().filter(|p| p.has_labels(&template_labels)).count();
+    let ready = facts.iter().filter(|p| p.ready).count();
     let _ = util::write_status(server, &rsrt, &ns, &name, |cur| {
-        let mut st = json!({"replicas": pods.len()});
+        let mut st = json!({"replicas": facts.len()});
         if fully > 0 {
             st["fullyLabeledReplicas"] = json!(fully);
         }
@@ -109,17 +122,19 @@ pub fn sync(server: &ApiServer, rs: &Arc<Value>) {
     });
 }
 
-/// Orphan pods matching the selector get this ReplicaSet as controller (ControllerRefManager).
-fn adopt(server: &ApiServer, rs: &Value, sel: &crate::api::selectors::LabelSelector) {
+/// Orphan pods matching the selector get this ReplicaSet as controller (ControllerRefManager);
+/// returns the facts of those adopted, counted as its pods from now on.
+fn adopt(server: &ApiServer, pods: &OwnedPods, rs: &Value, sel: &crate::api::selectors::LabelSelector) -> Vec<PodFacts> {
     if sel.is_empty() {
-        return;
+        return Vec::new();
     }
     let ns = object::ns_of(rs);
     let pods_rt = util::rt(server, "", "v1", "pods");
-    for p in util::pods(server, Some(ns)).iter().filter(|p| object::controller_uid(p).is_none() && object::is_active(p) && sel.matches(object::labels(p))) {
+    let mut adopted = Vec::new();
+    for name in pods.orphans(ns, |labels| sel.matches(Some(labels))) {
         let r = object::controller_ref(rs);
-        let _ = util::update(server, &pods_rt, ns, object::name_of(p), KCM, |o| {
-            if object::controller_uid(o).is_some() {
+        let _ = util::update(server, &pods_rt, ns, &name, KCM, |o| {
+            if object::controller_uid(o).is_some() || !object::is_active(o) || !sel.matches(object::labels(o)) {
                 return false;
             }
             let md = object::metadata_mut(o);
@@ -129,5 +144,9 @@ fn adopt(server: &ApiServer, rs: &Value, sel: &crate::api::selectors::LabelSelec
             }
             true
         });
+        if let Some(p) = server.store.get("pods", ns, &name).filter(|p| object::controller_uid(p) == Some(object::uid_of(rs))) {
+            adopted.push(PodFacts::of(&p));
+        }
     }
+    adopted
 }
