@@ -61,6 +61,7 @@ impl Controller for KubeletFleet {
     }
 
     fn lagged(&self) {
+        self.kubelets.values().for_each(Kubelet::lagged);
         self.all.store(true, Ordering::Relaxed);
     }
 

@@ -16,6 +16,7 @@ use crate::controllers::clock::{Clock, Deadlines, Latency, Timing};
 use crate::controllers::Controller;
 
 mod crashloop;
+mod pods;
 mod preflight;
 pub use crashloop::exits_at_once;
 pub use preflight::invalid_image;
@@ -41,6 +42,7 @@ pub struct Kubelet {
     /// When the next log GC runs (`Timing::Kind`: the kubelet's one-minute container GC).
     log_gc_at: parking_lot::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     waiting_in: parking_lot::Mutex<std::collections::HashSet<String>>,
+    pods: pods::PodManager,
 }
 
 impl Kubelet {
@@ -59,6 +61,7 @@ impl Kubelet {
             noted: Default::default(),
             log_gc_at: Default::default(),
             waiting_in: Default::default(),
+            pods: Default::default(),
         }
     }
 
@@ -88,6 +91,14 @@ fn unstarted_ephemeral(pod: &Value) -> bool {
     pod.at("/spec/ephemeralContainers").and_then(|c| c.as_array()).is_some_and(|a| a.len() > statuses)
 }
 
+/// Whether a pod's state needs its kubelet: to start it, kill it, run it to completion or
+/// start an ephemeral container.
+fn needs_kubelet(pod: &Value) -> bool {
+    object::is_deleting(pod)
+        || matches!(object::phase(pod), "Pending" | "")
+        || (object::phase(pod) == "Running" && (completes(pod) || unstarted_ephemeral(pod)))
+}
+
 pub fn completes(pod: &Value) -> bool {
     object::owner_refs(pod).iter().any(|r| r["kind"] == "Job" && r["apiVersion"].as_str().is_some_and(|a| a.starts_with("batch/")))
         || (object::ns_of(pod) == "local-path-storage" && object::name_of(pod).starts_with("helper-pod-"))
@@ -104,11 +115,12 @@ impl Controller for Kubelet {
                 if !self.on_node(&ev.object) {
                     return false;
                 }
+                let needs = self.pods.observe(ev, needs_kubelet);
                 if ev.kind == Ev::Deleted || object::is_deleting(&ev.object) {
                     self.housekeeping.store(true, Ordering::Relaxed);
                     return true;
                 }
-                matches!(object::phase(&ev.object), "Pending" | "") || (object::phase(&ev.object) == "Running" && (completes(&ev.object) || unstarted_ephemeral(&ev.object)))
+                needs
             }
             "persistentvolumeclaims" => object::phase(&ev.object) == "Bound",
             // A blocked pod starts once what it waits for appears (watch-driven, as the
@@ -118,14 +130,18 @@ impl Controller for Kubelet {
         }
     }
 
+    fn lagged(&self) {
+        self.pods.invalidate();
+    }
+
     fn next_wake(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         [self.starts.next(), self.backoffs.next(), *self.log_gc_at.lock()].into_iter().flatten().min()
     }
 
     fn reconcile(&self, server: &ApiServer) {
-        let pods: Vec<Arc<Value>> = server.store.pods_on_node(&self.node);
+        let pods: Vec<Arc<Value>> = self.pods.to_work_on(server, &self.node, needs_kubelet);
         let now = self.clock.now();
-        let live = || -> Vec<String> { server.store.pods_on_node(&self.node).iter().map(|p| object::uid_of(p).to_string()).collect() };
+        let live = || self.pods.uids(false);
         // First, so whatever this pass writes shows the GC that was due has run.
         if let Some(period) = self.timing.log_gc_period() {
             let period = chrono::Duration::from_std(period).unwrap_or_default();
@@ -136,8 +152,9 @@ impl Controller for Kubelet {
                 *at = Some(now + period);
             }
         }
-        self.starts.retain(|uid| pods.iter().any(|p| object::uid_of(p) == uid));
-        self.noted.lock().retain(|k| pods.iter().any(|p| k.starts_with(object::uid_of(p))));
+        let on_node = live();
+        self.starts.retain(|uid| on_node.iter().any(|u| u == uid));
+        self.noted.lock().retain(|k| on_node.iter().any(|u| k.starts_with(u.as_str())));
         self.waiting_in.lock().clear();
         for pod in &pods {
             if object::is_deleting(pod) {
@@ -156,7 +173,7 @@ impl Controller for Kubelet {
                 self.start_ephemeral(server, pod);
             }
         }
-        self.restart_due(server, &pods);
+        self.restart_due(server);
         if self.housekeeping.swap(false, Ordering::Relaxed) {
             let live = live();
             for uid in fs::pod_uids_on_disk(&self.root) {

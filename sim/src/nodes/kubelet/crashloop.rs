@@ -78,17 +78,16 @@ pub fn completes_at_once(pod: &Value) -> bool {
 impl Kubelet {
     /// Restart every crash-looping container whose back-off has passed; each exits again at
     /// once and waits, in CrashLoopBackOff, twice as long (capped at 5 min).
-    pub(super) fn restart_due(&self, server: &ApiServer, pods: &[std::sync::Arc<Value>]) {
+    pub(super) fn restart_due(&self, server: &ApiServer) {
         let now = self.clock.now();
-        let live: Vec<String> = pods.iter().filter(|p| !object::is_deleting(p)).map(|p| object::uid_of(p).to_string()).collect();
-        self.backoffs.retain_pods(&live);
+        self.backoffs.retain_pods(&self.pods.uids(true));
         let due: Vec<(String, Duration)> = self.backoffs.0.lock().iter().filter(|(_, (_, at))| *at <= now).map(|(k, (d, _))| (k.clone(), *d)).collect();
         for (key, prev) in due {
             let Some((uid, cname)) = key.split_once('/') else { continue };
-            let Some(pod) = pods.iter().find(|p| object::uid_of(p) == uid) else { continue };
+            let Some(pod) = self.pods.by_uid(server, uid) else { continue };
             let next = if prev.is_zero() { INITIAL_BACKOFF } else { (prev * 2).min(MAX_BACKOFF) };
             self.backoffs.0.lock().insert(key.clone(), (next, now + chrono::Duration::from_std(next).unwrap_or_default()));
-            self.restart_once(server, pod, cname, next);
+            self.restart_once(server, &pod, cname, next);
         }
     }
 
