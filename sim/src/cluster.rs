@@ -219,11 +219,15 @@ fn give_back_freed_memory() {
     }
 }
 
-/// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most a minute);
+/// How often objects nobody touched are looked for: one untouched between two sweeps goes cold
+/// (held as bytes). Short enough that pods a rollout is done with go cold while it goes on.
+const COOL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Event expiry, as etcd's leases do it: a sweep every tenth of the TTL (at most `COOL_EVERY`);
 /// the same sweep drops stale watch history when nothing is being written, and holds the
 /// objects nobody touched since the last one packed (`Store::cool`).
 async fn expire_events(server: Arc<ApiServer>, ttl: std::time::Duration, fresh: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
-    let every = (ttl / 10).min(fresh / 2).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(60));
+    let every = (ttl / 10).min(fresh / 2).min(COOL_EVERY).max(std::time::Duration::from_millis(50));
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {

@@ -36,17 +36,44 @@ pub(super) enum Stored {
     /// Types that pile up and are seldom read (`keep_packed`), and objects that went cold:
     /// an unpack and a parse per read; a cold object read again is held parsed again.
     Packed(Packed),
+    /// An object gone cold while the history still holds its bytes: held as those same bytes
+    /// (costing nothing more), packed once the history lets them go.
+    Raw(Blob),
+}
+
+/// What the cooling sweep makes of an object nobody read since the last sweep.
+pub(super) enum Cooling {
+    /// The history's bytes of it, shared: done under the lock, at no cost.
+    Share(Blob),
+    /// To pack (outside the lock): a parsed object, or bytes only this object still holds.
+    Pack(Blob),
 }
 
 impl Stored {
     pub(super) fn parsed(value: Arc<Value>, logged: &Blob) -> Stored {
-        Stored::Parsed { value, logged: Arc::downgrade(logged), read: false }
+        // Written counts as touched: it stays parsed through the next cooling sweep.
+        Stored::Parsed { value, logged: Arc::downgrade(logged), read: true }
     }
 
     pub(super) fn value(&self) -> Arc<Value> {
         match self {
             Stored::Parsed { value, .. } => value.clone(),
             Stored::Packed(p) => Arc::new(from_json(&unpack(p))),
+            Stored::Raw(b) => parse(b),
+        }
+    }
+
+    /// Not held parsed: a read parses it (and holds it parsed again, `rewarm`).
+    pub(super) fn is_cold(&self) -> bool {
+        !matches!(self, Stored::Parsed { .. })
+    }
+
+    /// Whether this is still the cold form `was` (not written or rewarmed meanwhile).
+    pub(super) fn is_same_cold(&self, was: &Stored) -> bool {
+        match (self, was) {
+            (Stored::Packed(a), Stored::Packed(b)) => Arc::ptr_eq(a, b),
+            (Stored::Raw(a), Stored::Raw(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 
@@ -54,6 +81,7 @@ impl Stored {
         match self {
             Stored::Parsed { value, logged, .. } => logged.upgrade().unwrap_or_else(|| to_blob(value)),
             Stored::Packed(p) => Arc::new(unpack(p).into_boxed_slice()),
+            Stored::Raw(b) => b.clone(),
         }
     }
 
@@ -65,18 +93,41 @@ impl Stored {
         self.clone()
     }
 
-    /// Whether this is `value`, unread since the cooling sweep chose it.
-    pub(super) fn is_unread(&self, v: &Arc<Value>) -> bool {
-        matches!(self, Stored::Parsed { value, read: false, .. } if Arc::ptr_eq(value, v))
+    /// Whether this is still what the cooling sweep chose to pack: the same parsed value,
+    /// unread since, or the same bytes.
+    pub(super) fn is_unread(&self, chose: &Chosen) -> bool {
+        match (self, chose) {
+            (Stored::Parsed { value, read: false, .. }, Chosen::Parsed(v)) => Arc::ptr_eq(value, v),
+            (Stored::Raw(b), Chosen::Raw(c)) => Arc::ptr_eq(b, c),
+            _ => false,
+        }
     }
 
-    /// The cooling sweep's look at one object: the value to hold as bytes if it was neither
-    /// written nor read since the last sweep and nobody else holds it; clears `read`.
-    pub(super) fn cold(&mut self) -> Option<Arc<Value>> {
-        let Stored::Parsed { value, logged, read } = self else { return None };
-        let cold = !std::mem::take(read) && logged.strong_count() == 0 && Arc::strong_count(value) == 1;
-        cold.then(|| value.clone())
+    /// The cooling sweep's look at one object: what to hold it as if it was neither written
+    /// nor read since the last sweep and no reader holds it; clears `read`. Bytes the history
+    /// let go of are packed.
+    pub(super) fn cool(&mut self) -> Option<(Cooling, Chosen)> {
+        match self {
+            Stored::Parsed { value, logged, read } => {
+                if std::mem::take(read) || Arc::strong_count(value) != 1 {
+                    return None;
+                }
+                Some(match logged.upgrade() {
+                    Some(b) => (Cooling::Share(b), Chosen::Parsed(value.clone())),
+                    None => (Cooling::Pack(to_blob(value)), Chosen::Parsed(value.clone())),
+                })
+            }
+            Stored::Raw(b) if Arc::strong_count(b) == 1 => Some((Cooling::Pack(b.clone()), Chosen::Raw(b.clone()))),
+            _ => None,
+        }
     }
+}
+
+/// What the cooling sweep chose (to check, when it comes back with the packed bytes, that the
+/// object is still that).
+pub(super) enum Chosen {
+    Parsed(Arc<Value>),
+    Raw(Blob),
 }
 
 pub(super) type Objects = BTreeMap<(String, String), Stored>;
@@ -118,8 +169,12 @@ fn parse(blob: &Blob) -> Arc<Value> {
 }
 
 /// A cold object read again, parsed to be held for its next readers.
-pub(super) fn rewarm(p: &Packed) -> Arc<Value> {
-    let mut v = from_json(&unpack(p));
+pub(super) fn rewarm(cold: &Stored) -> Arc<Value> {
+    let mut v = match cold {
+        Stored::Packed(p) => from_json(&unpack(p)),
+        Stored::Raw(b) => from_json(b),
+        Stored::Parsed { value, .. } => return value.clone(),
+    };
     compact(&mut v);
     Arc::new(v)
 }

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 mod held;
 mod index;
 
-use held::{compact, pack, rewarm, to_blob, Blob, Logged, Objects, Stored};
+use held::{compact, pack, rewarm, to_blob, Blob, Cooling, Logged, Objects, Stored};
 use index::{Keys, TimeIndex};
 pub use index::TimeOf;
 
@@ -66,6 +66,20 @@ pub enum StoreError {
     Conflict,
     #[error("too old resource version: {requested} ({oldest})")]
     Gone { requested: u64, oldest: u64 },
+}
+
+/// What the store holds: objects parsed and packed, the watch history, and the changes
+/// announced that some subscriber has not received yet (each keeping its objects alive).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Held {
+    pub parsed: usize,
+    /// Cold, held as the history's bytes of them.
+    pub raw: usize,
+    pub packed: usize,
+    pub packed_bytes: usize,
+    pub history: usize,
+    pub history_bytes: usize,
+    pub queued: usize,
 }
 
 #[derive(Default)]
@@ -129,7 +143,7 @@ impl Taken {
     }
 
     fn push(&mut self, warms: bool, k: &(String, String), stored: &mut Stored) {
-        if warms && matches!(stored, Stored::Packed(_)) {
+        if warms && stored.is_cold() {
             self.cold.push((self.items.len(), k.clone()));
         }
         self.items.push(stored.take());
@@ -182,7 +196,7 @@ impl Store {
             .iter()
             .enumerate()
             .map(|(i, stored)| match stored {
-                Stored::Packed(p) if next_cold.next_if_eq(&i).is_some() => rewarm(p),
+                _ if next_cold.next_if_eq(&i).is_some() => rewarm(stored),
                 _ => stored.value(),
             })
             .collect();
@@ -190,9 +204,14 @@ impl Store {
             let mut st = self.state.lock();
             if let Some(objs) = st.objects.get_mut(key) {
                 for (i, k) in cold {
-                    let (Stored::Packed(was), Some(now)) = (&items[i], objs.get_mut(&k)) else { continue };
-                    if matches!(now, Stored::Packed(p) if Arc::ptr_eq(p, was)) {
-                        *now = Stored::Parsed { value: values[i].clone(), logged: std::sync::Weak::new(), read: true };
+                    let Some(now) = objs.get_mut(&k) else { continue };
+                    if now.is_same_cold(&items[i]) {
+                        // Bytes the history still holds stay shared with the next change.
+                        let logged = match &items[i] {
+                            Stored::Raw(b) => Arc::downgrade(b),
+                            _ => std::sync::Weak::new(),
+                        };
+                        *now = Stored::Parsed { value: values[i].clone(), logged, read: true };
                     }
                 }
             }
@@ -335,30 +354,36 @@ impl Store {
         before - st.log.len()
     }
 
-    /// Hold packed the objects neither written nor read since the last sweep and gone from
-    /// the watch history (a pod: 19 KB parsed, 4.5 KB as JSON, less packed; a settled
-    /// cluster's pods are read by nobody). Packed outside the lock; an object read or written
-    /// meanwhile stays as it is. Returns how many went cold.
+    /// Hold as bytes the objects neither written nor read since the last sweep (a pod: 19 KB
+    /// parsed, 4.5 KB as JSON, less packed; a settled cluster's pods are read by nobody):
+    /// the bytes the watch history holds of them while it does, packed once it lets them go.
+    /// Packed outside the lock; an object read or written meanwhile stays as it is. Returns how
+    /// many went cold or were packed.
     pub fn cool(&self) -> usize {
-        let mut chosen = Vec::new();
+        let mut to_pack = Vec::new();
+        let mut cooled = 0;
         {
             let mut st = self.state.lock();
             for (key, objs) in st.objects.iter_mut() {
                 for (k, stored) in objs.iter_mut() {
-                    if let Some(v) = stored.cold() {
-                        chosen.push((key.clone(), k.clone(), v));
+                    match stored.cool() {
+                        Some((Cooling::Share(b), _)) => {
+                            *stored = Stored::Raw(b);
+                            cooled += 1;
+                        }
+                        Some((Cooling::Pack(b), chose)) => to_pack.push((key.clone(), k.clone(), b, chose)),
+                        None => {}
                     }
                 }
             }
         }
-        let chosen: Vec<_> = chosen.into_iter().map(|(key, k, v)| (pack(&to_blob(&v)), key, k, v)).collect();
+        let packed: Vec<_> = to_pack.into_iter().map(|(key, k, b, chose)| (pack(&b), key, k, chose)).collect();
         let mut st = self.state.lock();
-        let mut cooled = 0;
-        for (blob, key, k, v) in chosen {
+        for (p, key, k, chose) in packed {
             if let Some(stored) = st.objects.get_mut(&key).and_then(|m| m.get_mut(&k))
-                && stored.is_unread(&v)
+                && stored.is_unread(&chose)
             {
-                *stored = Stored::Packed(blob);
+                *stored = Stored::Packed(p);
                 cooled += 1;
             }
         }
@@ -381,6 +406,28 @@ impl Store {
         while st.log.len() > capacity {
             Self::pop_oldest(st);
         }
+    }
+
+    /// Where the store's memory is (for benchmarks' memory figures).
+    pub fn held(&self) -> Held {
+        let st = self.state.lock();
+        let mut h = Held { history: st.log.len(), queued: self.tx.len(), ..Held::default() };
+        for stored in st.objects.values().flat_map(|m| m.values()) {
+            match stored {
+                Stored::Parsed { .. } => h.parsed += 1,
+                Stored::Raw(_) => h.raw += 1,
+                Stored::Packed(p) => {
+                    h.packed += 1;
+                    h.packed_bytes += p.len();
+                }
+            }
+        }
+        for e in &st.log {
+            h.history_bytes += e.object.len();
+            // A previous version is shared with the entry that logged it while that is kept.
+            h.history_bytes += e.prev.as_ref().filter(|p| Arc::strong_count(p) == 1).map_or(0, |p| p.len());
+        }
+        h
     }
 
     /// Count of all stored objects (for benchmarks and memory figures).

@@ -180,6 +180,37 @@ fn held_packed(s: &Store, key: &str, name: &str) -> bool {
     matches!(s.state.lock().objects[key][&("d".to_string(), name.to_string())], Stored::Packed(_))
 }
 
+fn held_raw(s: &Store, key: &str, name: &str) -> bool {
+    matches!(s.state.lock().objects[key][&("d".to_string(), name.to_string())], Stored::Raw(_))
+}
+
+#[test]
+fn a_cold_object_shares_the_historys_bytes_until_they_go_then_is_packed() {
+    let s = Store::new();
+    let c = serde_json::to_string(&*s.create("configmaps", "d", "c", cm("c")).unwrap()).unwrap();
+    s.cool();
+    assert_eq!(s.cool(), 1);
+    assert!(held_raw(&s, "configmaps", "c"));
+    // Read, it is parsed again; its next change still shares the logged bytes as `prev`.
+    assert_eq!(serde_json::to_string(&*s.get("configmaps", "d", "c").unwrap()).unwrap(), c);
+    assert!(!held_raw(&s, "configmaps", "c"));
+    s.cool();
+    assert_eq!(s.cool(), 1);
+    let rv = s.current_rv();
+    s.modify("configmaps", "d", "c", |cur| Ok::<_, ()>(Some(json!({"metadata": cur["metadata"].clone(), "data": {"k": "v"}})))).unwrap().unwrap();
+    let (log, _) = s.watch_from(rv).unwrap();
+    assert_eq!(serde_json::to_string(&**log[0].prev.as_ref().unwrap()).unwrap(), c);
+    // Once the history lets go of its bytes, the cold object is packed.
+    s.cool();
+    s.cool();
+    assert!(held_raw(&s, "configmaps", "c"));
+    s.set_history_capacity(1);
+    s.create("configmaps", "d", "other", cm("other")).unwrap();
+    assert_eq!(s.cool(), 1, "c's bytes are its own now");
+    assert!(held_packed(&s, "configmaps", "c"));
+    assert_eq!(s.get("configmaps", "d", "c").unwrap()["data"]["k"], "v");
+}
+
 #[test]
 fn objects_nobody_touches_go_cold_and_come_back_as_they_were() {
     let s = Store::new();
@@ -191,11 +222,12 @@ fn objects_nobody_touches_go_cold_and_come_back_as_they_were() {
     s.create("configmaps", "d", "c", cm("c")).unwrap();
     // Only the last change stays in the history: a and b have not been written since.
     s.set_history_capacity(1);
+    assert_eq!(s.cool(), 0, "all three were written since the last sweep");
     let held = s.get("pods", "d", "b").unwrap();
-    assert_eq!(s.cool(), 1, "a: neither written nor read since, and held by nobody else");
+    assert_eq!(s.cool(), 2, "a and c: neither written nor read since, and held by nobody else");
     assert!(held_packed(&s, "pods", "a"));
     assert!(!held_packed(&s, "pods", "b"), "b was read since the last sweep");
-    assert!(!held_packed(&s, "configmaps", "c"), "c's last change is still in the history");
+    assert!(held_raw(&s, "configmaps", "c"), "c's last change is still in the history: held as its bytes there");
     assert_eq!(s.cool(), 0, "b is still held by a reader");
     drop(held);
     assert_eq!(s.cool(), 1);
