@@ -11,6 +11,7 @@ pub mod strict;
 mod list;
 pub mod meta;
 mod eviction;
+pub mod event_correlator;
 pub mod ipalloc;
 mod prepare;
 pub mod retention;
@@ -68,7 +69,7 @@ pub struct ApiServer {
     pub service_ips: ipalloc::ServiceIps,
     /// The event recorders' correlation state (client-go's `EventCorrelator`): which Event a
     /// repeat bumps (without listing Events), similar ones combined, bursts capped.
-    pub event_correlator: parking_lot::Mutex<crate::events::Correlator>,
+    pub event_correlator: parking_lot::Mutex<event_correlator::Correlator>,
 }
 
 impl Default for ApiServer {
