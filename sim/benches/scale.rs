@@ -17,7 +17,7 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 mod common;
-use common::{live_heap_mib, rss_mib};
+use common::{live_heap_mib, peak_rss_mib, rss_mib};
 
 #[global_allocator]
 static ALLOC: common::CountingMimalloc = common::CountingMimalloc;
@@ -145,12 +145,23 @@ async fn main() {
         "spec": {"replicas": pods, "selector": {"matchLabels": {"app": "many"}}, "template": {"metadata": {"labels": {"app": "many"}},
             "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}});
     let t1 = Instant::now();
+    if std::env::var_os("SCALE_SAMPLE").is_some() {
+        let s = server.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                eprintln!("{:>4} s: RSS {:.0} MiB, in use {:.0} MiB, {:?}", t1.elapsed().as_secs(), rss_mib(), live_heap_mib(), s.store.held());
+            }
+        });
+    }
     server.create(&dep_rt, Some("scale"), dep, &opts).unwrap();
     let running = until_running(&server, "scale", pods, limit).await;
     let at_peak = rss_mib();
+    let held = server.store.held();
+    println!("  at that moment: in use {:.0} MiB; {held:?}", live_heap_mib());
     match running {
-        Some(d) => println!("{pods} pods created and Running: {:.1} s ({:.0} pods/s), RSS {at_peak:.0} MiB (+{:.0} MiB; target < 3 GB at 100k)",
-            d.as_secs_f64(), pods as f64 / d.as_secs_f64(), at_peak - before),
+        Some(d) => println!("{pods} pods created and Running: {:.1} s ({:.0} pods/s), RSS {at_peak:.0} MiB (+{:.0} MiB; target < 3 GB at 100k); highest RSS on the way: {:.0} MiB",
+            d.as_secs_f64(), pods as f64 / d.as_secs_f64(), at_peak - before, peak_rss_mib()),
         None => println!("only {} of {pods} pods Running after {:?}, RSS {at_peak:.0} MiB", running_pods(&server, "scale"), t1.elapsed()),
     }
 

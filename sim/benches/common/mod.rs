@@ -2,9 +2,19 @@
 
 /// This process's resident memory in MiB (`VmRSS`).
 pub fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// The most resident memory this process has had, in MiB (`VmHWM`, the high-water mark).
+#[allow(dead_code)]
+pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .unwrap_or(0.0)
         / 1024.0
 }
