@@ -161,7 +161,9 @@ async fn service_endpoints_and_default_serviceaccount() {
     kubectl(&kc, &["create", "namespace", "apps"]).await;
     let sa: Value = eventually(10, "default sa", || async { store_list(&sim, "serviceaccounts", Some("apps")).into_iter().find(|s| name(s) == "default") }).await;
     assert_eq!(name(&sa), "default");
-    assert!(store_list(&sim, "configmaps", Some("apps")).iter().any(|c| name(c) == "kube-root-ca.crt"));
+    // The root CA publisher is its own controller: the ConfigMap may come after the ServiceAccount.
+    let ca: Value = eventually(10, "kube-root-ca.crt", || async { store_list(&sim, "configmaps", Some("apps")).into_iter().find(|c| name(c) == "kube-root-ca.crt") }).await;
+    assert_eq!(name(&ca), "kube-root-ca.crt");
     apply(&kc, &DEPLOY.replace("namespace: default", "namespace: apps")).await;
     apply(&kc, "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: apps}\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 8080, targetPort: http}]\n").await;
     kubectl(&kc, &["-n", "apps", "rollout", "status", "deployment/web", "--timeout=30s"]).await;
