@@ -74,11 +74,12 @@ fn sync(server: &ApiServer, pods: &OwnedPods, rs: &Arc<Value>) {
     let uid = object::uid_of(rs).to_string();
     let pods_rt = util::rt(server, "", "v1", "pods");
     let sel = util::selector(rs);
-    let mut facts: Vec<PodFacts> = pods.controlled_by(&ns, &uid).into_iter().filter(|p| p.active).collect();
+    let template_labels = rs.at("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
+    let mut counts = pods.count(&ns, &uid, &template_labels);
     if !object::is_deleting(rs) {
-        facts.extend(adopt(server, pods, rs, &sel));
+        adopt(server, pods, rs, &sel).iter().for_each(|f| counts.add(f, &template_labels));
     }
-    let active = facts.len();
+    let active = counts.active;
     let want = object::int_at(rs, "/spec/replicas", 1).max(0) as usize;
     if !object::is_deleting(rs) {
         if active < want {
@@ -105,11 +106,9 @@ fn sync(server: &ApiServer, pods: &OwnedPods, rs: &Arc<Value>) {
         }
     }
     let rsrt = util::rt(server, "apps", "v1", "replicasets");
-    let template_labels = rs.at("/spec/template/metadata/labels").and_then(|l| l.as_object()).cloned().unwrap_or_default();
-    let fully = facts.iter().filter(|p| p.has_labels(&template_labels)).count();
-    let ready = facts.iter().filter(|p| p.ready).count();
+    let (fully, ready) = (counts.fully_labeled, counts.ready);
     let _ = util::write_status(server, &rsrt, &ns, &name, |cur| {
-        let mut st = json!({"replicas": facts.len()});
+        let mut st = json!({"replicas": counts.active});
         if fully > 0 {
             st["fullyLabeledReplicas"] = json!(fully);
         }

@@ -31,6 +31,20 @@ struct State {
     stale: bool,
 }
 
+impl State {
+    /// Note `pod` as seen; whether it needs the kubelet.
+    fn take_in(&mut self, key: Key, pod: &Value, needs_work: impl Fn(&Value) -> bool) -> bool {
+        self.known.insert(key.clone(), Known { uid: object::uid_of(pod).to_string(), deleting: object::is_deleting(pod) });
+        let needs = needs_work(pod);
+        if needs {
+            self.work.insert(key);
+        } else {
+            self.work.remove(&key);
+        }
+        needs
+    }
+}
+
 pub struct PodManager(Mutex<State>);
 
 impl Default for PodManager {
@@ -49,14 +63,7 @@ impl PodManager {
             st.work.remove(&key);
             return false;
         }
-        st.known.insert(key.clone(), Known { uid: object::uid_of(&ev.object).to_string(), deleting: object::is_deleting(&ev.object) });
-        let needs = needs_work(&ev.object);
-        if needs {
-            st.work.insert(key);
-        } else {
-            st.work.remove(&key);
-        }
-        needs
+        st.take_in(key, &ev.object, needs_work)
     }
 
     /// Events were missed: rebuild on the next pass.
@@ -71,15 +78,14 @@ impl PodManager {
         if std::mem::take(&mut self.0.lock().stale) {
             let pods = server.store.pods_on_node(node);
             let mut st = State::default();
-            for p in &pods {
-                let key = (object::ns_of(p).to_string(), object::name_of(p).to_string());
-                st.known.insert(key.clone(), Known { uid: object::uid_of(p).to_string(), deleting: object::is_deleting(p) });
-                if needs_work(p) {
-                    st.work.insert(key);
+            let mut working = Vec::new();
+            for p in pods {
+                if st.take_in((object::ns_of(&p).to_string(), object::name_of(&p).to_string()), &p, &needs_work) {
+                    working.push(p);
                 }
             }
             *self.0.lock() = st;
-            return pods.into_iter().filter(|p| needs_work(p)).collect();
+            return working;
         }
         let keys: Vec<Key> = self.0.lock().work.iter().cloned().collect();
         keys.iter().filter_map(|(ns, name)| server.store.get("pods", ns, name)).filter(|p| needs_work(p)).collect()
